@@ -1,0 +1,308 @@
+"""Archival memory in Milvus: one collection per embedding model and dimension.
+
+The same code serves Milvus Lite (a local ``.db`` path, run inside this process) and a Milvus
+server (``http://host:19530``). Filter expressions are built here and only from integers: names
+never reach Milvus, they are resolved to ids in SQLite first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from agent.errors import ArchiveUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 16_384  # VARCHAR capacity in bytes is 4x this: enough for any UTF-8 passage.
+MAX_DOCUMENT_CHARS = 512
+# Milvus refuses limit + offset above this; deeper pages are not served.
+MAX_WINDOW = 16_384
+_INSERT_BATCH = 512
+_OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage ready for the archive; ``id`` is chosen by the caller and stable."""
+
+    id: int
+    scope: str
+    source_id: int
+    file_id: int
+    agent_id: int
+    document: str
+    page: int
+    last_page: int
+    chunk: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    id: int
+    source_id: int
+    file_id: int
+    document: str
+    page: int
+    last_page: int
+    chunk: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a search may read: these sources, minus these files (loading or being removed)."""
+
+    source_ids: tuple[int, ...]
+    excluded_file_ids: tuple[int, ...] = ()
+
+
+class Archive(Protocol):
+    """The archival store as the rest of the core sees it."""
+
+    async def insert(self, passages: Sequence[Passage], vectors: npt.NDArray[np.float32]) -> None:
+        """Store passages with their vectors (same order); re-inserting an id replaces it."""
+
+    async def search(
+        self, vector: npt.NDArray[np.float32], scope: Scope, *, limit: int, offset: int = 0
+    ) -> list[Hit]:
+        """The best matches for ``vector`` within ``scope``, best first."""
+
+    async def count(self, scope: Scope) -> int:
+        """How many passages ``scope`` covers."""
+
+    async def delete_source(self, source_id: int) -> None:
+        """Remove every passage of a source."""
+
+    async def delete_file(self, file_id: int) -> None:
+        """Remove every passage of one file."""
+
+    async def close(self) -> None:
+        """Release the connection (and stop Milvus Lite's in-process server)."""
+
+
+def collection_name(prefix: str, model_id: str, dim: int) -> str:
+    """A valid Milvus collection name for this embedding model and dimension."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_").lower()
+    return f"{prefix}_{slug}_{int(dim)}"
+
+
+def is_server_uri(uri: str) -> bool:
+    """True for a Milvus server URL, False for a Milvus Lite file."""
+    return uri.startswith(("http://", "https://"))
+
+
+def scope_filter(scope: Scope) -> str:
+    """The Milvus boolean expression for a scope, built from integers only."""
+    sources = ", ".join(str(int(i)) for i in scope.source_ids)
+    expr = f"source_id in [{sources}]"
+    if scope.excluded_file_ids:
+        files = ", ".join(str(int(i)) for i in scope.excluded_file_ids)
+        expr += f" and file_id not in [{files}]"
+    return expr
+
+
+class MilvusArchive:
+    """:class:`Archive` on pymilvus; blocking client calls run in worker threads."""
+
+    def __init__(self, client: MilvusClient, collection: str, dim: int, uri: str) -> None:
+        self._client = client
+        self._collection = collection
+        self._dim = dim
+        self._uri = uri
+
+    @classmethod
+    async def connect(
+        cls,
+        uri: str,
+        *,
+        collection: str,
+        dim: int,
+        token: str | None = None,
+        db_name: str = "",
+        timeout: float = 10.0,
+    ) -> MilvusArchive:
+        """Open the store, creating the collection and its index on first use.
+
+        Raises :class:`ArchiveUnavailable` with a sentence naming the URI (never the token).
+        """
+        if not is_server_uri(uri):
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            client = await asyncio.to_thread(
+                MilvusClient, uri=uri, token=token or "", db_name=db_name, timeout=timeout
+            )
+        except Exception as exc:
+            raise _unavailable(uri, exc) from exc
+        archive = cls(client, collection, dim, uri)
+        try:
+            await asyncio.to_thread(archive._ensure_collection)
+        except Exception as exc:
+            await archive.close()
+            raise _unavailable(uri, exc) from exc
+        return archive
+
+    def _ensure_collection(self) -> None:
+        if self._client.has_collection(self._collection):
+            return
+        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("scope", DataType.VARCHAR, max_length=256)
+        schema.add_field("source_id", DataType.INT64)
+        schema.add_field("file_id", DataType.INT64)
+        schema.add_field("agent_id", DataType.INT64)
+        schema.add_field("document", DataType.VARCHAR, max_length=MAX_DOCUMENT_CHARS * 4)
+        schema.add_field("page", DataType.INT64)
+        schema.add_field("last_page", DataType.INT64)
+        schema.add_field("chunk", DataType.INT64)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_CHARS * 4)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
+        index = self._client.prepare_index_params()
+        # HNSW on both: Milvus Lite 3.x builds it with FAISS, the server natively.
+        index.add_index(
+            field_name="vector",
+            index_type="HNSW",
+            metric_type="COSINE",
+            params={"M": 16, "efConstruction": 200},
+        )
+        log.info("creating Milvus collection %s (dim %d)", self._collection, self._dim)
+        self._client.create_collection(
+            self._collection,
+            schema=schema,
+            index_params=index,
+            consistency_level="Strong",
+        )
+
+    async def insert(self, passages: Sequence[Passage], vectors: npt.NDArray[np.float32]) -> None:
+        """Upsert passages in batches; ids are ours, so a retried batch replaces itself."""
+        if len(passages) != len(vectors):
+            raise ValueError("passages and vectors differ in length")
+        for start in range(0, len(passages), _INSERT_BATCH):
+            rows = [
+                _row(p, v)
+                for p, v in zip(
+                    passages[start : start + _INSERT_BATCH],
+                    vectors[start : start + _INSERT_BATCH],
+                    strict=True,
+                )
+            ]
+            await self._call(self._client.upsert, self._collection, rows)
+
+    async def search(
+        self, vector: npt.NDArray[np.float32], scope: Scope, *, limit: int, offset: int = 0
+    ) -> list[Hit]:
+        """Scoped cosine search; an empty scope returns nothing without asking Milvus."""
+        if not scope.source_ids or limit <= 0 or offset >= MAX_WINDOW:
+            return []
+        limit = min(limit, MAX_WINDOW - offset)
+        results = await self._call(
+            self._client.search,
+            self._collection,
+            data=[vector.astype(np.float32).tolist()],
+            filter=scope_filter(scope),
+            limit=limit,
+            offset=offset,
+            output_fields=list(_OUTPUT_FIELDS),
+            search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit + offset)}},
+            consistency_level="Strong",
+        )
+        return [_hit(item) for item in results[0]]
+
+    async def count(self, scope: Scope) -> int:
+        """Exact number of passages in ``scope``."""
+        if not scope.source_ids:
+            return 0
+        rows = await self._call(
+            self._client.query,
+            self._collection,
+            filter=scope_filter(scope),
+            output_fields=["count(*)"],
+            consistency_level="Strong",
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    async def delete_source(self, source_id: int) -> None:
+        """Delete by source id (Lite returns keys, the server a count: neither is relied on)."""
+        await self._call(
+            self._client.delete, self._collection, filter=f"source_id == {int(source_id)}"
+        )
+
+    async def delete_file(self, file_id: int) -> None:
+        """Delete every passage of one file."""
+        await self._call(self._client.delete, self._collection, filter=f"file_id == {int(file_id)}")
+
+    async def close(self) -> None:
+        """Close the client; for Milvus Lite this also releases the file lock."""
+        await asyncio.to_thread(self._client.close)
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(method, *args, **kwargs)
+        except MilvusException as exc:
+            raise _unavailable(self._uri, exc) from exc
+
+
+def _row(passage: Passage, vector: Iterable[float]) -> dict[str, Any]:
+    return {
+        "id": int(passage.id),
+        "scope": passage.scope[:256],
+        "source_id": int(passage.source_id),
+        "file_id": int(passage.file_id),
+        "agent_id": int(passage.agent_id),
+        "document": passage.document[:MAX_DOCUMENT_CHARS],
+        "page": int(passage.page),
+        "last_page": int(passage.last_page),
+        "chunk": int(passage.chunk),
+        "text": passage.text[:MAX_TEXT_CHARS],
+        "vector": [float(x) for x in vector],
+    }
+
+
+def _hit(item: dict[str, Any]) -> Hit:
+    entity = item.get("entity", item)
+    return Hit(
+        id=int(item["id"]),
+        source_id=int(entity["source_id"]),
+        file_id=int(entity["file_id"]),
+        document=str(entity["document"]),
+        page=int(entity["page"]),
+        last_page=int(entity["last_page"]),
+        chunk=int(entity["chunk"]),
+        text=str(entity["text"]),
+        score=float(item["distance"]),
+    )
+
+
+def _unavailable(uri: str, exc: BaseException) -> ArchiveUnavailable:
+    """Turn a pymilvus failure into one sentence naming the URI (and never the token)."""
+    text = str(exc)
+    log.warning("Milvus at %s failed: %s", uri, text)
+    if not is_server_uri(uri) and "Open local milvus failed" in text:
+        return ArchiveUnavailable(
+            f"The Milvus Lite file {uri} is in use by another process (is `archivist run`"
+            " running?): stop it, or point ARCHIVIST_MILVUS_URI at a Milvus server."
+        )
+    if is_server_uri(uri):
+        return ArchiveUnavailable(
+            f"Milvus at {uri} is unreachable or failed ({_short(text)}): check that it is"
+            " running and the URI and token are right."
+        )
+    return ArchiveUnavailable(f"Milvus Lite at {uri} failed: {_short(text)}")
+
+
+def _short(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else "no details"
+    return first[:200]

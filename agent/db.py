@@ -1,0 +1,148 @@
+"""The SQLite state file: connection set-up and versioned migrations.
+
+Migrations are applied in order at start-up, each in one transaction, and the schema
+version is kept in ``PRAGMA user_version``. Append new migrations; never edit old ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: sources, their files, agent attachments, and passages awaiting deletion in Milvus.
+    # AUTOINCREMENT: ids are never reused, so passages whose deletion is still pending can
+    # never be mistaken for a newer source's.
+    """
+    CREATE TABLE sources (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope           TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('loading', 'ready', 'failed')),
+        error           TEXT,
+        embedding_model TEXT NOT NULL,
+        embedding_dim   INTEGER NOT NULL,
+        created_by      TEXT NOT NULL,
+        created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (scope, name)
+    );
+    CREATE TABLE source_files (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        name      TEXT NOT NULL,
+        sha256    TEXT NOT NULL,
+        size      INTEGER NOT NULL,
+        pages     INTEGER NOT NULL DEFAULT 0,
+        passages  INTEGER NOT NULL DEFAULT 0,
+        status    TEXT NOT NULL CHECK (status IN ('loading', 'ready', 'failed')),
+        error     TEXT,
+        origin    TEXT,
+        loaded_by TEXT NOT NULL,
+        loaded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        -- host:pid of the loading process and its last sign of life, to tell a load that
+        -- is still running elsewhere from one whose process died.
+        owner     TEXT,
+        heartbeat REAL
+    );
+    CREATE UNIQUE INDEX source_files_ready_hash
+        ON source_files (source_id, sha256) WHERE status != 'failed';
+    CREATE INDEX source_files_status ON source_files (status);
+    CREATE TABLE attachments (
+        agent_key   TEXT NOT NULL,
+        source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        attached_by TEXT NOT NULL,
+        attached_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (agent_key, source_id)
+    );
+    CREATE INDEX attachments_source ON attachments (source_id);
+    CREATE TABLE archive_cleanup (
+        id        INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL,
+        file_id   INTEGER,
+        reason    TEXT NOT NULL,
+        queued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    """,
+)
+
+
+async def _apply_migrations(conn: aiosqlite.Connection) -> None:
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        log.info("applying schema migration %d", number)
+        # executescript would COMMIT first; run statement by statement inside one transaction.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {int(number)}")
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script on ';' (migrations contain no ';' inside literals)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+class Database:
+    """One SQLite connection shared by the process, used one operation at a time.
+
+    A single connection keeps WAL writes simple; the lock stops one coroutine's
+    statements from landing inside another coroutine's open transaction.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        """Run a query and return every row."""
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
+        """Run a query and return its first row, if any."""
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            row: aiosqlite.Row | None = await cursor.fetchone()
+            return row
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block in one write transaction: committed on success, rolled back on error."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.rollback()
+                raise
+            await self._conn.commit()
+
+
+@asynccontextmanager
+async def open_database(path: Path) -> AsyncIterator[Database]:
+    """Open (creating if needed) the state file in WAL mode with migrations applied."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN ourselves so multi-row changes are explicit.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await _apply_migrations(conn)
+        yield Database(conn)
+    finally:
+        await conn.close()

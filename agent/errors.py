@@ -1,0 +1,64 @@
+"""Errors the core raises on purpose.
+
+Every subclass of :class:`ArchivistError` carries a message that is fit to show a
+user as it is: one sentence that says what went wrong and what to do. Adapters
+print ``str(error)``; anything else that escapes is a bug and is logged as one.
+"""
+
+from __future__ import annotations
+
+
+class ArchivistError(Exception):
+    """A failure whose message is written for the person who caused it."""
+
+
+class DocumentError(ArchivistError):
+    """A file that cannot be loaded as a source; ``filename`` names it."""
+
+    def __init__(self, filename: str, message: str) -> None:
+        super().__init__(message)
+        self.filename = filename
+
+
+class NotAPdf(DocumentError):
+    """The bytes are not a PDF (checked by magic bytes, not by extension)."""
+
+
+class EmptyDocument(DocumentError):
+    """The file has no bytes at all."""
+
+
+class CorruptDocument(DocumentError):
+    """The PDF is truncated or damaged beyond what the parser can read."""
+
+
+class EncryptedDocument(DocumentError):
+    """The PDF needs a password to open."""
+
+
+class NoTextDocument(DocumentError):
+    """The PDF has no extractable text, typically a scan of images."""
+
+
+class DocumentTooLarge(DocumentError):
+    """The file exceeds a configured limit: bytes, pages, or decompressed size."""
+
+
+class SourceNotFound(ArchivistError):
+    """No source of that name is visible in the caller's scope."""
+
+
+class SourceNotReady(ArchivistError):
+    """The source exists but is still loading or failed to load."""
+
+
+class EmbeddingMismatch(ArchivistError):
+    """A source was embedded with another model than the one configured now."""
+
+
+class ArchiveUnavailable(ArchivistError):
+    """Milvus cannot be reached, or its Lite file is held by another process."""
+
+
+class EmbedderUnavailable(ArchivistError):
+    """The embedding backend failed (model files missing, endpoint down)."""

@@ -1,0 +1,211 @@
+"""The document library: what the CLI, the agent and the chat adapters call.
+
+It ties the registry (names, scopes, attachments), the archive (passages in Milvus), the
+embedder and the loader together. Every call carries its scope explicitly: the workspace a
+name is resolved in, or the agent whose attached sources a search may read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.archive import MAX_WINDOW, Archive
+from agent.embed import Embedder
+from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
+from agent.ingest import FileInput, Loader, LoadReport, ProgressCallback
+from agent.recovery import drain_cleanups, recover
+from agent.sources import Source, SourceFile, SourceRegistry, mismatch_message, quoted_name
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One passage found, with everything a citation needs."""
+
+    rank: int
+    text: str
+    document: str
+    page: int
+    last_page: int
+    chunk: int
+    score: float
+    source: str
+    source_id: int
+
+    @property
+    def citation(self) -> str:
+        """``gri.pdf p.41``, or ``gri.pdf p.41-42`` for a passage that runs onto the next page."""
+        pages = f"{self.page}" if self.last_page <= self.page else f"{self.page}-{self.last_page}"
+        return f"{self.document} p.{pages}"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results with the true total of passages searched."""
+
+    query: str
+    results: list[SearchResult]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages of ``page_size`` the total makes (at least 1 when total > 0)."""
+        return math.ceil(self.total / self.page_size) if self.page_size else 0
+
+
+class Library:
+    """Sources, attachments and scoped search over the archive."""
+
+    def __init__(
+        self,
+        *,
+        registry: SourceRegistry,
+        archive: Archive,
+        embedder: Embedder,
+        loader: Loader,
+    ) -> None:
+        self._registry = registry
+        self._archive = archive
+        self._embedder = embedder
+        self._loader = loader
+
+    @property
+    def registry(self) -> SourceRegistry:
+        """The source registry underneath."""
+        return self._registry
+
+    @property
+    def archive(self) -> Archive:
+        """The archival store underneath."""
+        return self._archive
+
+    async def start(self) -> int:
+        """Recover from an earlier crash; returns how many interrupted loads were rolled back."""
+        return await recover(self._registry, self._archive)
+
+    async def load(
+        self,
+        scope: str,
+        name: str,
+        files: Sequence[FileInput],
+        *,
+        created_by: str,
+        progress: ProgressCallback | None = None,
+    ) -> LoadReport:
+        """Load files into the source ``name`` of ``scope`` (see :meth:`Loader.load`)."""
+        return await self._loader.load(scope, name, files, created_by=created_by, progress=progress)
+
+    async def sources(self, scope: str | None = None) -> list[Source]:
+        """Sources visible from ``scope``, or all of them for None (operator view)."""
+        return await self._registry.list(scope)
+
+    async def source(self, scope: str, name: str) -> tuple[Source, list[SourceFile]]:
+        """A source visible from ``scope`` and its files."""
+        source = await self._registry.resolve(scope, name)
+        return source, await self._registry.files(source.id)
+
+    async def delete(self, scope: str, name: str) -> Source:
+        """Delete a source of exactly ``scope`` with its links and passages."""
+        source = await self._registry.resolve_exact(scope, name)
+        await self._registry.delete(source.id)
+        await drain_cleanups(self._registry, self._archive)
+        return source
+
+    async def attach(
+        self, agent_key: str, scope: str, name: str, *, by: str
+    ) -> tuple[Source, bool]:
+        """Link a source to an agent; the flag says whether it was newly linked."""
+        source = await self._registry.resolve(scope, name)
+        self._check_model(source)
+        if source.status == "failed":
+            raise SourceNotReady(
+                f"Source {quoted_name(source.name)} failed to load ({source.error}): load it again."
+            )
+        return source, await self._registry.attach(agent_key, source.id, attached_by=by)
+
+    async def detach(self, agent_key: str, scope: str, name: str) -> tuple[Source, bool]:
+        """Unlink a source from an agent; the flag says whether a link was removed."""
+        source = await self._registry.resolve(scope, name)
+        return source, await self._registry.detach(agent_key, source.id)
+
+    async def attached(self, agent_key: str) -> list[Source]:
+        """Sources linked to an agent."""
+        return await self._registry.attached(agent_key)
+
+    async def search_sources(
+        self,
+        scope: str,
+        names: Sequence[str],
+        query: str,
+        *,
+        top_k: int = 5,
+        page: int = 0,
+    ) -> SearchPage:
+        """Search the named sources visible from ``scope``."""
+        sources = [await self._registry.resolve(scope, name) for name in names]
+        for source in sources:
+            self._check_model(source)
+            if source.status != "ready":
+                raise SourceNotReady(
+                    f"Source {quoted_name(source.name)} is {source.status}: it can be searched"
+                    " once it is ready."
+                )
+        return await self._search(sources, query, top_k=top_k, page=page)
+
+    async def search_attached(
+        self, agent_key: str, query: str, *, top_k: int = 5, page: int = 0
+    ) -> SearchPage:
+        """Search the ready sources attached to an agent (others are skipped silently)."""
+        sources = [
+            s
+            for s in await self._registry.attached(agent_key)
+            if s.embedding_model == self._embedder.model_id
+            and s.embedding_dim == self._embedder.dim
+        ]
+        return await self._search(sources, query, top_k=top_k, page=page)
+
+    async def _search(
+        self, sources: Sequence[Source], query: str, *, top_k: int, page: int
+    ) -> SearchPage:
+        if top_k < 1 or page < 0:
+            raise ArchivistError("The number of results must be at least 1 and pages start at 0.")
+        scope = await self._registry.read_scope([s.id for s in sources])
+        empty = SearchPage(query, [], 0, page, top_k)
+        if not scope.source_ids or not query.strip():
+            return empty
+        offset = page * top_k
+        if offset >= MAX_WINDOW:
+            raise ArchivistError(
+                f"Results are served up to the first {MAX_WINDOW}: narrow the query instead."
+            )
+        vector = (await self._embedder.embed([query]))[0]
+        hits = await self._archive.search(vector, scope, limit=top_k, offset=offset)
+        total = await self._archive.count(scope)
+        names = {s.id: s.name for s in sources}
+        results = [
+            SearchResult(
+                rank=offset + i + 1,
+                text=hit.text,
+                document=hit.document,
+                page=hit.page,
+                last_page=hit.last_page,
+                chunk=hit.chunk,
+                score=hit.score,
+                source=names.get(hit.source_id, "?"),
+                source_id=hit.source_id,
+            )
+            for i, hit in enumerate(hits)
+        ]
+        return SearchPage(query, results, total, page, top_k)
+
+    def _check_model(self, source: Source) -> None:
+        if (source.embedding_model, source.embedding_dim) != (
+            self._embedder.model_id,
+            self._embedder.dim,
+        ):
+            raise EmbeddingMismatch(
+                mismatch_message(source, self._embedder.model_id, self._embedder.dim)
+            )

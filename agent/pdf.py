@@ -1,0 +1,644 @@
+"""PDF validation and per-page text extraction.
+
+Everything here is synchronous and free of shared state worth speaking of, so it
+can run in a worker process: :func:`inspect_pdf` checks a file once, then
+:func:`extract_pages` can be called for page ranges in separate processes, each
+opening the file itself.
+
+Every failure a user can cause surfaces as a :class:`~agent.errors.DocumentError`
+whose message names the file through :func:`safe_display_name`. pypdf exceptions
+never escape, and pypdf's own log warnings are collected per call and logged
+as one summary line on this module's logger instead of flooding the root logger.
+
+Resource limits (decompression bombs) use pypdf's ``Configuration``, which
+pypdf 7 keeps in a ``ContextVar``: :func:`inspect_pdf` and :func:`extract_pages`
+apply it for the duration of the call only, so nothing changes at import time or
+for other pypdf users in the process. Writing the old module constants such as
+``pypdf.filters.ZLIB_MAX_OUTPUT_LENGTH`` is not an option in pypdf 7: every
+``PdfReader`` then raises ``DeprecationError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pypdf import Configuration, PasswordType, PdfReader, apply_configuration, get_configuration
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
+
+from agent.errors import (
+    CorruptDocument,
+    DocumentError,
+    DocumentTooLarge,
+    EmptyDocument,
+    EncryptedDocument,
+    NotAPdf,
+    NoTextDocument,
+)
+
+__all__ = [
+    "PageText",
+    "PdfInfo",
+    "PdfLimits",
+    "clean_page_text",
+    "ensure_text",
+    "extract_pages",
+    "inspect_pdf",
+    "safe_display_name",
+    "strip_repeated_lines",
+]
+
+_log = logging.getLogger(__name__)
+
+_MIB = 1024 * 1024
+_MAGIC_WINDOW = 1024
+_MAX_NAME_CHARS = 100
+_FALLBACK_NAME = "unnamed.pdf"
+
+
+@dataclass(frozen=True)
+class PdfLimits:
+    """Limits applied to every file; all must be positive.
+
+    ``max_stream_bytes`` caps the decompressed size of any one stream (and of a
+    page's content streams together). Peak memory while extracting a page near
+    the cap is roughly four times the cap, because pypdf holds several copies.
+    """
+
+    max_bytes: int
+    max_pages: int
+    max_stream_bytes: int
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_pages", "max_stream_bytes"):
+            value = getattr(self, name)
+            # pypdf reads 0 as "unlimited", which would silently disarm the bomb guard.
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"PdfLimits.{name} must be a positive int, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    """What :func:`inspect_pdf` learned about a readable PDF."""
+
+    pages: int
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PageText:
+    """Cleaned text of one page; ``number`` is 1-based, as cited to users."""
+
+    number: int
+    text: str
+
+
+# --------------------------------------------------------------------------- names
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_SPACE_RUN = re.compile(r"\s+")
+
+
+def safe_display_name(name: str) -> str:
+    """Return ``name`` made safe to quote in a one-line user message.
+
+    Control characters and bidirectional overrides (which can disguise an
+    extension) are dropped, whitespace of any kind (newlines, tabs) is collapsed
+    to single spaces, only the last path component is kept (``/`` or ``\\``), ASCII
+    single quotes become a typographic apostrophe (U+2019) so the quotes around
+    the name in messages stay unambiguous, and names over 100 characters are
+    shortened in the middle with ``…`` keeping a short extension. An empty
+    result becomes ``unnamed.pdf``.
+    """
+    chars: list[str] = []
+    for char in name:
+        if char in _BIDI_CONTROLS:
+            continue
+        if char.isspace():
+            chars.append(" ")  # newlines and tabs separate words; keep them apart
+        elif unicodedata.category(char) != "Cc":
+            chars.append(char)
+    cleaned = "".join(chars).replace("\\", "/")
+    parts = [part for part in cleaned.split("/") if part.strip()]
+    base = _SPACE_RUN.sub(" ", parts[-1]).strip() if parts else ""
+    base = base.replace("'", "\u2019")
+    if not base:
+        return _FALLBACK_NAME
+    if len(base) <= _MAX_NAME_CHARS:
+        return base
+    stem, dot, suffix = base.rpartition(".")
+    # Keep ".pdf" visible: it is the part a user recognises after a long name.
+    tail = f"{dot}{suffix}" if stem and 0 < len(suffix) <= 10 else ""
+    head = base[: len(base) - len(tail)] if tail else base
+    return head[: _MAX_NAME_CHARS - 1 - len(tail)].rstrip() + "\u2026" + tail
+
+
+# ------------------------------------------------------------------------ messages
+
+
+def _mb(size: int) -> str:
+    value = size / _MIB
+    return f"{value:.0f} MB" if value >= 10 or value.is_integer() else f"{value:.1f} MB"
+
+
+def _corrupt(name: str) -> CorruptDocument:
+    return CorruptDocument(
+        name,
+        f"'{name}' is damaged or incomplete and cannot be read: "
+        "download or export it again and upload the new copy.",
+    )
+
+
+def _encrypted(name: str) -> EncryptedDocument:
+    return EncryptedDocument(
+        name, f"'{name}' is password-protected: remove the password and upload it again."
+    )
+
+
+def _expands(name: str, limits: PdfLimits) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        name,
+        f"'{name}' expands to more than {_mb(limits.max_stream_bytes)} when decompressed, "
+        "more than is safe to read: remove or simplify its oversized pages, "
+        "or split it, and upload it again.",
+    )
+
+
+def _limit_error(name: str, limits: PdfLimits, exc: BaseException) -> DocumentTooLarge:
+    text = str(exc).lower()
+    # pypdf raises LimitReachedError for many limits; only size limits get the
+    # "expands to" wording, the rest (token budgets, tree depths) are "complex".
+    if any(
+        word in text
+        for word in ("decompress", "output bytes", "decoding work", "buffer size", "image size")
+    ):
+        return _expands(name, limits)
+    return DocumentTooLarge(
+        name,
+        f"'{name}' is too complex to read safely: "
+        "save it as a new PDF (for example with \u201cPrint to PDF\u201d) and upload that.",
+    )
+
+
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<script")
+_HTML_HINT = (
+    "looks like an HTML page, perhaps a login or error page saved instead of the document: "
+    "open the link in a browser, download the PDF itself and upload that."
+)
+# Binary formats people upload by mistake, recognised by their leading bytes.
+_MAGIC_HINTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    (
+        (b"pk\x03\x04",),
+        "looks like a ZIP archive or an Office document: export it as PDF and upload that.",
+    ),
+    (
+        (b"\xd0\xcf\x11\xe0",),
+        "looks like an old Office document: export it as PDF and upload that.",
+    ),
+    ((b"{\\rtf",), "looks like an RTF document: export it as PDF and upload that."),
+    (
+        (b"\x89png", b"\xff\xd8\xff", b"gif8", b"ii*\x00", b"mm\x00*"),
+        "looks like an image: convert it to PDF and upload that.",
+    ),
+)
+
+
+def _not_a_pdf(name: str, head: bytes) -> NotAPdf:
+    probe = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    # HTML markers may come after comments or whitespace, so search the whole window.
+    if any(marker in probe for marker in _HTML_MARKERS):
+        return NotAPdf(name, f"'{name}' is not a PDF, it {_HTML_HINT}")
+    for signatures, hint in _MAGIC_HINTS:
+        if probe.startswith(signatures):
+            return NotAPdf(name, f"'{name}' is not a PDF, it {hint}")
+    return NotAPdf(name, f"'{name}' is not a PDF file: upload the PDF itself.")
+
+
+# ------------------------------------------------------------- pypdf log routing
+
+
+@dataclass
+class _Warnings:
+    """pypdf log records seen during one call on one thread."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    swallowed_limit: LimitReachedError | None = None
+
+    def add(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record must not break reading
+            message = str(record.msg)
+        message = message[:300]
+        if len(self.first) < 3:
+            self.first.append(message)
+        _log.debug("pypdf: %s", message)
+        # pypdf catches some errors, e.g. in form XObjects during text
+        # extraction, and only logs them; a limit hit there is still a bomb.
+        args = record.args
+        values: Any = args.values() if isinstance(args, Mapping) else (args or ())
+        for value in values:
+            if isinstance(value, LimitReachedError):
+                self.swallowed_limit = value
+
+
+class _PypdfLogRouter(logging.Handler):
+    """Diverts pypdf's log records to the current call's :class:`_Warnings`.
+
+    While at least one call is active (in any thread) the ``pypdf`` logger stops
+    propagating and this handler sits on it; records from threads without an
+    active call are handed to the root logger as if nothing had changed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self._local = threading.local()
+        self._users = 0
+        self._saved: tuple[bool, int] = (True, logging.NOTSET)
+        self._saved_effective = logging.NOTSET
+        self._install_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Handlers run on the thread that logged, so thread-local state is the call's.
+        state: _Warnings | None = getattr(self._local, "state", None)
+        if state is None:
+            # Another thread's pypdf use: deliver as before, including a level
+            # someone set on "pypdf" that capture() may have lowered.
+            if record.levelno >= self._saved_effective:
+                logging.getLogger().handle(record)
+        else:
+            state.add(record)
+
+    @contextmanager
+    def capture(self, state: _Warnings) -> Iterator[None]:
+        logger = logging.getLogger("pypdf")
+        with self._install_lock:
+            if self._users == 0:
+                self._saved = (logger.propagate, logger.level)
+                self._saved_effective = logger.getEffectiveLevel()
+                logger.addHandler(self)
+                logger.propagate = False
+                # If someone silenced pypdf above WARNING we would miss swallowed
+                # limit errors; records still go nowhere but our summary.
+                if logger.getEffectiveLevel() > logging.WARNING:
+                    logger.setLevel(logging.WARNING)
+            self._users += 1
+        previous: _Warnings | None = getattr(self._local, "state", None)
+        self._local.state = state
+        try:
+            yield
+        finally:
+            self._local.state = previous
+            with self._install_lock:
+                self._users -= 1
+                if self._users == 0:
+                    logger.removeHandler(self)
+                    logger.propagate, saved_level = self._saved
+                    logger.setLevel(saved_level)
+
+
+_ROUTER = _PypdfLogRouter()
+
+
+# ------------------------------------------------------------------ pypdf guard
+
+
+def _pypdf_configuration(limits: PdfLimits) -> Configuration:
+    cap = limits.max_stream_bytes
+    # Start from the current configuration so any caller-level pypdf settings survive.
+    return get_configuration().with_overwrites(
+        **{
+            # Output caps of every decoder that can inflate data.
+            "zlib_maximum_output_length": cap,
+            "lzw_maximum_output_length": cap,
+            "run_length_maximum_output_length": cap,
+            "brotli_maximum_output_length": cap,
+            "jbig2_maximum_output_length": cap,
+            "image_maximum_buffer_size": cap,
+            # A page's /Contents array is concatenated: cap the sum, not only each part.
+            "array_based_stream_maximum_output_length": cap,
+            # Bytes fed through a stream's filter chain; bounds stacked-filter CPU time.
+            "stream_decoding_work_maximum_length": 4 * cap,
+        }
+    )
+
+
+@contextmanager
+def _reading(name: str, limits: PdfLimits) -> Iterator[_Warnings]:
+    """Run pypdf work under our limits and turn whatever it raises into DocumentErrors."""
+    state = _Warnings()
+    with apply_configuration(_pypdf_configuration(limits)), _ROUTER.capture(state):
+        try:
+            yield state
+        except DocumentError:
+            raise
+        except LimitReachedError as exc:
+            _log.info("%r hit a pypdf limit: %s", name, exc)
+            raise _limit_error(name, limits, exc) from exc
+        except MemoryError as exc:
+            _log.warning("%r exhausted memory while being read", name)
+            raise DocumentTooLarge(
+                name,
+                f"'{name}' needs more memory to read than this server has: "
+                "split it into smaller files and upload them separately.",
+            ) from exc
+        except FileNotDecryptedError as exc:
+            raise _encrypted(name) from exc
+        except DependencyError as exc:
+            # AES needs the `cryptography` package; without it even an owner-only
+            # protected file cannot be read. The operator can fix this, the user can too.
+            _log.warning(
+                "cannot decrypt %r, is the 'cryptography' package installed? %s", name, exc
+            )
+            raise _encrypted(name) from exc
+        except Exception as exc:
+            # Hostile or broken files make pypdf raise almost anything (KeyError,
+            # struct.error, RecursionError, ...); to the user it is all "damaged".
+            # Tracebacks only for exception types pypdf did not mean to raise.
+            _log.info(
+                "%r could not be parsed: %r", name, exc, exc_info=not isinstance(exc, PyPdfError)
+            )
+            raise _corrupt(name) from exc
+    if state.count:
+        _log.info(
+            "pypdf reported %d problem(s) in %r, first: %s", state.count, name, state.first[0]
+        )
+    if state.swallowed_limit is not None:
+        raise _limit_error(name, limits, state.swallowed_limit) from state.swallowed_limit
+
+
+def _read_checked(path: Path, name: str, limits: PdfLimits) -> bytes:
+    """Return the file's bytes after the checks that need no parser."""
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyDocument(name, f"'{name}' is empty (0 bytes): upload the file again.")
+    if size > limits.max_bytes:
+        raise _too_big(name, size, limits)
+    with path.open("rb") as fh:
+        # Read one byte past the limit in case the file grew after stat().
+        data = fh.read(limits.max_bytes + 1)
+    if not data:
+        raise EmptyDocument(name, f"'{name}' is empty (0 bytes): upload the file again.")
+    if len(data) > limits.max_bytes:
+        raise _too_big(name, len(data), limits)
+    if b"%PDF-" not in data[:_MAGIC_WINDOW]:
+        raise _not_a_pdf(name, data[:_MAGIC_WINDOW])
+    return data
+
+
+def _too_big(name: str, size: int, limits: PdfLimits) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        name,
+        f"'{name}' is {_mb(size)}, over the {_mb(limits.max_bytes)} limit: "
+        "split or compress it and upload it again.",
+    )
+
+
+def _open_reader(data: bytes, name: str, limits: PdfLimits) -> tuple[PdfReader, int]:
+    """Open, decrypt if the empty password works, and count pages (inside ``_reading``)."""
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    # pypdf already tried the empty user password; files with only an owner
+    # password (print/copy restrictions) open that way and are fine to read.
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+        raise _encrypted(name)
+    pages = len(reader.pages)
+    if pages == 0:
+        raise CorruptDocument(
+            name, f"'{name}' has no pages: check that it is the right file and upload it again."
+        )
+    if pages > limits.max_pages:
+        raise DocumentTooLarge(
+            name,
+            f"'{name}' has {pages:,} pages, over the {limits.max_pages:,}-page limit: "
+            "split it into smaller files and upload them separately.",
+        )
+    return reader, pages
+
+
+# -------------------------------------------------------------------- public API
+
+
+def inspect_pdf(path: Path, display_name: str, limits: PdfLimits) -> PdfInfo:
+    """Check that ``path`` is a readable PDF within ``limits`` and describe it.
+
+    Checks, in order: empty file, byte size, ``%PDF-`` within the first 1024
+    bytes, parseable by pypdf, not locked by a user password, page count.
+    Content streams are not decoded here, so decompression bombs are caught by
+    :func:`extract_pages`.
+
+    Raises:
+        EmptyDocument, DocumentTooLarge, NotAPdf, CorruptDocument,
+        EncryptedDocument: messages name ``safe_display_name(display_name)``.
+        OSError: ``path`` cannot be read (a caller bug, not the user's).
+    """
+    name = safe_display_name(display_name)
+    data = _read_checked(path, name, limits)
+    with _reading(name, limits):
+        _, pages = _open_reader(data, name, limits)
+    return PdfInfo(pages=pages, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def extract_pages(
+    path: Path, display_name: str, first: int, last: int, limits: PdfLimits
+) -> list[PageText]:
+    """Return cleaned text of pages ``first``..``last`` (1-based, inclusive).
+
+    Opens and re-checks the file itself so page ranges can run in separate
+    processes. A page that pypdf cannot decode yields empty text (logged); if
+    every page in the range fails, the file is reported as corrupt. Pages
+    without text are returned with ``text == ""``.
+
+    Raises:
+        DocumentTooLarge: a stream inflates past ``limits.max_stream_bytes``, or
+            another size limit is exceeded.
+        CorruptDocument, EncryptedDocument, NotAPdf, EmptyDocument: as for
+            :func:`inspect_pdf`.
+        ValueError: the page range is empty or outside the document.
+    """
+    if first < 1 or last < first:
+        raise ValueError(f"invalid page range {first}..{last}")
+    name = safe_display_name(display_name)
+    data = _read_checked(path, name, limits)
+    result: list[PageText] = []
+    with _reading(name, limits) as warnings:
+        reader, pages = _open_reader(data, name, limits)
+        # Checked after the guard: inside it a ValueError would read as "corrupt".
+        if last <= pages:
+            result = _extract_range(reader, name, first, last, warnings)
+    if last > pages:
+        raise ValueError(f"page range {first}..{last} is outside the {pages} pages of {name!r}")
+    return result
+
+
+def _extract_range(
+    reader: PdfReader, name: str, first: int, last: int, warnings: _Warnings
+) -> list[PageText]:
+    result: list[PageText] = []
+    failed = 0
+    for number in range(first, last + 1):
+        try:
+            raw = reader.pages[number - 1].extract_text()
+        except (LimitReachedError, MemoryError):
+            raise
+        except Exception as exc:  # one bad page should not sink the rest
+            _log.info("page %d of %r could not be read: %r", number, name, exc)
+            failed += 1
+            raw = ""
+        if warnings.swallowed_limit is not None:
+            # Stop at the first bomb instead of grinding through the rest of the range.
+            raise warnings.swallowed_limit
+        result.append(PageText(number=number, text=clean_page_text(raw)))
+    if failed == len(result):
+        raise _corrupt(name)
+    return result
+
+
+def ensure_text(pages_with_text: int, total_pages: int, display_name: str) -> None:
+    """Raise :class:`NoTextDocument` if none of ``total_pages`` pages had text."""
+    if pages_with_text > 0:
+        return
+    name = safe_display_name(display_name)
+    _log.info("%r has no text on any of its %d pages", name, total_pages)
+    raise NoTextDocument(
+        name,
+        f"'{name}' has no extractable text (it looks like scanned images): "
+        "run OCR on it first, e.g. with ocrmypdf, then load it again.",
+    )
+
+
+# ---------------------------------------------------------------------- cleaning
+
+# A table rather than NFKC: NFKC would also turn "m²" into "m2" and "…" into "...".
+_CHAR_MAP: dict[int, str] = {
+    0xFB00: "ff",
+    0xFB01: "fi",
+    0xFB02: "fl",
+    0xFB03: "ffi",
+    0xFB04: "ffl",
+    0xFB05: "st",
+    0xFB06: "st",
+    0x200B: "",  # zero-width space
+    0xFEFF: "",  # byte order mark / zero-width no-break space
+    0x2028: "\n",
+    0x2029: "\n\n",
+    0x0C: "\n\n",  # form feed
+    0x0B: "\n",
+}
+# C0/C1 controls other than tab and newline, and any whitespace but tab and newline.
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|[^\S\n\t]")
+_LETTERS = r"[^\W\d_]"
+_COMPOUND = re.compile(rf"({_LETTERS}+)[-\u2010]({_LETTERS}+)")
+_LINE_END_HYPHEN = re.compile(rf"({_LETTERS}+)[-\u2010\u00ad][ \t]*\n[ \t]*({_LETTERS}+)")
+_BLANKS = re.compile(r"[ \t]+")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+
+
+def _normalise_char(match: re.Match[str]) -> str:
+    # Control characters (NUL, bell, ...) go; Unicode spaces (NBSP, thin space) become spaces.
+    return "" if unicodedata.category(match.group()) == "Cc" else " "
+
+
+def clean_page_text(raw: str) -> str:
+    """Normalise extracted page text for indexing and quoting.
+
+    Expands ligatures (ﬁ → fi), turns Unicode spaces into spaces, drops NULs and
+    other control characters, joins words hyphenated across a line break
+    (``exam-\\nple`` → ``example``; kept as ``well-known`` when the page also
+    uses that compound mid-line, or when the next part is capitalised), keeps
+    single line breaks, collapses blank lines to one paragraph break ``\\n\\n``,
+    collapses runs of spaces and tabs, and strips.
+    """
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(_CHAR_MAP)
+    text = _CONTROL_OR_SPACE.sub(_normalise_char, text)
+    text = "\n".join(_BLANKS.sub(" ", line).strip() for line in text.split("\n"))
+
+    compounds = {f"{a}-{b}".casefold() for a, b in _COMPOUND.findall(text)}
+
+    def join(match: re.Match[str]) -> str:
+        left, right = match.group(1), match.group(2)
+        # A capital on either side ("Jean-\nPaul", "PDF-\nfiles") means the hyphen is real.
+        real_hyphen = left[-1].isupper() or f"{left}-{right}".casefold() in compounds
+        if right[0].islower() and not real_hyphen:
+            return left + right
+        return f"{left}-{right}"
+
+    text = _LINE_END_HYPHEN.sub(join, text).replace("\u00ad", "")
+    return _MANY_NEWLINES.sub("\n\n", text).strip()
+
+
+_DIGITS = re.compile(r"\d+")
+_MIN_PAGES_FOR_STRIPPING = 4
+_MAX_EDGE_LINE_CHARS = 120
+
+
+def _edge_key(line: str) -> str | None:
+    if len(line) > _MAX_EDGE_LINE_CHARS:
+        return None  # a long line is body text, not a running header
+    return _BLANKS.sub(" ", _DIGITS.sub("", line)).strip().casefold()
+
+
+def _edges(text: str) -> tuple[list[str], int, int]:
+    lines = text.split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    return lines, filled[0], filled[-1]
+
+
+def strip_repeated_lines(pages: list[PageText]) -> list[PageText]:
+    """Remove running headers and footers from a batch of pages.
+
+    A page's first or last line is removed when, with digits removed (page
+    numbers), the same line is the first (or last) line of more than half of the
+    pages that have text. Batches with fewer than four such pages are returned
+    unchanged. Only one line is considered at each edge, which keeps this cheap
+    and conservative.
+    """
+    texted = [page for page in pages if page.text.strip()]
+    if len(texted) < _MIN_PAGES_FOR_STRIPPING:
+        return list(pages)
+    heads: Counter[str] = Counter()
+    tails: Counter[str] = Counter()
+    for page in texted:
+        lines, top, bottom = _edges(page.text)
+        head, tail = _edge_key(lines[top]), _edge_key(lines[bottom])
+        if head is not None:
+            heads[head] += 1
+        if tail is not None:
+            tails[tail] += 1
+    half = len(texted) / 2
+    repeated_heads = {key for key, count in heads.items() if count > half}
+    repeated_tails = {key for key, count in tails.items() if count > half}
+    if not repeated_heads and not repeated_tails:
+        return list(pages)
+
+    result: list[PageText] = []
+    for page in pages:
+        if not page.text.strip():
+            result.append(page)
+            continue
+        lines, top, bottom = _edges(page.text)
+        drop: set[int] = set()
+        if _edge_key(lines[top]) in repeated_heads:
+            drop.add(top)
+        if _edge_key(lines[bottom]) in repeated_tails:
+            drop.add(bottom)
+        if not drop:
+            result.append(page)
+            continue
+        kept = "\n".join(line for i, line in enumerate(lines) if i not in drop)
+        result.append(PageText(number=page.number, text=_MANY_NEWLINES.sub("\n\n", kept).strip()))
+    return result

@@ -1,0 +1,68 @@
+"""Bring archive and registry back into agreement after failures and crashes.
+
+Deletions in Milvus are queued in SQLite in the same transaction that hides the data, then
+carried out; whatever could not be carried out (Milvus down) is retried at the next start.
+Loads whose process died are found by their owner and heartbeat and rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from agent.archive import Archive
+from agent.errors import ArchivistError
+from agent.sources import SourceFile, SourceRegistry
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "the load was interrupted before it finished: load the file again"
+# A load on another host is presumed dead after this long without a heartbeat.
+STALE_AFTER_SECONDS = 15 * 60
+
+
+async def drain_cleanups(registry: SourceRegistry, archive: Archive) -> int:
+    """Carry out queued archive deletions; returns how many are still pending."""
+    pending = await registry.pending_cleanups()
+    for done, (cleanup_id, source_id, file_id) in enumerate(pending):
+        try:
+            if file_id is None:
+                await archive.delete_source(source_id)
+            else:
+                await archive.delete_file(file_id)
+        except ArchivistError as exc:
+            log.warning("archive cleanup postponed (%d pending): %s", len(pending) - done, exc)
+            return len(pending) - done
+        await registry.cleanup_done(cleanup_id)
+    return 0
+
+
+def _is_dead(file: SourceFile, now: float) -> bool:
+    host, _, pid = (file.owner or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        # Our own pid on a row means an earlier process had it (pid 1 in every container):
+        # recovery runs before this process starts loading anything.
+        return int(pid) == os.getpid()
+    return file.heartbeat is None or now - file.heartbeat > STALE_AFTER_SECONDS
+
+
+async def recover(registry: SourceRegistry, archive: Archive) -> int:
+    """Roll back loads whose process died and retry pending deletions.
+
+    Returns the number of interrupted files found. Run once at start-up, before serving.
+    """
+    now = time.time()
+    dead = [f for f in await registry.interrupted_files() if _is_dead(f, now)]
+    for file in dead:
+        log.warning("rolling back interrupted load of %s (source %d)", file.name, file.source_id)
+        await registry.fail_file(file.id, INTERRUPTED)
+    await drain_cleanups(registry, archive)
+    return len(dead)

@@ -1,0 +1,234 @@
+"""Typed settings: one class per section, read from TOML and overridden from the environment.
+
+Precedence, highest first: ``ARCHIVIST_<SECTION>_<KEY>`` environment variables, the config
+file, the defaults below. The file is ``--config FILE``, else ``$ARCHIVIST_CONFIG``, else
+``./config.toml`` when present. ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` fill the LLM (and
+OpenAI embedding) endpoint when the config leaves it unset. This module is the only place in
+the project that reads configuration or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ENV_PREFIX = "ARCHIVIST_"
+DEFAULT_CONFIG_FILE = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line that names the key."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos more often than not: refuse them instead of ignoring them.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class StorageSettings(_Section):
+    """Where embedded state lives: ``archivist.db`` (SQLite) and, by default, ``milvus.db``."""
+
+    data_dir: Path = Path("data")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file holding sources, attachments and (later) agents."""
+        return self.data_dir / "archivist.db"
+
+
+class MilvusSettings(_Section):
+    """The archival store: a Milvus Lite file (default) or a Milvus server."""
+
+    uri: str = ""
+    token: SecretStr | None = None
+    db_name: str = ""
+    collection_prefix: str = Field(default="archivist", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_shape(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")) and not value.endswith(".db"):
+            raise ValueError(
+                "expected a Milvus Lite file ending in .db or a server URL such as "
+                "http://host:19530"
+            )
+        return value
+
+
+class EmbeddingSettings(_Section):
+    """How passages and queries become vectors."""
+
+    backend: Literal["local", "openai"] = "local"
+    model: str = "all-MiniLM-L6-v2"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    max_concurrency: int = Field(default=1, ge=1, le=16)
+    threads: int = Field(default=0, ge=0, le=256)
+    cache_dir: Path | None = None
+
+
+class IngestSettings(_Section):
+    """Limits and passage sizing for loading documents."""
+
+    max_file_mb: float = Field(default=100.0, gt=0)
+    max_pages: int = Field(default=5000, ge=1)
+    max_decompressed_mb: float = Field(default=64.0, gt=0)
+    overlap_tokens: int = Field(default=32, ge=0, le=128)
+    pages_per_task: int = Field(default=16, ge=1, le=1000)
+
+
+class SearchSettings(_Section):
+    """Defaults for archive searches."""
+
+    top_k: int = Field(default=5, ge=1, le=100)
+
+
+class LlmSettings(_Section):
+    """The OpenAI-compatible chat endpoint used by the agent."""
+
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=60.0, gt=0)
+
+
+class LoggingSettings(_Section):
+    """Log verbosity."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    """All settings, one attribute per config-file section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        # ARCHIVIST_STORAGE_DATA_DIR -> storage.data_dir: split once, keys keep their underscores.
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    storage: StorageSettings = StorageSettings()
+    milvus: MilvusSettings = MilvusSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    ingest: IngestSettings = IngestSettings()
+    search: SearchSettings = SearchSettings()
+    llm: LlmSettings = LlmSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where converted model files are cached: ``[embeddings] cache_dir`` or data_dir/models."""
+        return self.embeddings.cache_dir or self.storage.data_dir / "models"
+
+    @property
+    def milvus_uri(self) -> str:
+        """The effective Milvus URI: the configured one or ``<data_dir>/milvus.db``."""
+        return self.milvus.uri or str(self.storage.data_dir / "milvus.db")
+
+    def secrets(self) -> list[str]:
+        """Every secret value in these settings, for log redaction."""
+        values = [self.milvus.token, self.embeddings.api_key, self.llm.api_key]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def resolve_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """Pick the config file: ``--config``, then ``$ARCHIVIST_CONFIG``, then ``./config.toml``."""
+    if explicit is not None:
+        return explicit
+    from_env = environ.get("ARCHIVIST_CONFIG")
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Read settings from ``config_file`` (resolved as documented) and the environment.
+
+    Raises :class:`ConfigError` with one line naming the offending key.
+    """
+    path = resolve_config_file(config_file, os.environ)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config error: {path}: no such file")
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    try:
+        settings: Settings = _FromFile()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error: {path}: not valid TOML ({exc})") from None
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    return _with_openai_environment(settings, os.environ)
+
+
+def _with_openai_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """Fill unset LLM/embedding endpoints from the OpenAI client's own variables."""
+    key = environ.get("OPENAI_API_KEY")
+    base = environ.get("OPENAI_BASE_URL")
+    llm_update: dict[str, Any] = {}
+    emb_update: dict[str, Any] = {}
+    if key and settings.llm.api_key is None:
+        llm_update["api_key"] = SecretStr(key)
+    if base and settings.llm.base_url is None:
+        llm_update["base_url"] = base
+    if settings.embeddings.backend == "openai":
+        if key and settings.embeddings.api_key is None:
+            emb_update["api_key"] = SecretStr(key)
+        if base and settings.embeddings.base_url is None:
+            emb_update["base_url"] = base
+    return settings.model_copy(
+        update={
+            "llm": settings.llm.model_copy(update=llm_update),
+            "embeddings": settings.embeddings.model_copy(update=emb_update),
+        }
+    )
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """One line for the first error: the dotted key, where to set it, what was expected.
+
+    The offending value is never echoed: it may be a secret.
+    """
+    error = exc.errors(include_input=False, include_url=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    env_name = ENV_PREFIX + "_".join(loc).upper()
+    where = f"{path} or {env_name}" if path is not None else env_name
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against config.example.toml)"
+    return f"config error: {key}: {message} (set in {where})"

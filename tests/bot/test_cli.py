@@ -1,0 +1,267 @@
+"""The ``archivist`` command: in-process through click's runner, and as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE, cli
+from tests import pdfs
+
+SECRET = "tok-cli-secret-0123456789"
+
+
+@pytest.fixture
+def env(tmp_path: Path, model_cache: Path, clean_env: None) -> dict[str, str]:
+    """Environment for a CLI run: its own data folder, the shared model cache."""
+    return {
+        "ARCHIVIST_STORAGE_DATA_DIR": str(tmp_path / "data"),
+        "ARCHIVIST_EMBEDDINGS_CACHE_DIR": str(model_cache),
+    }
+
+
+def archivist(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def archivist_process(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_load_list_search_show_delete(env: dict[str, str], tmp_path: Path) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 5)
+    loaded = archivist(env, "load", "directory", "--name", "manual", "--input-files", str(manual))
+    assert loaded.exit_code == 0, loaded.output
+    assert "from 5 pages (1 file) into source 'manual'" in loaded.stdout
+
+    listed = archivist(env, "sources", "list", "--json")
+    [source] = json.loads(listed.stdout)
+    assert (source["name"], source["status"], source["pages"]) == ("manual", "ready", 5)
+
+    query = pdfs.manual_marker(3)
+    found = archivist(env, "sources", "search", "--source", "manual", "--json", query)
+    results = json.loads(found.stdout)
+    assert {"text", "document", "page", "score", "source"} <= set(results[0])
+    assert (results[0]["document"], results[0]["page"], results[0]["source"]) == (
+        "manual.pdf",
+        3,
+        "manual",
+    )
+    plain = archivist(env, "sources", "search", "--source", "manual", "--top-k", "2", query)
+    assert plain.stdout.startswith("[1] manual.pdf p.3 (")
+    assert f"Showing 1-2 of {source['passages']} passages" in plain.stdout
+
+    shown = archivist(env, "sources", "show", "manual")
+    assert "manual.pdf" in shown.stdout and "ready" in shown.stdout
+
+    deleted = archivist(env, "sources", "delete", "manual", "--yes")
+    assert deleted.exit_code == 0 and "Deleted source 'manual'" in deleted.stdout
+    gone = archivist(env, "sources", "search", "--source", "manual", query)
+    assert gone.exit_code == EXIT_NOT_FOUND
+    assert "No such source: 'manual'" in gone.stderr
+
+
+def test_attach_and_detach_by_conversation(env: dict[str, str], tmp_path: Path) -> None:
+    doc = pdfs.make_pdf(tmp_path / "a.pdf", ["Attachments are links, not copies."])
+    archivist(env, "load", "directory", "--name", "a", "--input-files", str(doc))
+    key = "console:local:default"
+    first = archivist(env, "sources", "attach", "a", "--conversation", key)
+    second = archivist(env, "sources", "attach", "a", "--conversation", key)
+    assert first.stdout.startswith("Attached 'a'") and second.stdout.startswith("Already attached")
+    off = archivist(env, "sources", "detach", "a", "--conversation", key)
+    assert off.stdout.startswith("Detached 'a'")
+    missing = archivist(env, "sources", "attach", "x' or 1=1 --", "--conversation", key)
+    assert missing.exit_code == EXIT_NOT_FOUND
+
+
+def test_a_bad_file_exits_non_zero_naming_it(env: dict[str, str], tmp_path: Path) -> None:
+    page = pdfs.make_html_as_pdf(tmp_path / "login.pdf")
+    result = archivist(env, "load", "directory", "--name", "x", "--input-files", str(page))
+    assert result.exit_code == EXIT_FAILED
+    assert "login.pdf" in result.stderr and "HTML" in result.stderr
+    assert json.loads(archivist(env, "sources", "list", "--json").stdout) == []
+
+
+def test_a_folder_load_reports_the_bad_file_and_loads_the_rest(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    pdfs.make_pdf(folder / "a.pdf", ["Alpha document."])
+    pdfs.make_encrypted_pdf(folder / "sub" / "locked.pdf")
+    pdfs.make_pdf(folder / "sub" / "b.pdf", ["Beta document."])
+    flat = archivist(env, "load", "directory", "--name", "flat", "--input-dir", str(folder))
+    assert flat.exit_code == 0 and "(1 file)" in flat.stdout
+    deep = archivist(
+        env, "load", "directory", "--name", "deep", "--input-dir", str(folder), "--recursive"
+    )
+    assert deep.exit_code == EXIT_FAILED
+    assert "(2 files)" in deep.stdout and "1 failed" in deep.stdout
+    assert "locked.pdf" in deep.stderr and "password" in deep.stderr
+
+
+def test_a_config_error_names_the_key(env: dict[str, str]) -> None:
+    result = archivist({**env, "ARCHIVIST_INGEST_MAX_PAGES": "lots"}, "sources", "list")
+    assert result.exit_code == EXIT_USAGE
+    assert "ingest.max_pages" in result.stderr and "ARCHIVIST_INGEST_MAX_PAGES" in result.stderr
+
+
+def test_every_command_has_help(env: dict[str, str]) -> None:
+    for command in (
+        [],
+        ["configure"],
+        ["load", "directory"],
+        ["sources", "list"],
+        ["sources", "show"],
+        ["sources", "delete"],
+        ["sources", "attach"],
+        ["sources", "detach"],
+        ["sources", "search"],
+    ):
+        result = archivist(env, *command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.stdout, command
+
+
+def test_configure_writes_a_valid_file(env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "conf" / "config.toml"
+    result = archivist(
+        env,
+        "configure",
+        "--non-interactive",
+        "--output",
+        str(target),
+        "--milvus-uri",
+        "http://milvus.internal:19530",
+        "--llm-base-url",
+        "http://127.0.0.1:8000/v1",
+    )
+    assert result.exit_code == 0, result.output
+    listed = archivist_process({"ARCHIVIST_CONFIG": str(target)}, "configure", "--help")
+    assert listed.returncode == 0
+    text = target.read_text()
+    assert 'uri = "http://milvus.internal:19530"' in text
+    assert 'base_url = "http://127.0.0.1:8000/v1"' in text
+    refused = archivist(env, "configure", "--non-interactive", "--output", str(target))
+    assert refused.exit_code != 0 and "--force" in refused.output
+
+
+def test_unreachable_milvus_is_one_sentence_and_never_shows_the_token(env: dict[str, str]) -> None:
+    result = archivist_process(
+        {
+            **env,
+            "ARCHIVIST_MILVUS_URI": "http://127.0.0.1:9",
+            "ARCHIVIST_MILVUS_TOKEN": SECRET,
+            "ARCHIVIST_MILVUS_TIMEOUT": "2",
+            "OPENAI_API_KEY": "sk-" + SECRET,
+        },
+        "-v",
+        "sources",
+        "list",
+    )
+    assert result.returncode == EXIT_UNAVAILABLE
+    assert "error: Milvus at http://127.0.0.1:9 is unreachable" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def lite_holder(env: dict[str, str]) -> Iterator[None]:
+    """Another process holding the Milvus Lite file open, as a running bot would."""
+    db = Path(env["ARCHIVIST_STORAGE_DATA_DIR"]) / "milvus.db"
+    db.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pymilvus import MilvusClient;"
+            f" c = MilvusClient({str(db)!r}); print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "ready"
+    yield
+    holder.stdin.close()
+    holder.wait(timeout=60)
+
+
+def test_a_locked_lite_file_is_explained(env: dict[str, str], lite_holder: None) -> None:
+    result = archivist_process(env, "sources", "list")
+    assert result.returncode == EXIT_UNAVAILABLE
+    assert "in use by another process" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_load_killed_midway_is_rolled_back_at_the_next_start(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "big.pdf", 120)
+    slow = {**env, "ARCHIVIST_INGEST_PAGES_PER_TASK": "2"}
+    loader = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "load",
+            "directory",
+            "--name",
+            "big",
+            "--input-files",
+            str(manual),
+        ],
+        env={**os.environ, **slow},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = Path(env["ARCHIVIST_STORAGE_DATA_DIR"]) / "archivist.db"
+    deadline = time.monotonic() + 120
+    # Wait for a real condition: the file row is loading and passages are going in.
+    while not _passages_going_in(state):
+        assert loader.poll() is None, "the load finished before it could be killed"
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.05)
+    loader.send_signal(signal.SIGKILL)
+    loader.wait(timeout=30)
+
+    listed = archivist(slow, "sources", "list", "--json")
+    [source] = json.loads(listed.stdout)
+    assert source["status"] == "failed" and "interrupted" in source["error"]
+    shown = json.loads(archivist(slow, "sources", "show", "big", "--json").stdout)
+    assert [f["status"] for f in shown["file_list"]] == ["failed"]
+    again = archivist(slow, "load", "directory", "--name", "big", "--input-files", str(manual))
+    assert again.exit_code == 0 and "from 120 pages" in again.stdout
+
+
+def _passages_going_in(db: Path) -> bool:
+    """True once a loading file has reported progress (so passages are in Milvus)."""
+    if not db.exists():
+        return False
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        try:
+            row = conn.execute(
+                "SELECT 1 FROM source_files WHERE status = 'loading'"
+                " AND heartbeat > (julianday(loaded_at) - 2440587.5) * 86400.0 + 0.001"
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return False
+    return row is not None

@@ -1,0 +1,107 @@
+"""Settings: file, environment, precedence, and errors that name the key."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.logs import REDACTED, RedactSecrets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_put_everything_under_the_data_folder(clean_env: None) -> None:
+    settings = load_settings()
+    assert settings.storage.sqlite_path == Path("data/archivist.db")
+    assert settings.milvus_uri == "data/milvus.db"
+    assert settings.embeddings.backend == "local"
+
+
+def test_the_example_config_is_valid_and_matches_the_defaults(clean_env: None) -> None:
+    assert load_settings(ROOT / "config.example.toml") == load_settings()
+
+
+def test_file_then_environment(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\ndata_dir = "/srv/a"\n[search]\ntop_k = 7\n')
+    monkeypatch.setenv("ARCHIVIST_SEARCH_TOP_K", "9")
+    monkeypatch.setenv("ARCHIVIST_MILVUS_URI", "http://milvus:19530")
+    settings = load_settings()  # ./config.toml is found in the working directory
+    assert settings.storage.data_dir == Path("/srv/a")
+    assert settings.search.top_k == 9
+    assert settings.milvus_uri == "http://milvus:19530"
+
+
+def test_archivist_config_variable_names_the_file(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("[ingest]\nmax_pages = 12\n")
+    monkeypatch.setenv("ARCHIVIST_CONFIG", str(other))
+    assert load_settings().ingest.max_pages == 12
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "expected"),
+    [
+        ("[ingest]\nmax_pages = 'many'\n", {}, "ingest.max_pages: Input should be a valid integer"),
+        ("[milvus]\nurl = 'x'\n", {}, "milvus.url: unknown key"),
+        ("", {"ARCHIVIST_MILVUS_URI": "milvus.example"}, "milvus.uri: Value error, expected a"),
+        ("", {"ARCHIVIST_EMBEDDINGS_BACKEND": "torch"}, "embeddings.backend: Input should be"),
+        ("[storage\n", {}, "not valid TOML"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_key(
+    clean_env: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str,
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_a_missing_config_file_is_named(clean_env: None, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_secrets_are_never_shown(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHIVIST_MILVUS_TOKEN", "tok-very-secret-123")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-also-secret-456")
+    settings = load_settings()
+    assert settings.llm.api_key is not None
+    assert settings.llm.api_key.get_secret_value() == "sk-also-secret-456"
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    assert "tok-very-secret-123" not in shown and "sk-also-secret-456" not in shown
+    assert set(settings.secrets()) == {"tok-very-secret-123", "sk-also-secret-456"}
+
+
+def test_a_bad_secret_value_is_not_echoed(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHIVIST_MILVUS_TIMEOUT", "sk-looks-like-a-key")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "sk-looks-like-a-key" not in str(caught.value)
+
+
+def test_the_log_filter_redacts_known_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.redact")
+    logger.addFilter(RedactSecrets(["tok-very-secret-123"]))
+    with caplog.at_level(logging.INFO, logger="test.redact"):
+        logger.info("connecting with %s", "Bearer tok-very-secret-123")
+    assert "tok-very-secret-123" not in caplog.text
+    assert REDACTED in caplog.text

@@ -1,0 +1,81 @@
+"""Shared fixtures: real SQLite files, real Milvus (Lite and server), the real embedding model."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.embed import Embedder
+from agent.library import Library
+from bot.app import make_embedder, open_library
+from bot.config import Settings, load_settings
+from tests.milvus_fixtures import milvus_server_uri  # noqa: F401 (a fixture, used by name)
+
+_collections = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the folded embedding model, shared by the whole run."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No ARCHIVIST_*/OPENAI_* variables from the outside, and a cwd without config.toml."""
+    for key in list(os.environ):
+        if key.startswith(("ARCHIVIST_", "OPENAI_")):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+def make_settings(
+    data_dir: Path, model_cache: Path, milvus_uri: str = "", prefix: str = "t"
+) -> Settings:
+    """Settings for a test: its own data folder, the shared model cache, a fresh collection."""
+    settings = load_settings(None)
+    return settings.model_copy(
+        update={
+            "storage": settings.storage.model_copy(update={"data_dir": data_dir}),
+            "milvus": settings.milvus.model_copy(
+                update={"uri": milvus_uri, "collection_prefix": f"{prefix}{next(_collections)}"}
+            ),
+            "embeddings": settings.embeddings.model_copy(update={"cache_dir": model_cache}),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def embedder(model_cache: Path) -> AsyncIterator[Embedder]:
+    """The real local embedder, loaded once."""
+    settings = make_settings(model_cache.parent / "unused", model_cache)
+    emb = await make_embedder(settings)
+    yield emb
+    await emb.aclose()
+
+
+@pytest.fixture(params=["lite", "server"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run a test against Milvus Lite and against a real Milvus server."""
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, model_cache: Path, clean_env: None
+) -> Settings:
+    """Settings on a fresh data folder, on the backend under test."""
+    uri = request.getfixturevalue("milvus_server_uri") if backend == "server" else ""
+    return make_settings(tmp_path / "data", model_cache, uri)
+
+
+@pytest.fixture
+async def library(settings: Settings) -> AsyncIterator[Library]:
+    """A library on real SQLite and Milvus."""
+    async with open_library(settings) as lib:
+        yield lib

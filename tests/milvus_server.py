@@ -1,0 +1,299 @@
+"""Run a real Milvus standalone server (PyPI ``milvus==2.3.5``, "embedded Milvus") for tests.
+
+The ``milvus`` package ships the Milvus 2.3.5 standalone binary and its libraries as ``.lzma``
+files. We do not use its ``MilvusServer`` class: its ``stop()`` sends SIGTERM and SIGKILLs after
+one second, its ``start()`` sleeps up to 180 s when the process dies, and it unpacks ~250 MB into
+every data dir. Instead we reuse two of its helpers (config writer, unpacker) and run the binary
+ourselves:
+
+* binaries are unpacked once into a cache dir (``$MILVUS_SERVER_BIN_DIR`` or
+  ``~/.cache/archivist/milvus-server-<version>``; ~4 s, ~250 MB); CI can pre-unpack with
+  ``python -m tests.milvus_server unpack``;
+* every component is pinned to 127.0.0.1 (otherwise Milvus advertises the first non-loopback
+  address and its components talk to each other over it);
+* one process (``milvus run standalone``) in its own session/process group; no child processes.
+  SIGINT shuts it down gracefully in ~1-3 s.
+
+Ports: the proxy (gRPC + REST, what clients use) = ``port``; metrics/healthz = ``metrics_port``
+(via the METRICS_PORT env var, so it need not be 9091); internal gRPC ports of the coordinators and
+nodes are picked free near their defaults (53100, 19529, 19531, 21121-21124, 22930, 13333). The
+embedded etcd always binds 127.0.0.1:2379 (client) and 127.0.0.1:2380 (peer) — this is why only
+one such server can run per machine. No MinIO (local storage) and no Pulsar (rocksmq).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+# Embedded etcd in Milvus 2.3.5 ignores the configured endpoint port and always binds these.
+ETCD_PORTS = (2379, 2380)
+_COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
+
+
+class MilvusServerError(RuntimeError):
+    """The server could not be started (or stopped) — the message carries its log tail."""
+
+
+def milvus_package_version() -> str | None:
+    """Version of the installed ``milvus`` package, or None if it is not installed."""
+    try:
+        import milvus  # type: ignore[import-untyped]  # noqa: PLC0415
+    except ImportError:
+        return None
+    return str(milvus.__version__)
+
+
+def default_bin_dir() -> Path:
+    env = os.environ.get("MILVUS_SERVER_BIN_DIR")
+    if env:
+        return Path(env)
+    version = milvus_package_version() or "unknown"
+    return Path.home() / ".cache" / "archivist" / f"milvus-server-{version}"
+
+
+def unpack_binaries(bin_dir: Path | None = None) -> Path:
+    """Unpack the server binary + libs into ``bin_dir/bin`` (no-op when up to date); return it."""
+    import milvus  # noqa: PLC0415
+
+    base = bin_dir or default_bin_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    milvus._initialize_data_files(str(base))  # checks md5 files, skips what is unpacked
+    return base / "bin"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 200 * lines))
+            data = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        return f"<cannot read {path}: {e}>"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+class MilvusServerProcess:
+    """A Milvus 2.3.5 standalone server on 127.0.0.1:``port``, data under ``data_dir``.
+
+    >>> with MilvusServerProcess(tmp / "milvus", free_port()) as srv:
+    ...     MilvusClient(srv.uri).list_collections()
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        metrics_port: int | None = None,
+        bin_dir: Path | None = None,
+        log_level: str = "warn",
+        extra_config: dict[str, object] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.metrics_port = metrics_port if metrics_port is not None else free_port()
+        self.bin_dir = bin_dir
+        self.log_level = log_level
+        self.extra_config = dict(extra_config or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: float | None = None
+        self._log_file = self.data_dir / "logs" / "milvus-stdout.log"
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/healthz"
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # -- start -------------------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        import milvus  # noqa: PLC0415
+
+        cfg = milvus.MilvusServerConfig(data_dir=str(self.data_dir), proxy_port=self.port)
+        for comp in _COMPONENTS:
+            cfg.set(f"{comp}.ip", "127.0.0.1")
+        cfg.set("log.level", self.log_level)
+        for key, value in self.extra_config.items():
+            cfg.set(key, value)
+        # Creates data/, logs/, configs/; binds then releases the ports it picks; writes
+        # configs/milvus.yaml (the binary reads it from its cwd).
+        cfg.resolve()
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = [f"--- {self._log_file} ---", _tail(self._log_file, lines)]
+        etcd_log = self.data_dir / "logs" / "etcd.log"
+        if etcd_log.exists():
+            parts += [f"--- {etcd_log} ---", _tail(etcd_log, 10)]
+        return "\n".join(parts)
+
+    def _fail(self, what: str) -> MilvusServerError:
+        return MilvusServerError(f"Milvus server {what}\n{self.log_tail()}")
+
+    def _check_ports_free(self) -> None:
+        busy = [p for p in (self.port, self.metrics_port, *ETCD_PORTS) if port_in_use(p)]
+        if busy:
+            hint = ""
+            if set(busy) & set(ETCD_PORTS):
+                hint = " (2379/2380 are the embedded etcd's: is another Milvus server running?)"
+            raise MilvusServerError(f"cannot start Milvus: 127.0.0.1 ports {busy} are in use{hint}")
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as resp:  # noqa: S310
+                if b"OK" not in resp.read():
+                    return False
+        except (urllib.error.URLError, OSError):
+            return False
+        from pymilvus import MilvusClient  # noqa: PLC0415
+
+        client = None
+        try:
+            client = MilvusClient(self.uri, timeout=5)
+            client.list_collections()
+            return True
+        except Exception:
+            return False
+        finally:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+    def start(self, timeout: float = 120.0) -> MilvusServerProcess:
+        if self.running():
+            return self
+        if milvus_package_version() is None:
+            raise MilvusServerError("the 'milvus' package is not installed: pip install milvus==2.3.5")
+        self._check_ports_free()
+        binary = unpack_binaries(self.bin_dir) / "milvus"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        env = dict(os.environ)
+        env.update(
+            DEPLOY_MODE="STANDALONE",
+            METRICS_PORT=str(self.metrics_port),
+            MILVUS_RUN_DIR=str(self.data_dir / "run"),
+            LD_LIBRARY_PATH=":".join(
+                p for p in (str(binary.parent), os.environ.get("LD_LIBRARY_PATH", "")) if p
+            ),
+        )
+        t0 = time.monotonic()
+        with self._log_file.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(binary), "run", "standalone"],
+                cwd=self.data_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: killpg never hits pytest
+            )
+        deadline = t0 + timeout
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                raise self._fail(f"exited with code {code} during startup")
+            if self._ready():
+                self.startup_seconds = time.monotonic() - t0
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise self._fail(f"not ready after {timeout:.0f}s ({self.health_url})")
+            time.sleep(0.25)
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def stop(self, timeout: float = 30.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            # The group has one member normally; kill stragglers if any.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        self._wait_ports_free((self.port, self.metrics_port, *ETCD_PORTS), 15.0)
+
+    @staticmethod
+    def _wait_ports_free(ports: Iterable[int], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        busy = list(ports)
+        while busy:
+            busy = [p for p in busy if port_in_use(p)]
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise MilvusServerError(f"ports {busy} still in use after stopping Milvus")
+            time.sleep(0.1)
+
+    def __enter__(self) -> MilvusServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m tests.milvus_server unpack`` (pre-unpack for CI) or ``run DIR [PORT]``."""
+    if argv[:1] == ["unpack"]:
+        t0 = time.monotonic()
+        print(unpack_binaries(), f"({time.monotonic() - t0:.1f}s)")
+        return 0
+    if argv[:1] == ["run"] and len(argv) >= 2:
+        srv = MilvusServerProcess(Path(argv[1]), int(argv[2]) if len(argv) > 2 else 19530)
+        srv.start()
+        print(f"Milvus ready at {srv.uri} in {srv.startup_seconds:.1f}s; Ctrl+C stops it")
+        try:
+            while srv.running():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            srv.stop()
+        return 0
+    print(_main.__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
