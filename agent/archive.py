@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +159,8 @@ class MilvusArchive:
 
     def _ensure_collection(self) -> None:
         if self._client.has_collection(self._collection):
+            # A server keeps collections released after a restart until they are loaded.
+            self._client.load_collection(self._collection)
             return
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
@@ -290,7 +294,7 @@ def _unavailable(uri: str, exc: BaseException) -> ArchiveUnavailable:
     """Turn a pymilvus failure into one sentence naming the URI (and never the token)."""
     text = str(exc)
     log.warning("Milvus at %s failed: %s", uri, text)
-    if not is_server_uri(uri) and "Open local milvus failed" in text:
+    if not is_server_uri(uri) and _lite_is_locked(Path(uri)):
         return ArchiveUnavailable(
             f"The Milvus Lite file {uri} is in use by another process (is `archivist run`"
             " running?): stop it, or point ARCHIVIST_MILVUS_URI at a Milvus server."
@@ -301,6 +305,27 @@ def _unavailable(uri: str, exc: BaseException) -> ArchiveUnavailable:
             " running and the URI and token are right."
         )
     return ArchiveUnavailable(f"Milvus Lite at {uri} failed: {_short(text)}")
+
+
+def _lite_is_locked(path: Path) -> bool:
+    """Whether another process holds Milvus Lite's file (pymilvus only says "open failed").
+
+    Lite takes an exclusive ``flock`` on ``<path>/LOCK`` for as long as a process has it open;
+    probe it only after opening failed, as this process may hold it itself.
+    """
+    lock = path / "LOCK"
+    if sys.platform == "win32" or not lock.exists():
+        return False
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor also drops our probe's lock
+    return False
 
 
 def _short(text: str) -> str:

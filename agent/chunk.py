@@ -112,11 +112,13 @@ class Chunker:
                 if hi - lo <= self.max_tokens:
                     yield _Unit(page, sentence, max(hi - lo, 1), first)
                 else:
-                    # A "sentence" longer than a passage (tables, code): cut it at word pieces.
-                    for i in range(lo, hi, self.max_tokens):
-                        j = min(i + self.max_tokens, hi)
+                    # A "sentence" longer than a passage (tables, code): cut between words.
+                    i = lo
+                    while i < hi:
+                        j = _word_cut(text, spans, i, min(i + self.max_tokens, hi))
                         piece = text[spans[i][0] : spans[j - 1][1]].strip()
                         yield _Unit(page, piece, j - i, first and i == lo)
+                        i = j
                 first = False
 
     def _add(self, unit: _Unit) -> list[Chunk]:
@@ -171,6 +173,21 @@ class Chunker:
         )
         self._current, self._current_tokens, self._fresh_from = [], 0, 0
         return chunk
+
+
+def _word_cut(text: str, spans: list[tuple[int, int]], start: int, limit: int) -> int:
+    """The last span index in (start, limit] that begins a new word, else ``limit``.
+
+    Cutting inside a word would turn a ``##`` continuation piece into a word start, which
+    tokenizes differently and could overrun the budget.
+    """
+    if limit >= len(spans):
+        return limit
+    for j in range(limit, start, -1):
+        at = spans[j][0]
+        if at == 0 or not (text[at - 1].isalnum() and text[at].isalnum()):
+            return j
+    return limit
 
 
 def _join(units: list[_Unit]) -> str:

@@ -19,6 +19,10 @@ class DocumentError(ArchivistError):
         super().__init__(message)
         self.filename = filename
 
+    def __reduce__(self) -> tuple[type[DocumentError], tuple[str, str]]:
+        # Raised in the parser process: must survive pickling back with both arguments.
+        return (type(self), (self.filename, str(self)))
+
 
 class NotAPdf(DocumentError):
     """The bytes are not a PDF (checked by magic bytes, not by extension)."""

@@ -162,8 +162,8 @@ class ParsePool:
             self.shutdown()
             raise CorruptDocument(
                 display_name,
-                f"'{display_name}' crashed the PDF parser: the file is damaged or hostile;"
-                " re-save it with a PDF tool and try again.",
+                f"'{display_name}' made the PDF parser crash: re-save it with a PDF tool"
+                " (or print it to a new PDF) and try again.",
             ) from None
 
     def shutdown(self) -> None:

@@ -183,7 +183,9 @@ class Library:
             )
         vector = (await self._embedder.embed([query]))[0]
         hits = await self._archive.search(vector, scope, limit=top_k, offset=offset)
-        total = await self._archive.count(scope)
+        # The registry knows exactly what is searchable (passages of ready files), and
+        # asking it is far cheaper than a count(*) in Milvus Lite.
+        total = sum(s.passages for s in sources if s.id in scope.source_ids)
         names = {s.id: s.name for s in sources}
         results = [
             SearchResult(

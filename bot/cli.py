@@ -86,8 +86,9 @@ def cli(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     except ConfigError as exc:
         err.print(str(exc), markup=False)
         ctx.exit(EXIT_USAGE)
-    # The CLI talks to people: only warnings unless asked, whatever the bot's log level.
-    setup_logging("DEBUG" if verbose else "WARNING", settings.secrets())
+    # Failures reach the user as one sentence on stderr; the log lines behind them are
+    # for -v (the bot logs at [logging] level instead).
+    setup_logging("DEBUG" if verbose else "ERROR", settings.secrets())
     ctx.obj = settings
 
 

@@ -51,3 +51,9 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     # pymilvus and httpx are chatty at INFO; their warnings still show.
     for noisy in ("pymilvus", "httpx", "milvus_lite", "pypdf"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # Milvus Lite's in-process gRPC server logs a traceback for every call pymilvus makes that
+    # Lite does not implement (AllocTimestamp after create_collection); the client side
+    # still reports real failures.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    # Lite logs a traceback when it cannot open its file; we report that failure ourselves.
+    logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)

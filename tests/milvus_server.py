@@ -16,9 +16,11 @@ ourselves:
 
 Ports: the proxy (gRPC + REST, what clients use) = ``port``; metrics/healthz = ``metrics_port``
 (via the METRICS_PORT env var, so it need not be 9091); internal gRPC ports of the coordinators and
-nodes are picked free near their defaults (53100, 19529, 19531, 21121-21124, 22930, 13333). The
-embedded etcd always binds 127.0.0.1:2379 (client) and 127.0.0.1:2380 (peer) — this is why only
-one such server can run per machine. No MinIO (local storage) and no Pulsar (rocksmq).
+nodes are picked free near their defaults (53100, 19529, 19531, 21121-21124, 22930, 13333) and
+listen on all interfaces (only ever reached via 127.0.0.1). The embedded etcd would bind the fixed
+127.0.0.1:2379/2380 (so only one server per machine); we hand it an etcd config file
+(``etcd.config.path``) with two free ports instead, so several servers can run side by side.
+No MinIO (local storage) and no Pulsar (rocksmq).
 """
 
 from __future__ import annotations
@@ -36,9 +38,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-# Embedded etcd in Milvus 2.3.5 ignores the configured endpoint port and always binds these.
-ETCD_PORTS = (2379, 2380)
-_COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
+_COMPONENTS = (
+    "rootCoord",
+    "proxy",
+    "queryCoord",
+    "queryNode",
+    "indexNode",
+    "dataCoord",
+    "dataNode",
+)
 
 
 class MilvusServerError(RuntimeError):
@@ -48,7 +56,7 @@ class MilvusServerError(RuntimeError):
 def milvus_package_version() -> str | None:
     """Version of the installed ``milvus`` package, or None if it is not installed."""
     try:
-        import milvus  # type: ignore[import-untyped]  # noqa: PLC0415
+        import milvus
     except ImportError:
         return None
     return str(milvus.__version__)
@@ -64,7 +72,7 @@ def default_bin_dir() -> Path:
 
 def unpack_binaries(bin_dir: Path | None = None) -> Path:
     """Unpack the server binary + libs into ``bin_dir/bin`` (no-op when up to date); return it."""
-    import milvus  # noqa: PLC0415
+    import milvus
 
     base = bin_dir or default_bin_dir()
     base.mkdir(parents=True, exist_ok=True)
@@ -85,14 +93,18 @@ def port_in_use(port: int) -> bool:
 
 
 def _tail(path: Path, lines: int) -> str:
+    """Last ``lines`` lines of a log, minus a Go goroutine dump (kept: the panic line above it)."""
     try:
         with path.open("rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 200 * lines))
-            data = f.read().decode("utf-8", "replace")
+            f.seek(max(0, f.tell() - 4_000_000))
+            text = f.read().decode("utf-8", "replace")
     except OSError as e:
         return f"<cannot read {path}: {e}>"
-    return "\n".join(data.splitlines()[-lines:])
+    dump = text.find("\ngoroutine ")
+    if dump != -1:  # a crash or the normal "panic: context canceled" exit: drop the stacks
+        text = text[:dump] + "\n<goroutine dump cut>"
+    return "\n".join(line[:400] for line in text.splitlines()[-lines:])
 
 
 class MilvusServerProcess:
@@ -118,6 +130,8 @@ class MilvusServerProcess:
         self.bin_dir = bin_dir
         self.log_level = log_level
         self.extra_config = dict(extra_config or {})
+        self.etcd_client_port = 0
+        self.etcd_peer_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
         self._log_file = self.data_dir / "logs" / "milvus-stdout.log"
@@ -136,7 +150,7 @@ class MilvusServerProcess:
     # -- start -------------------------------------------------------------------------------
 
     def _write_config(self) -> None:
-        import milvus  # noqa: PLC0415
+        import milvus
 
         cfg = milvus.MilvusServerConfig(data_dir=str(self.data_dir), proxy_port=self.port)
         for comp in _COMPONENTS:
@@ -144,9 +158,30 @@ class MilvusServerProcess:
         cfg.set("log.level", self.log_level)
         for key, value in self.extra_config.items():
             cfg.set(key, value)
+        self.etcd_client_port, self.etcd_peer_port = free_port(), free_port()
+        cfg.configs["etcd_port"] = self.etcd_client_port  # -> etcd.endpoints: localhost:PORT
         # Creates data/, logs/, configs/; binds then releases the ports it picks; writes
         # configs/milvus.yaml (the binary reads it from its cwd).
         cfg.resolve()
+        etcd_yaml = self.data_dir / "configs" / "etcd.yaml"
+        client = f"http://127.0.0.1:{self.etcd_client_port}"
+        peer = f"http://127.0.0.1:{self.etcd_peer_port}"
+        etcd_yaml.write_text(
+            "name: default\n"
+            f"data-dir: {self.data_dir / 'data' / 'etcd.data'}\n"
+            f"listen-client-urls: {client}\nadvertise-client-urls: {client}\n"
+            f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\n"
+            f"initial-cluster: default={peer}\n"
+            f"log-outputs: [{self.data_dir / 'logs' / 'etcd.log'}]\n",
+            encoding="utf-8",
+        )
+        milvus_yaml = self.data_dir / "configs" / "milvus.yaml"
+        text = milvus_yaml.read_text(encoding="utf-8")
+        anchor = "  use:\n    embed: true"
+        if anchor not in text:
+            raise MilvusServerError(f"unexpected {milvus_yaml}: no etcd 'use: embed: true'")
+        text = text.replace(anchor, f"  config:\n    path: {etcd_yaml}\n{anchor}", 1)
+        milvus_yaml.write_text(text, encoding="utf-8")
 
     def log_tail(self, lines: int = 40) -> str:
         parts = [f"--- {self._log_file} ---", _tail(self._log_file, lines)]
@@ -158,22 +193,26 @@ class MilvusServerProcess:
     def _fail(self, what: str) -> MilvusServerError:
         return MilvusServerError(f"Milvus server {what}\n{self.log_tail()}")
 
+    def _own_ports(self) -> tuple[int, ...]:
+        return tuple(
+            p
+            for p in (self.port, self.metrics_port, self.etcd_client_port, self.etcd_peer_port)
+            if p
+        )
+
     def _check_ports_free(self) -> None:
-        busy = [p for p in (self.port, self.metrics_port, *ETCD_PORTS) if port_in_use(p)]
+        busy = [p for p in self._own_ports() if port_in_use(p)]
         if busy:
-            hint = ""
-            if set(busy) & set(ETCD_PORTS):
-                hint = " (2379/2380 are the embedded etcd's: is another Milvus server running?)"
-            raise MilvusServerError(f"cannot start Milvus: 127.0.0.1 ports {busy} are in use{hint}")
+            raise MilvusServerError(f"cannot start Milvus: 127.0.0.1 ports {busy} are in use")
 
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.health_url, timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(self.health_url, timeout=2) as resp:
                 if b"OK" not in resp.read():
                     return False
         except (urllib.error.URLError, OSError):
             return False
-        from pymilvus import MilvusClient  # noqa: PLC0415
+        from pymilvus import MilvusClient
 
         client = None
         try:
@@ -191,11 +230,13 @@ class MilvusServerProcess:
         if self.running():
             return self
         if milvus_package_version() is None:
-            raise MilvusServerError("the 'milvus' package is not installed: pip install milvus==2.3.5")
-        self._check_ports_free()
+            raise MilvusServerError(
+                "the 'milvus' package is not installed: pip install milvus==2.3.5"
+            )
         binary = unpack_binaries(self.bin_dir) / "milvus"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
+        self._check_ports_free()
         env = dict(os.environ)
         env.update(
             DEPLOY_MODE="STANDALONE",
@@ -232,22 +273,27 @@ class MilvusServerProcess:
 
     # -- stop --------------------------------------------------------------------------------
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGINT, wait up to ``grace`` seconds, then SIGKILL the process group.
+
+        Milvus 2.3.5 usually exits 1-2 s after SIGINT (with a harmless "panic: context canceled"
+        and a goroutine dump in its log, exit status -6), but its shutdown can hang for minutes
+        when a collection was dropped/released just before: queryCoord keeps retrying the
+        already-stopped rootCoord. A test server's data is throwaway, so SIGKILL is fine then.
+        """
         proc, self.proc = self.proc, None
         if proc is not None:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-            # The group has one member normally; kill stragglers if any.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=grace)
+            # The group has one member normally; this also ends a hung shutdown.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-        self._wait_ports_free((self.port, self.metrics_port, *ETCD_PORTS), 15.0)
+        self._wait_ports_free(self._own_ports(), 15.0)
 
     @staticmethod
     def _wait_ports_free(ports: Iterable[int], timeout: float) -> None:

@@ -21,7 +21,7 @@ def test_defaults_put_everything_under_the_data_folder(clean_env: None) -> None:
 
 
 def test_the_example_config_is_valid_and_matches_the_defaults(clean_env: None) -> None:
-    assert load_settings(ROOT / "config.example.toml") == load_settings()
+    assert load_settings(ROOT / "config.example.toml").model_dump() == load_settings().model_dump()
 
 
 def test_file_then_environment(

@@ -1,0 +1,45 @@
+"""Pytest fixture: one real Milvus server (2.3.5 standalone, PyPI ``milvus``) per test session.
+
+Import it from conftest.py: ``from tests.milvus_fixtures import milvus_server_uri``.
+
+* ``MILVUS_SERVER_URI=http://host:port`` — use that server instead of starting one.
+* Without the ``milvus`` package the tests that use the fixture are skipped, unless
+  ``MILVUS_SERVER_REQUIRED=1`` (then they fail): CI should set it so a missing install step
+  shows up as a failure, not a silent skip.
+* Start takes ~3-5 s (plus ~4 s once per machine to unpack the binary into the cache dir, see
+  tests/milvus_server.py). Only one server per machine (embedded etcd binds 127.0.0.1:2379/2380),
+  so this is not safe under pytest-xdist with several workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from .milvus_server import MilvusServerError, MilvusServerProcess, free_port, milvus_package_version
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a Milvus server that lives for the whole test session."""
+    external = os.environ.get("MILVUS_SERVER_URI")
+    if external:
+        yield external
+        return
+    required = os.environ.get("MILVUS_SERVER_REQUIRED", "") not in ("", "0")
+    if milvus_package_version() is None:
+        msg = "the 'milvus' package (pip install milvus==2.3.5) is needed for a Milvus server"
+        if required:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    server = MilvusServerProcess(tmp_path_factory.mktemp("milvus-server"), free_port())
+    try:
+        server.start(timeout=180)
+    except MilvusServerError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server.uri
+    finally:
+        server.stop()
