@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,6 +71,33 @@ MIGRATIONS: tuple[str, ...] = (
         queued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );
     """,
+    # 2: passage text with a full-text index, for keyword (BM25) search beside Milvus.
+    # id is the passage's Milvus primary key; rows are hidden and removed the same way as
+    # passages in Milvus (by the scope filter, then by the cleanup queue).
+    """
+    CREATE TABLE passages (
+        id        INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL,
+        file_id   INTEGER NOT NULL,
+        document  TEXT NOT NULL,
+        page      INTEGER NOT NULL,
+        last_page INTEGER NOT NULL,
+        chunk     INTEGER NOT NULL,
+        text      TEXT NOT NULL
+    );
+    CREATE INDEX passages_source ON passages (source_id);
+    CREATE INDEX passages_file ON passages (file_id);
+    CREATE VIRTUAL TABLE passages_fts USING fts5(
+        text, content = 'passages', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER passages_insert AFTER INSERT ON passages BEGIN
+        INSERT INTO passages_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER passages_delete AFTER DELETE ON passages BEGIN
+        INSERT INTO passages_fts (passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    """,
 )
 
 
@@ -92,8 +120,17 @@ async def _apply_migrations(conn: aiosqlite.Connection) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script on ';' (migrations contain no ';' inside literals)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """Split a migration script into complete statements (triggers contain ';' too)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
 
 
 class Database:

@@ -25,6 +25,7 @@ from agent.archive import Archive, Passage
 from agent.chunk import Chunk, Chunker
 from agent.embed import Embedder
 from agent.errors import ArchivistError, CorruptDocument, DocumentError, DocumentTooLarge
+from agent.keyword import KeywordIndex
 from agent.pdf import (
     PageText,
     PdfInfo,
@@ -186,6 +187,7 @@ class Loader:
         *,
         registry: SourceRegistry,
         archive: Archive,
+        keyword: KeywordIndex,
         embedder: Embedder,
         limits: PdfLimits,
         parse_pool: ParsePool,
@@ -194,6 +196,7 @@ class Loader:
     ) -> None:
         self._registry = registry
         self._archive = archive
+        self._keyword = keyword
         self._embedder = embedder
         self._limits = limits
         self._pool = parse_pool
@@ -234,7 +237,7 @@ class Loader:
         finally:
             if not existed and not any(r.status == "loaded" for r in results):
                 await self._registry.delete(source.id)
-                await drain_cleanups(self._registry, self._archive)
+                await drain_cleanups(self._registry, (self._archive, self._keyword))
         final = await self._registry.get(source.id)
         return LoadReport(source=final, source_name=name, files=results, times=times)
 
@@ -402,9 +405,10 @@ class Loader:
             ]
             began = time.perf_counter()
             await self._archive.insert(records, vectors)
+            await self._keyword.insert(records)
             times.insert += time.perf_counter() - began
         return first_chunk + len(chunks)
 
     async def _fail(self, row: SourceFile, reason: str) -> None:
         await self._registry.fail_file(row.id, reason)
-        await drain_cleanups(self._registry, self._archive)
+        await drain_cleanups(self._registry, (self._archive, self._keyword))

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
-from agent.archive import MAX_WINDOW, Archive
+from agent.archive import MAX_WINDOW, Archive, Hit, Scope
 from agent.embed import Embedder
 from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
 from agent.ingest import FileInput, Loader, LoadReport, ProgressCallback
+from agent.keyword import KeywordIndex
 from agent.recovery import drain_cleanups, recover
 from agent.sources import Source, SourceFile, SourceRegistry, mismatch_message, quoted_name
+
+SearchMode = Literal["hybrid", "dense", "keyword"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
+RRF_K = 60
+# Hybrid search fuses at least this many candidates from each ranking.
+HYBRID_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,22 @@ class SearchPage:
         return math.ceil(self.total / self.page_size) if self.page_size else 0
 
 
+def fuse(rankings: Sequence[Sequence[Hit]], k: int = RRF_K) -> list[Hit]:
+    """Reciprocal rank fusion: each list adds ``1 / (k + rank)`` to a passage's score.
+
+    Scores are scaled so that a passage ranked first in every list scores 1.0.
+    """
+    scores: dict[int, float] = {}
+    first_seen: dict[int, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
+            first_seen.setdefault(hit.id, hit)
+    best = len(rankings) / (k + 1)
+    ordered = sorted(scores, key=lambda i: (-scores[i], i))
+    return [replace(first_seen[i], score=scores[i] / best) for i in ordered]
+
+
 class Library:
     """Sources, attachments and scoped search over the archive."""
 
@@ -64,13 +88,18 @@ class Library:
         *,
         registry: SourceRegistry,
         archive: Archive,
+        keyword: KeywordIndex,
         embedder: Embedder,
         loader: Loader,
+        default_mode: SearchMode = "hybrid",
     ) -> None:
         self._registry = registry
         self._archive = archive
+        self._keyword = keyword
         self._embedder = embedder
         self._loader = loader
+        self._default_mode = default_mode
+        self._stores = (archive, keyword)
 
     @property
     def registry(self) -> SourceRegistry:
@@ -84,7 +113,7 @@ class Library:
 
     async def start(self) -> int:
         """Recover from an earlier crash; returns how many interrupted loads were rolled back."""
-        return await recover(self._registry, self._archive)
+        return await recover(self._registry, self._stores)
 
     async def load(
         self,
@@ -111,7 +140,7 @@ class Library:
         """Delete a source of exactly ``scope`` with its links and passages."""
         source = await self._registry.resolve_exact(scope, name)
         await self._registry.delete(source.id)
-        await drain_cleanups(self._registry, self._archive)
+        await drain_cleanups(self._registry, self._stores)
         return source
 
     async def attach(
@@ -143,6 +172,7 @@ class Library:
         *,
         top_k: int = 5,
         page: int = 0,
+        mode: SearchMode | None = None,
     ) -> SearchPage:
         """Search the named sources visible from ``scope``."""
         sources = [await self._registry.resolve(scope, name) for name in names]
@@ -153,10 +183,16 @@ class Library:
                     f"Source {quoted_name(source.name)} is {source.status}: it can be searched"
                     " once it is ready."
                 )
-        return await self._search(sources, query, top_k=top_k, page=page)
+        return await self._search(sources, query, top_k=top_k, page=page, mode=mode)
 
     async def search_attached(
-        self, agent_key: str, query: str, *, top_k: int = 5, page: int = 0
+        self,
+        agent_key: str,
+        query: str,
+        *,
+        top_k: int = 5,
+        page: int = 0,
+        mode: SearchMode | None = None,
     ) -> SearchPage:
         """Search the ready sources attached to an agent (others are skipped silently)."""
         sources = [
@@ -165,10 +201,16 @@ class Library:
             if s.embedding_model == self._embedder.model_id
             and s.embedding_dim == self._embedder.dim
         ]
-        return await self._search(sources, query, top_k=top_k, page=page)
+        return await self._search(sources, query, top_k=top_k, page=page, mode=mode)
 
     async def _search(
-        self, sources: Sequence[Source], query: str, *, top_k: int, page: int
+        self,
+        sources: Sequence[Source],
+        query: str,
+        *,
+        top_k: int,
+        page: int,
+        mode: SearchMode | None,
     ) -> SearchPage:
         if top_k < 1 or page < 0:
             raise ArchivistError("The number of results must be at least 1 and pages start at 0.")
@@ -181,8 +223,7 @@ class Library:
             raise ArchivistError(
                 f"Results are served up to the first {MAX_WINDOW}: narrow the query instead."
             )
-        vector = (await self._embedder.embed([query]))[0]
-        hits = await self._archive.search(vector, scope, limit=top_k, offset=offset)
+        hits = await self._ranked(query, scope, offset, top_k, mode or self._default_mode)
         # The registry knows exactly what is searchable (passages of ready files), and
         # asking it is far cheaper than a count(*) in Milvus Lite.
         total = sum(s.passages for s in sources if s.id in scope.source_ids)
@@ -202,6 +243,20 @@ class Library:
             for i, hit in enumerate(hits)
         ]
         return SearchPage(query, results, total, page, top_k)
+
+    async def _ranked(
+        self, query: str, scope: Scope, offset: int, top_k: int, mode: SearchMode
+    ) -> list[Hit]:
+        """One page of hits: dense, keyword, or both fused by reciprocal rank."""
+        if mode == "keyword":
+            return (await self._keyword.search(query, scope, limit=offset + top_k))[offset:]
+        vector = (await self._embedder.embed([query]))[0]
+        if mode == "dense":
+            return await self._archive.search(vector, scope, limit=top_k, offset=offset)
+        depth = min(max(2 * (offset + top_k), HYBRID_DEPTH), MAX_WINDOW)
+        dense = await self._archive.search(vector, scope, limit=depth)
+        keyword = await self._keyword.search(query, scope, limit=depth)
+        return fuse([dense, keyword])[offset : offset + top_k]
 
     def _check_model(self, source: Source) -> None:
         if (source.embedding_model, source.embedding_dim) != (

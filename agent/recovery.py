@@ -11,8 +11,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
+from typing import Protocol
 
-from agent.archive import Archive
 from agent.errors import ArchivistError
 from agent.sources import SourceFile, SourceRegistry
 
@@ -23,15 +24,26 @@ INTERRUPTED = "the load was interrupted before it finished: load the file again"
 STALE_AFTER_SECONDS = 15 * 60
 
 
-async def drain_cleanups(registry: SourceRegistry, archive: Archive) -> int:
-    """Carry out queued archive deletions; returns how many are still pending."""
+class PassageStore(Protocol):
+    """Anything passages are stored in: the Milvus archive and the keyword index."""
+
+    async def delete_source(self, source_id: int) -> None:
+        """Remove every passage of a source."""
+
+    async def delete_file(self, file_id: int) -> None:
+        """Remove every passage of one file."""
+
+
+async def drain_cleanups(registry: SourceRegistry, stores: Sequence[PassageStore]) -> int:
+    """Carry out queued deletions in every store; returns how many are still pending."""
     pending = await registry.pending_cleanups()
     for done, (cleanup_id, source_id, file_id) in enumerate(pending):
         try:
-            if file_id is None:
-                await archive.delete_source(source_id)
-            else:
-                await archive.delete_file(file_id)
+            for store in stores:
+                if file_id is None:
+                    await store.delete_source(source_id)
+                else:
+                    await store.delete_file(file_id)
         except ArchivistError as exc:
             log.warning("archive cleanup postponed (%d pending): %s", len(pending) - done, exc)
             return len(pending) - done
@@ -54,7 +66,7 @@ def _is_dead(file: SourceFile, now: float) -> bool:
     return file.heartbeat is None or now - file.heartbeat > STALE_AFTER_SECONDS
 
 
-async def recover(registry: SourceRegistry, archive: Archive) -> int:
+async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> int:
     """Roll back loads whose process died and retry pending deletions.
 
     Returns the number of interrupted files found. Run once at start-up, before serving.
@@ -64,5 +76,5 @@ async def recover(registry: SourceRegistry, archive: Archive) -> int:
     for file in dead:
         log.warning("rolling back interrupted load of %s (source %d)", file.name, file.source_id)
         await registry.fail_file(file.id, INTERRUPTED)
-    await drain_cleanups(registry, archive)
+    await drain_cleanups(registry, stores)
     return len(dead)

@@ -10,6 +10,7 @@ from agent.archive import MilvusArchive, collection_name
 from agent.db import open_database
 from agent.embed import Embedder, build_embedder
 from agent.ingest import Loader, ParsePool
+from agent.keyword import KeywordIndex
 from agent.library import Library
 from agent.pdf import PdfLimits
 from agent.sources import SourceRegistry
@@ -62,9 +63,11 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
             )
             try:
                 registry = SourceRegistry(db)
+                keyword = KeywordIndex(db)
                 loader = Loader(
                     registry=registry,
                     archive=archive,
+                    keyword=keyword,
                     embedder=embedder,
                     limits=pdf_limits(settings),
                     parse_pool=pool,
@@ -72,7 +75,12 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
                     pages_per_task=settings.ingest.pages_per_task,
                 )
                 library = Library(
-                    registry=registry, archive=archive, embedder=embedder, loader=loader
+                    registry=registry,
+                    archive=archive,
+                    keyword=keyword,
+                    embedder=embedder,
+                    loader=loader,
+                    default_mode=settings.search.mode,
                 )
                 await library.start()
                 yield library

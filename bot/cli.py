@@ -24,7 +24,7 @@ from rich.table import Table
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
 from agent.ingest import FileInput, LoadReport
 from agent.ingest import Progress as LoadProgress
-from agent.library import Library, SearchPage
+from agent.library import SEARCH_MODES, Library, SearchMode, SearchPage
 from agent.sources import GLOBAL_SCOPE
 from bot.app import open_library
 from bot.config import ConfigError, Settings, load_settings
@@ -317,6 +317,12 @@ def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str)
 @click.option(
     "--page", default=1, type=click.IntRange(1), show_default=True, help="Page of results."
 )
+@click.option(
+    "--mode",
+    type=click.Choice(SEARCH_MODES),
+    default=None,
+    help="hybrid (dense + keyword), dense or keyword; default: [search] mode.",
+)
 @_scope_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of results.")
 @click.pass_context
@@ -326,6 +332,7 @@ def sources_search(
     names: tuple[str, ...],
     top_k: int | None,
     page: int,
+    mode: SearchMode | None,
     scope: str,
     as_json: bool,
 ) -> None:
@@ -333,7 +340,10 @@ def sources_search(
     settings: Settings = ctx.obj
     k = top_k or settings.search.top_k
     found: SearchPage = run_with_library(
-        ctx, lambda library: library.search_sources(scope, names, query, top_k=k, page=page - 1)
+        ctx,
+        lambda library: library.search_sources(
+            scope, names, query, top_k=k, page=page - 1, mode=mode
+        ),
     )
     if as_json:
         out.print_json(json.dumps([asdict(r) for r in found.results]))

@@ -100,6 +100,7 @@ class SearchSettings(_Section):
     """Defaults for archive searches."""
 
     top_k: int = Field(default=5, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
 
 
 class LlmSettings(_Section):
