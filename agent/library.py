@@ -129,7 +129,7 @@ class Library:
 
     async def sources(self, scope: str | None = None) -> list[Source]:
         """Sources visible from ``scope``, or all of them for None (operator view)."""
-        return await self._registry.list(scope)
+        return await self._registry.visible(scope)
 
     async def source(self, scope: str, name: str) -> tuple[Source, list[SourceFile]]:
         """A source visible from ``scope`` and its files."""

@@ -109,7 +109,7 @@ class SourceRegistry:
         )
         return _source(row) if row else None
 
-    async def list(self, scope: str | None = None) -> list[Source]:
+    async def visible(self, scope: str | None = None) -> list[Source]:
         """Sources visible from ``scope`` (its own and global), or every source if None."""
         where, params = (
             ("", ()) if scope is None else ("WHERE s.scope IN (?, ?)", (scope, GLOBAL_SCOPE))

@@ -41,7 +41,7 @@ async def test_schema_is_versioned_and_reopening_applies_nothing(tmp_path: Path)
             "global", "kept", model="m", dim=4, created_by="t"
         )
     async with open_database(path) as db:
-        assert [s.name for s in await SourceRegistry(db).list()] == ["kept"]
+        assert [s.name for s in await SourceRegistry(db).visible()] == ["kept"]
 
 
 async def test_new_source_is_loading_until_a_file_is_ready(registry: SourceRegistry) -> None:
@@ -116,7 +116,7 @@ async def test_scopes_see_their_own_sources_and_global_ones(registry: SourceRegi
     await _ready_source(registry, "discord:1", "guide")
     await _ready_source(registry, "slack:T1", "guide")
     await _ready_source(registry, GLOBAL_SCOPE, "handbook")
-    assert {(s.scope, s.name) for s in await registry.list("discord:1")} == {
+    assert {(s.scope, s.name) for s in await registry.visible("discord:1")} == {
         ("discord:1", "guide"),
         (GLOBAL_SCOPE, "handbook"),
     }

@@ -1,0 +1,331 @@
+"""The embedding seam against the real model, and the OpenAI backend against a local fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import socket
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiohttp import web
+
+from agent.embed import (
+    Embedder,
+    LocalEmbedder,
+    Vectors,
+    build_embedder,
+    fold_int8_model,
+    int8_model_file,
+)
+from agent.errors import EmbedderUnavailable
+
+# Each of these is one word piece, so a text of n of them is n pieces long.
+COOKING = ["we", "cut", "the", "onions", "and", "fresh", "bread", "then", "cook", "them", "slowly"]
+SPACE = ["the", "telescope", "found", "a", "distant", "star", "near", "bright", "planet", "moon"]
+
+
+def words(vocabulary: list[str], count: int) -> str:
+    return " ".join(vocabulary[i % len(vocabulary)] for i in range(count))
+
+
+def cosine(a: Vectors, b: Vectors) -> float:
+    return float(np.dot(a, b))
+
+
+def local(cache_dir: Path | None, **options: int) -> LocalEmbedder:
+    return LocalEmbedder(int8_model_file(), cache_dir=cache_dir, **options)
+
+
+@pytest.fixture
+async def minilm(model_cache: Path) -> AsyncIterator[Embedder]:
+    """The local backend as the composition root builds it (folded graph, shared cache)."""
+    built = build_embedder(
+        "local",
+        model="all-MiniLM-L6-v2",
+        cache_dir=model_cache,
+        base_url=None,
+        api_key=None,
+        batch_size=32,
+        max_concurrency=1,
+        threads=2,
+    )
+    yield built
+    await built.aclose()
+
+
+async def test_vectors_are_384_float32_unit_rows(minilm: Embedder) -> None:
+    vectors = await minilm.embed(["A cat sits on the mat.", "", "Quarterly revenue grew."])
+    assert minilm.model_id == "all-MiniLM-L6-v2"
+    assert minilm.dim == 384
+    assert minilm.max_text_tokens == 254
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (await minilm.embed([])).shape == (0, 384)
+
+
+async def test_a_paraphrase_is_closer_than_an_unrelated_sentence(minilm: Embedder) -> None:
+    query, paraphrase, unrelated = await minilm.embed(
+        [
+            "How do I reset my password?",
+            "What are the steps to change a forgotten login password?",
+            "The volcano erupted and covered the village in ash.",
+        ]
+    )
+    assert cosine(query, paraphrase) > 0.5
+    assert cosine(query, paraphrase) > cosine(query, unrelated) + 0.3
+
+
+async def test_length_sorting_and_batching_keep_the_input_order(model_cache: Path) -> None:
+    # Small batches and two at a time: many batches, finishing out of order.
+    many = local(model_cache, batch_size=4, max_concurrency=2, threads=1)
+    try:
+        texts = [words(COOKING if i % 2 else SPACE, (i * 37) % 90 + 1) for i in range(22)]
+        together, reversed_together = await asyncio.gather(
+            many.embed(texts), many.embed(texts[::-1])
+        )
+        one_by_one = np.concatenate([await many.embed([text]) for text in texts])
+    finally:
+        await many.aclose()
+    np.testing.assert_allclose(together, one_by_one, atol=2e-5)
+    np.testing.assert_allclose(reversed_together[::-1], one_by_one, atol=2e-5)
+
+
+async def test_the_folded_fp32_graph_matches_the_int8_graph(model_cache: Path) -> None:
+    source = int8_model_file()
+    folded = fold_int8_model(source, model_cache)
+    assert hashlib.sha256(source.read_bytes()).hexdigest()[:16] in folded.name
+    assert folded.parent == model_cache
+    written = folded.stat().st_mtime_ns
+    assert fold_int8_model(source, model_cache) == folded
+    assert folded.stat().st_mtime_ns == written, "a cached fold must not be redone"
+
+    texts = [
+        "Milvus stores the vectors of every passage.",
+        words(COOKING, 200),
+        "short",
+        words(SPACE, 60),
+    ]
+    as_shipped, as_folded = local(None), local(model_cache)
+    try:
+        int8_vectors = await as_shipped.embed(texts)
+        fp32_vectors = await as_folded.embed(texts)
+    finally:
+        await as_shipped.aclose()
+        await as_folded.aclose()
+    assert np.min(np.sum(int8_vectors * fp32_vectors, axis=1)) >= 0.999
+
+
+async def test_an_unusable_cache_falls_back_to_the_int8_graph(
+    tmp_path: Path, model_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    fallback, folded = local(not_a_folder), local(model_cache)
+    try:
+        with caplog.at_level(logging.WARNING, logger="agent.embed"):
+            vectors = await fallback.embed(["The fold failed, the embedding did not."])
+        reference = await folded.embed(["The fold failed, the embedding did not."])
+    finally:
+        await fallback.aclose()
+        await folded.aclose()
+    assert "running the int8 graph" in caplog.text
+    assert cosine(vectors[0], reference[0]) >= 0.999
+
+
+async def test_a_missing_model_file_is_embedder_unavailable(tmp_path: Path) -> None:
+    missing = LocalEmbedder(tmp_path / "absent.onnx", cache_dir=tmp_path)
+    try:
+        with pytest.raises(EmbedderUnavailable, match="missing"):
+            await missing.embed(["anything"])
+    finally:
+        await missing.aclose()
+
+
+def test_token_spans_map_back_to_the_text_without_truncation(minilm: Embedder) -> None:
+    text = "Archivist's WordPiece splits unbelievably long words, e.g. 'tokenization' (2024)!"
+    spans = minilm.token_spans(text)
+    assert spans, "no pieces"
+    assert all(0 <= start < end <= len(text) for start, end in spans)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), "overlap"
+    # Every non-space character belongs to exactly one piece, in order.
+    assert "".join(text[start:end] for start, end in spans) == "".join(text.split())
+    assert [text[start:end] for start, end in spans[:4]] == ["Arch", "ivist", "'", "s"]
+
+    thousand_words = words(COOKING + SPACE, 1000)
+    assert len(minilm.token_spans(thousand_words)) == 1000 > minilm.max_text_tokens
+
+
+async def test_the_tokenizer_files_128_piece_limits_are_reset(minilm: Embedder) -> None:
+    text = words(COOKING, 100) + " " + words(SPACE, 200)
+    spans = minilm.token_spans(text)
+    assert len(spans) == 300, "token_spans must not stop at the shipped file's 128"
+    first_128 = text[: spans[127][1]]
+    first_254 = text[: spans[253][1]]
+    full, head_128, head_254 = await minilm.embed([text, first_128, first_254])
+    # Were inputs cut at 128 pieces, the cooking-only head would embed like the whole.
+    assert cosine(full, head_128) < 0.95
+    # The model reads 254 pieces of text; past that, truncation is the safety net.
+    assert cosine(full, head_254) > 0.9999
+
+
+async def test_embedding_never_imports_torch(minilm: Embedder) -> None:
+    await minilm.embed(["no PyTorch here"])
+    assert "torch" not in sys.modules
+    assert "sentence_transformers" not in sys.modules
+
+
+def test_build_embedder_refuses_what_it_cannot_build(model_cache: Path) -> None:
+    def build(backend: str, model: str) -> Embedder:
+        return build_embedder(
+            backend,
+            model=model,
+            cache_dir=model_cache,
+            base_url=None,
+            api_key=None,
+            batch_size=32,
+            max_concurrency=1,
+            threads=2,
+        )
+
+    with pytest.raises(EmbedderUnavailable, match="openai backend"):
+        build("local", "bge-small-en")
+    with pytest.raises(EmbedderUnavailable, match="'local' or 'openai'"):
+        build("torch", "all-MiniLM-L6-v2")
+
+
+# ------------------------------------------------------------------ OpenAI-compatible backend
+
+API_KEY = "sk-test-do-not-leak-4242"
+
+
+def fake_vector(text: str) -> list[float]:
+    """Eight deterministic, unnormalised numbers per text."""
+    return [byte - 127.5 for byte in hashlib.sha256(text.encode()).digest()[:8]]
+
+
+class FakeEndpoint:
+    """``POST /v1/embeddings``; the model name picks the behaviour."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.batch_sizes: list[int] = []
+        self.base_url = ""
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+        body = await request.json()
+        model = body["model"]
+        self.calls[model] += 1
+        if model == "always-down":
+            error = {"error": {"message": "overloaded", "type": "server_error"}}
+            return web.json_response(error, status=503, headers={"retry-after-ms": "10"})
+        if model == "rate-limited" and self.calls[model] == 1:
+            error = {"error": {"message": "slow down", "type": "rate_limit_exceeded"}}
+            return web.json_response(error, status=429, headers={"Retry-After": "1"})
+        texts = body["input"]
+        self.batch_sizes.append(len(texts))
+        data = [
+            {"object": "embedding", "index": index, "embedding": fake_vector(text)}
+            for index, text in enumerate(texts)
+        ]
+        # Out of order on purpose: clients must go by "index".
+        data.reverse()
+        usage = {"prompt_tokens": 0, "total_tokens": 0}
+        return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[FakeEndpoint]:
+    fake = FakeEndpoint()
+    app = web.Application()
+    app.router.add_post("/v1/embeddings", fake.embeddings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    fake.base_url = f"http://127.0.0.1:{port}/v1"
+    yield fake
+    await runner.cleanup()
+
+
+def remote(base_url: str, model: str, *, max_retries: int = 4, dim: int | None = None) -> Embedder:
+    return build_embedder(
+        "openai",
+        model=model,
+        cache_dir=Path("unused"),
+        base_url=base_url,
+        api_key=API_KEY,
+        batch_size=3,
+        max_concurrency=2,
+        threads=0,
+        max_retries=max_retries,
+        dim=dim,
+    )
+
+
+async def test_openai_backend_batches_normalises_and_keeps_order(endpoint: FakeEndpoint) -> None:
+    embedder = remote(endpoint.base_url, "fake-embed")
+    texts = [f"passage number {i}" for i in range(8)]
+    try:
+        with pytest.raises(RuntimeError):
+            _ = embedder.dim  # not known before the first answer
+        vectors = await embedder.embed(texts)
+        assert embedder.dim == 8
+        assert embedder.model_id == "fake-embed"
+        assert embedder.max_text_tokens == 512
+        assert embedder.token_spans("two words") == [(0, 3), (4, 9)]
+    finally:
+        await embedder.aclose()
+    expected = np.array([fake_vector(text) for text in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, expected, rtol=1e-6)
+    assert sorted(endpoint.batch_sizes) == [2, 3, 3]
+
+
+async def test_openai_backend_retries_after_429(endpoint: FakeEndpoint) -> None:
+    embedder = remote(endpoint.base_url, "rate-limited")
+    try:
+        vectors = await embedder.embed(["one text"])
+    finally:
+        await embedder.aclose()
+    assert endpoint.calls["rate-limited"] == 2
+    assert vectors.shape == (1, 8)
+
+
+async def test_openai_backend_gives_up_with_embedder_unavailable(endpoint: FakeEndpoint) -> None:
+    embedder = remote(endpoint.base_url, "always-down")
+    try:
+        with pytest.raises(EmbedderUnavailable) as caught:
+            await embedder.embed(["one text"])
+    finally:
+        await embedder.aclose()
+    assert endpoint.calls["always-down"] == 5, "the first try and the 4 default retries"
+    message = str(caught.value)
+    assert endpoint.base_url in message
+    assert "503" in message
+    assert API_KEY not in message
+
+
+async def test_openai_backend_unreachable_or_inconsistent(endpoint: FakeEndpoint) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    nobody = remote(f"http://127.0.0.1:{closed_port}/v1", "fake-embed", max_retries=0)
+    wrong_dim = remote(endpoint.base_url, "fake-embed", dim=384)
+    try:
+        with pytest.raises(EmbedderUnavailable, match="could not be reached"):
+            await nobody.embed(["hello"])
+        with pytest.raises(EmbedderUnavailable, match="8-dimensional vectors, but 384"):
+            await wrong_dim.embed(["hello"])
+    finally:
+        await nobody.aclose()
+        await wrong_dim.aclose()
