@@ -369,9 +369,9 @@ def _check_at_least(minimum: int, **values: int) -> None:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 on onnxruntime in a thread pool, without PyTorch.
 
-    Construction is cheap (~50 ms: the tokenizer) and does not touch the model,
+    Construction is cheap (~40 ms: the tokenizer) and does not touch the model,
     so it may run on the event loop. The ONNX session is opened on the first
-    :meth:`embed`, inside a worker thread: ~0.2 s, plus a few seconds the very
+    :meth:`embed`, inside a worker thread: ~0.15 s, plus ~1 s the very
     first time while :func:`fold_int8_model` writes its cache. Await
     ``embed(["warm-up"])`` at start-up to pay that early and fail fast.
 

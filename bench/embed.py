@@ -222,7 +222,7 @@ def main() -> int:
     print()
     print(notes)
     if not args.no_write:
-        import _report  # bench/ is on sys.path when this runs as a script
+        import _report  # type: ignore[import-not-found]  # bench/ is on sys.path as a script
 
         body = "\n\n".join(
             [_report.machine_line(), markdown, notes, "Reproduce: `python bench/embed.py`"]

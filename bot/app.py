@@ -29,9 +29,9 @@ def pdf_limits(settings: Settings) -> PdfLimits:
 
 
 async def make_embedder(settings: Settings) -> Embedder:
-    """Build the configured embedder; loading a model is blocking, so it runs in a thread."""
+    """Build the configured embedder and prove it works; blocking parts run in threads."""
     emb = settings.embeddings
-    return await asyncio.to_thread(
+    embedder = await asyncio.to_thread(
         build_embedder,
         emb.backend,
         model=emb.model,
@@ -42,6 +42,10 @@ async def make_embedder(settings: Settings) -> Embedder:
         max_concurrency=emb.max_concurrency,
         threads=emb.threads,
     )
+    # One embedding up front: a broken model or endpoint fails at start-up, not at the first
+    # question, and an OpenAI-compatible backend learns its dimension.
+    await embedder.embed(["warm-up"])
+    return embedder
 
 
 @asynccontextmanager
