@@ -92,12 +92,13 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _tail(path: Path, lines: int) -> str:
-    """Last ``lines`` lines of a log, minus a Go goroutine dump (kept: the panic line above it)."""
+def _tail(path: Path, lines: int, start: int = 0) -> str:
+    """Last ``lines`` lines of a log after byte ``start``, minus a Go goroutine dump (the panic
+    line above the dump is kept)."""
     try:
         with path.open("rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 4_000_000))
+            f.seek(max(start, f.tell() - 4_000_000))
             text = f.read().decode("utf-8", "replace")
     except OSError as e:
         return f"<cannot read {path}: {e}>"
@@ -110,8 +111,10 @@ def _tail(path: Path, lines: int) -> str:
 class MilvusServerProcess:
     """A Milvus 2.3.5 standalone server on 127.0.0.1:``port``, data under ``data_dir``.
 
-    >>> with MilvusServerProcess(tmp / "milvus", free_port()) as srv:
-    ...     MilvusClient(srv.uri).list_collections()
+    Example::
+
+        with MilvusServerProcess(tmp / "milvus", free_port()) as srv:
+            MilvusClient(srv.uri).list_collections()
     """
 
     def __init__(
@@ -135,6 +138,7 @@ class MilvusServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
         self._log_file = self.data_dir / "logs" / "milvus-stdout.log"
+        self._log_start = 0  # where this run's output begins in the (appended) log
 
     @property
     def uri(self) -> str:
@@ -184,10 +188,12 @@ class MilvusServerProcess:
         milvus_yaml.write_text(text, encoding="utf-8")
 
     def log_tail(self, lines: int = 40) -> str:
-        parts = [f"--- {self._log_file} ---", _tail(self._log_file, lines)]
+        parts = []
         etcd_log = self.data_dir / "logs" / "etcd.log"
         if etcd_log.exists():
-            parts += [f"--- {etcd_log} ---", _tail(etcd_log, 10)]
+            parts += [f"--- {etcd_log} ---", _tail(etcd_log, 5)]
+        # Milvus' own output last: a startup failure ends with its "panic: ..." line.
+        parts += [f"--- {self._log_file} ---", _tail(self._log_file, lines, self._log_start)]
         return "\n".join(parts)
 
     def _fail(self, what: str) -> MilvusServerError:
@@ -248,6 +254,7 @@ class MilvusServerProcess:
         )
         t0 = time.monotonic()
         with self._log_file.open("ab") as log:
+            self._log_start = log.tell()
             self.proc = subprocess.Popen(
                 [str(binary), "run", "standalone"],
                 cwd=self.data_dir,
@@ -326,6 +333,13 @@ def _main(argv: list[str]) -> int:
         print(unpack_binaries(), f"({time.monotonic() - t0:.1f}s)")
         return 0
     if argv[:1] == ["run"] and len(argv) >= 2:
+
+        def _interrupt(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        # Also when started with SIGINT ignored (e.g. `cmd &` from a script).
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
         srv = MilvusServerProcess(Path(argv[1]), int(argv[2]) if len(argv) > 2 else 19530)
         srv.start()
         print(f"Milvus ready at {srv.uri} in {srv.startup_seconds:.1f}s; Ctrl+C stops it")

@@ -219,3 +219,32 @@ async def test_an_unreachable_milvus_server_is_one_sentence_naming_it(
     with pytest.raises(ArchiveUnavailable, match=r"Milvus at http://127\.0\.0\.1:9 is unreachable"):
         async with open_library(down):
             pass
+
+
+async def test_hostile_file_names_are_stored_and_shown_safely(
+    library: Library, tmp_path: Path
+) -> None:
+    path = pdfs.make_pdf(tmp_path / "plain.pdf", ["Names are user input too."])
+    hostile = "../../etc/\x1b[31mevil\n'quoted' \"name\"" + "x" * 500 + ".pdf"
+    report = await library.load(SCOPE, "names", [FileInput(path, name=hostile)], created_by="t")
+    [loaded] = report.loaded
+    assert "/" not in loaded.name and "\x1b" not in loaded.name and "\n" not in loaded.name
+    assert len(loaded.name) <= 100
+    found = await library.search_sources(SCOPE, ["names"], "user input")
+    assert found.results[0].document == loaded.name
+
+
+async def test_configured_limits_refuse_large_files(settings: Settings, tmp_path: Path) -> None:
+    small = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"max_pages": 2, "max_file_mb": 0.5})}
+    )
+    three_pages = pdfs.make_pdf(tmp_path / "three.pdf", ["one", "two", "three"])
+    big = pdfs.make_pdf(tmp_path / "big.pdf", [" ".join(["filler"] * 4000)] * 2)
+    big.write_bytes(big.read_bytes() + b"%" + b"0" * 600_000)  # padding after %%EOF
+    async with open_library(small) as library:
+        report = await library.load(
+            SCOPE, "x", [FileInput(three_pages), FileInput(big)], created_by="t"
+        )
+    errors = [f.error or "" for f in report.failed]
+    assert "3 pages" in errors[0] and "2" in errors[0]
+    assert "'big.pdf'" in errors[1] and "MB" in errors[1]
