@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,13 @@ from agent.errors import ArchiveUnavailable
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT_CHARS = 16_384  # VARCHAR capacity in bytes is 4x this: enough for any UTF-8 passage.
+# VARCHAR lengths are bytes (at most 65,535): 4 bytes per character covers any UTF-8 text.
+MAX_TEXT_CHARS = 16_000
 MAX_DOCUMENT_CHARS = 512
 # Milvus refuses limit + offset above this; deeper pages are not served.
 MAX_WINDOW = 16_384
 _INSERT_BATCH = 512
+_VISIBILITY_POLL = 0.25
 _OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
 
 
@@ -85,6 +88,9 @@ class Archive(Protocol):
 
     async def count(self, scope: Scope) -> int:
         """How many passages ``scope`` covers."""
+
+    async def wait_visible(self, file_id: int, expected: int, timeout: float = 60.0) -> None:
+        """Return once a file's ``expected`` passages are visible to every reader."""
 
     async def delete_source(self, source_id: int) -> None:
         """Remove every passage of a source."""
@@ -187,7 +193,7 @@ class MilvusArchive:
             self._collection,
             schema=schema,
             index_params=index,
-            consistency_level="Strong",
+            consistency_level="Bounded",
         )
 
     async def insert(self, passages: Sequence[Passage], vectors: npt.NDArray[np.float32]) -> None:
@@ -221,7 +227,9 @@ class MilvusArchive:
             offset=offset,
             output_fields=list(_OUTPUT_FIELDS),
             search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit + offset)}},
-            consistency_level="Strong",
+            # Bounded is fast (Strong waits for the server's time tick, ~200 ms); loads only
+            # turn ready once their rows are visible at this level (wait_visible).
+            consistency_level="Bounded",
         )
         return [_hit(item) for item in results[0]]
 
@@ -237,6 +245,30 @@ class MilvusArchive:
             consistency_level="Strong",
         )
         return int(rows[0]["count(*)"]) if rows else 0
+
+    async def wait_visible(self, file_id: int, expected: int, timeout: float = 60.0) -> None:
+        """Return once all ``expected`` passages of a file are visible to Bounded reads.
+
+        A server applies writes to Bounded reads after a short grace time; waiting here means
+        a source turning ready in SQLite is complete for every reader, in any process.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await self._call(
+                self._client.query,
+                self._collection,
+                filter=f"file_id == {int(file_id)}",
+                output_fields=["count(*)"],
+                consistency_level="Bounded",
+            )
+            if rows and int(rows[0]["count(*)"]) >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise ArchiveUnavailable(
+                    f"Milvus at {self._uri} did not make the new passages visible within"
+                    f" {timeout:.0f} s: check the server's health, then load the file again."
+                )
+            await asyncio.sleep(_VISIBILITY_POLL)
 
     async def delete_source(self, source_id: int) -> None:
         """Delete by source id (Lite returns keys, the server a count: neither is relied on)."""

@@ -299,6 +299,11 @@ class Loader:
             reason = f"Loading '{display}' failed on an internal error (logged): try again."
             await self._fail(row, reason)
             return FileResult(display, "failed", error=reason)
+        try:
+            await self._archive.wait_visible(row.id, passages)
+        except ArchivistError as exc:
+            await self._fail(row, str(exc))
+            return FileResult(display, "failed", error=str(exc))
         await self._registry.finish_file(row.id, pages=info.pages, passages=passages)
         log.info("loaded %s: %d pages, %d passages", display, info.pages, passages)
         return FileResult(display, "loaded", pages=info.pages, passages=passages)
