@@ -102,10 +102,10 @@ class Archive(Protocol):
         """Release the connection (and stop Milvus Lite's in-process server)."""
 
 
-def collection_name(prefix: str, model_id: str, dim: int) -> str:
-    """A valid Milvus collection name for this embedding model and dimension."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_").lower()
-    return f"{prefix}_{slug}_{int(dim)}"
+def collection_name(prefix: str, instance: str, model_id: str, dim: int) -> str:
+    """A valid Milvus collection name for this installation, embedding model and dimension."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_").lower()[:64]
+    return f"{prefix}_{instance}_{slug}_{int(dim)}"
 
 
 def is_server_uri(uri: str) -> bool:

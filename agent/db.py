@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -98,6 +99,13 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO passages_fts (passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END;
     """,
+    # 3: facts about this installation, such as the id that names its Milvus collections.
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -154,6 +162,21 @@ class Database:
         async with self._lock, self._conn.execute(sql, params) as cursor:
             row: aiosqlite.Row | None = await cursor.fetchone()
             return row
+
+    async def instance_id(self) -> str:
+        """A random id made once per state file.
+
+        Milvus collections are named with it, so two installations sharing one Milvus server
+        never mix passages, whose ids are only unique within one state file.
+        """
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
+                (secrets.token_hex(4),),
+            )
+        row = await self.fetchone("SELECT value FROM meta WHERE key = 'instance_id'")
+        assert row is not None
+        return str(row[0])
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -58,7 +58,10 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
             archive = await MilvusArchive.connect(
                 settings.milvus_uri,
                 collection=collection_name(
-                    settings.milvus.collection_prefix, embedder.model_id, embedder.dim
+                    settings.milvus.collection_prefix,
+                    await db.instance_id(),
+                    embedder.model_id,
+                    embedder.dim,
                 ),
                 dim=embedder.dim,
                 token=settings.milvus.token.get_secret_value() if settings.milvus.token else None,

@@ -248,3 +248,27 @@ async def test_configured_limits_refuse_large_files(settings: Settings, tmp_path
     errors = [f.error or "" for f in report.failed]
     assert "3 pages" in errors[0] and "2" in errors[0]
     assert "'big.pdf'" in errors[1] and "MB" in errors[1]
+
+
+async def test_installations_sharing_one_milvus_never_mix(
+    settings: Settings, backend: str, tmp_path: Path
+) -> None:
+    uri = settings.milvus.uri if backend == "server" else str(tmp_path / "shared" / "milvus.db")
+
+    def installation(name: str) -> Settings:
+        return settings.model_copy(
+            update={
+                "storage": settings.storage.model_copy(update={"data_dir": tmp_path / name}),
+                "milvus": settings.milvus.model_copy(update={"uri": uri}),
+            }
+        )
+
+    ours = pdfs.make_pdf(tmp_path / "ours.pdf", ["Our deployment keeps its own notes."])
+    theirs = pdfs.make_pdf(tmp_path / "theirs.pdf", ["Their deployment keeps other notes."])
+    async with open_library(installation("a")) as a, open_library(installation("b")) as b:
+        await a.load(SCOPE, "notes", [FileInput(ours)], created_by="t")
+        await b.load(SCOPE, "notes", [FileInput(theirs)], created_by="t")
+        [in_a], [in_b] = await a.sources(), await b.sources()
+        assert in_a.id == in_b.id  # ids are per state file ...
+        found = await a.search_sources(SCOPE, ["notes"], "deployment notes", top_k=10)
+        assert {r.document for r in found.results} == {"ours.pdf"}  # ... yet nothing mixes
