@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,28 +137,34 @@ class LoadReport:
 
 
 class ParsePool:
-    """A one-process pool for PDF parsing that replaces itself if the worker dies.
+    """A one-process pool for PDF parsing that replaces itself if the worker dies or hangs.
 
     ``spawn`` rather than ``fork``: this process runs threads (gRPC, onnxruntime) that a
     forked child would inherit in an unknown state.
     """
 
-    def __init__(self, workers: int = 1) -> None:
-        self._workers = workers
-        self._executor: Executor | None = None
+    def __init__(self, *, timeout: float = 120.0) -> None:
+        self._timeout = timeout
+        self._executor: ProcessPoolExecutor | None = None
 
-    def _pool(self) -> Executor:
+    def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
         return self._executor
 
     async def run(self, display_name: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in the worker; a crashed worker becomes a CorruptDocument error."""
+        """Run ``fn(*args)`` in the worker process.
+
+        A worker that crashes, or takes longer than the timeout (a hostile file can make a
+        parser loop), is replaced and the file is refused with a :class:`DocumentError`.
+        """
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool(), fn, *args)
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._pool(), fn, *args), self._timeout
+            )
         except BrokenProcessPool:
             self.shutdown()
             raise CorruptDocument(
@@ -166,12 +172,34 @@ class ParsePool:
                 f"'{display_name}' made the PDF parser crash: re-save it with a PDF tool"
                 " (or print it to a new PDF) and try again.",
             ) from None
+        except TimeoutError:
+            self.shutdown()
+            raise DocumentTooLarge(
+                display_name,
+                f"'{display_name}' took more than {self._timeout:.0f} s to parse, so it was"
+                " stopped: re-save it with a PDF tool, or split it, and try again.",
+            ) from None
 
     def shutdown(self) -> None:
-        """Stop the worker process (a new one starts on next use)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Stop the worker process at once (a new one starts on next use)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # A hung worker would never pick up a shutdown request: end it outright.
+        # (_processes is private but has been stable since Python 3.2.)
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.terminate()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:
+    """Feed a range of pages (repeated headers and footers removed) to the chunker."""
+    chunks: list[Chunk] = []
+    for page in strip_repeated_lines(pages):
+        chunks.extend(chunker.feed(page.number, page.text))
+    if last:
+        chunks.extend(chunker.finish())
+    return chunks
 
 
 def process_owner() -> str:
@@ -356,14 +384,12 @@ class Loader:
                 submit(position + _PREFETCH)
 
                 started = time.perf_counter()
-                chunks: list[Chunk] = []
-                for page in strip_repeated_lines(pages):
-                    if page.text.strip():
-                        pages_with_text += 1
-                    chunks.extend(chunker.feed(page.number, page.text))
-                if position == len(ranges) - 1:
+                last = position == len(ranges) - 1
+                # Tokenizing a range of pages is CPU work: keep it off the event loop.
+                chunks = await asyncio.to_thread(_chunk_pages, chunker, pages, last)
+                pages_with_text += sum(1 for page in pages if page.text.strip())
+                if last:
                     ensure_text(pages_with_text, info.pages, display)
-                    chunks.extend(chunker.finish())
                 times.chunk += time.perf_counter() - started
 
                 passages = await self._store(source, row, display, chunks, passages, times)

@@ -52,7 +52,7 @@ async def make_embedder(settings: Settings) -> Embedder:
 async def open_library(settings: Settings) -> AsyncIterator[Library]:
     """Open state, archive and embedder, recover from any crash, and yield the library."""
     embedder = await make_embedder(settings)
-    pool = ParsePool()
+    pool = ParsePool(timeout=settings.ingest.parse_timeout)
     try:
         async with open_database(settings.storage.sqlite_path) as db:
             archive = await MilvusArchive.connect(

@@ -94,6 +94,7 @@ class IngestSettings(_Section):
     max_decompressed_mb: float = Field(default=64.0, gt=0)
     overlap_tokens: int = Field(default=32, ge=0, le=128)
     pages_per_task: int = Field(default=16, ge=1, le=1000)
+    parse_timeout: float = Field(default=120.0, gt=0)
 
 
 class SearchSettings(_Section):

@@ -272,3 +272,15 @@ async def test_installations_sharing_one_milvus_never_mix(
         assert in_a.id == in_b.id  # ids are per state file ...
         found = await a.search_sources(SCOPE, ["notes"], "deployment notes", top_k=10)
         assert {r.document for r in found.results} == {"ours.pdf"}  # ... yet nothing mixes
+
+
+async def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: Path) -> None:
+    impatient = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"parse_timeout": 0.001})}
+    )
+    slow = pdfs.make_manual_pdf(tmp_path / "slow.pdf", 3)
+    async with open_library(impatient) as library:
+        report = await library.load(SCOPE, "x", [FileInput(slow)], created_by="t")
+        [failed] = report.failed
+        assert failed.error is not None and "'slow.pdf' took more than" in failed.error
+        assert await library.sources() == []
