@@ -219,7 +219,7 @@ def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
         out.print("No sources yet. Load one with:")
         out.print("  archivist load directory --name NAME --input-files FILE.pdf")
         return
-    table = Table("name", "scope", "status", "files", "pages", "passages", "model", "created")
+    table = Table("name", "scope", "status", "files", "pages", "passages", "created")
     for s in rows:
         status = s.status if not s.error else f"{s.status}: {s.error}"
         table.add_row(
@@ -229,8 +229,7 @@ def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
             str(s.files),
             str(s.pages),
             str(s.passages),
-            s.embedding_model,
-            s.created_at[:19],
+            s.created_at[:10],
         )
     out.print(table)
 
