@@ -265,3 +265,16 @@ def _passages_going_in(db: Path) -> bool:
         except sqlite3.OperationalError:
             return False
     return row is not None
+
+
+def test_configure_asks_when_interactive(env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "config.toml"
+    answers = "\n".join([str(tmp_path / "state"), "http://milvus:19530", "local", "", "gpt-4o"])
+    result = CliRunner().invoke(
+        cli, ["configure", "--output", str(target)], input=answers + "\n", env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "Milvus URI" in result.output and "LLM endpoint" in result.output
+    text = target.read_text()
+    assert 'uri = "http://milvus:19530"' in text and 'model = "gpt-4o"' in text
+    assert "base_url" not in text  # left empty: not written, so the default applies
