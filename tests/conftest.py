@@ -13,6 +13,7 @@ from agent.embed import Embedder
 from agent.library import Library
 from bot.app import make_embedder, open_library
 from bot.config import Settings, load_settings
+from tests.fake_openai import fake_openai  # noqa: F401 (a fixture, used by name)
 from tests.milvus_fixtures import milvus_server_uri  # noqa: F401 (a fixture, used by name)
 
 _collections = itertools.count()

@@ -1,0 +1,325 @@
+"""The language-model seam: chat messages and tool schemas in, one :class:`Completion` out.
+
+The agent loop talks to an :class:`LLM` and never to a backend directly.
+:func:`build_llm` makes one from explicit arguments (the core reads no config and
+no environment), or none when no endpoint is configured: the bot then runs in
+search-only mode.
+
+Messages and tools are passed through in the OpenAI chat format. Tool-call
+arguments come back as the raw text the model wrote, valid JSON or not: telling
+the model that its arguments did not parse is the agent loop's job, not a failure
+of the endpoint. Failures of the endpoint itself, after the client's retries,
+become :class:`LLMUnavailable` with a sentence for the user; the details go to
+the log, never the API key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
+
+from agent.errors import ArchivistError
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
+
+__all__ = [
+    "LLM",
+    "Completion",
+    "LLMErrorKind",
+    "LLMUnavailable",
+    "OpenAILLM",
+    "ToolCall",
+    "build_llm",
+]
+
+logger = logging.getLogger(__name__)
+
+LLMErrorKind = Literal[
+    "timeout", "rate_limited", "server_error", "connection", "auth", "bad_request"
+]
+
+# Same as agent.embed's, repeated so that this module does not import the
+# embedding stack. AsyncOpenAI refuses a missing key (and would read
+# OPENAI_API_KEY and OPENAI_BASE_URL from the environment); keyless local
+# servers accept any bearer token.
+_NO_API_KEY: Final = "unused"
+_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
+_LOGGED_BODY_CHARS: Final = 200
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for."""
+
+    id: str
+    name: str
+    arguments: str
+    """The JSON text exactly as the model sent it; it may not parse."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One assistant turn: its text (a MemGPT agent's inner monologue) and its tool calls."""
+
+    content: str | None
+    tool_calls: list[ToolCall]
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class LLM(Protocol):
+    """What the agent loop needs from a chat model."""
+
+    @property
+    def model(self) -> str:
+        """Name of the model that answers."""
+        ...
+
+    async def complete(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+    ) -> Completion:
+        """The model's next turn after ``messages``, free to call any of ``tools``.
+
+        Both are in the OpenAI chat format. Raises :class:`LLMUnavailable` when
+        the endpoint fails, after retries.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class LLMUnavailable(ArchivistError):
+    """The language model failed to answer; the message says what to do.
+
+    ``kind`` says how: ``"timeout"``, ``"rate_limited"``, ``"server_error"``
+    (5xx, or an answer that is not a chat completion), ``"connection"``,
+    ``"auth"`` (401/403) or ``"bad_request"`` (any other 4xx).
+    """
+
+    def __init__(self, message: str, *, kind: LLMErrorKind) -> None:
+        super().__init__(message)
+        self.kind: LLMErrorKind = kind
+
+
+class _MalformedReply(Exception):
+    """A 200 answer that is not a usable chat completion; the message says what is wrong."""
+
+
+class OpenAILLM:
+    """Any OpenAI-compatible ``/v1/chat/completions`` endpoint, through ``openai.AsyncOpenAI``.
+
+    Retries are the client's own: up to ``max_retries`` more attempts after
+    timeouts, connection errors and HTTP 408, 409, 429 and 5xx (an
+    ``x-should-retry`` header overrides the status). Before each it waits what
+    the answer's ``retry-after-ms`` or ``Retry-After`` header asks (seconds,
+    fractions allowed, or an HTTP date) if that is more than 0 and at most 120 s;
+    an answer asking for longer than 120 s is not retried at all and fails at
+    once. Without a usable header it backs off 0.5 s x 2^n, at most 8 s, minus up
+    to 25 % jitter. ``timeout`` (seconds) applies to each attempt, so a call can
+    take up to ``(max_retries + 1) * timeout`` plus those waits.
+
+    One instance serves concurrent calls from every channel.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float,
+        max_retries: int,
+    ) -> None:
+        # Imported here: ~0.5 s that a search-only bot should not pay.
+        import openai
+
+        self._model = model
+        self._base_url = base_url or _OPENAI_BASE_URL
+        self._api_key = api_key
+        self._timeout = timeout
+        self._client: openai.AsyncOpenAI = openai.AsyncOpenAI(
+            base_url=self._base_url,
+            api_key=api_key or _NO_API_KEY,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    @property
+    def model(self) -> str:
+        """Name of the model that answers."""
+        return self._model
+
+    async def complete(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+    ) -> Completion:
+        """The model's next turn; see :meth:`LLM.complete`."""
+        import openai
+
+        try:
+            # The raw body, not the SDK's model: the SDK builds its objects without
+            # validation, so a malformed answer would only fail later, somewhere else.
+            raw = await self._client.chat.completions.with_raw_response.create(
+                model=self._model,
+                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) or openai.omit,
+                tool_choice="auto" if tools else openai.omit,
+            )
+        except openai.APIError as exc:
+            raise self._unavailable(exc) from exc
+        body = raw.text
+        try:
+            return _parse_completion(json.loads(body))
+        except (ValueError, _MalformedReply) as exc:
+            reason = str(exc) if isinstance(exc, _MalformedReply) else "not JSON"
+            logger.warning(
+                "LLM reply unusable (%s): model=%s base_url=%s status=%d body=%r",
+                reason,
+                self._model,
+                self._base_url,
+                raw.status_code,
+                self._redacted(body[:_LOGGED_BODY_CHARS]),
+            )
+            raise LLMUnavailable(
+                f"The language model at {self._base_url} sent an answer that is not a chat"
+                f" completion ({reason}): check that the endpoint is OpenAI-compatible.",
+                kind="server_error",
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._client.close()
+
+    def _unavailable(self, exc: openai.APIError) -> LLMUnavailable:
+        import openai
+
+        status: int | None = None
+        if isinstance(exc, openai.APITimeoutError):
+            kind: LLMErrorKind = "timeout"
+            message = (
+                f"The language model did not answer within {self._timeout:g} s:"
+                " try again in a moment."
+            )
+        elif isinstance(exc, openai.APIConnectionError):
+            kind = "connection"
+            message = (
+                f"The language model at {self._base_url} could not be reached:"
+                " check that it is running."
+            )
+        elif isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            kind, message = self._status_failure(status)
+        else:
+            # APIResponseValidationError: only raised in strict mode, which is off.
+            kind = "server_error"
+            message = f"The language model at {self._base_url} sent an unusable answer."
+        # The cause names what failed underneath (a refused connection, a read timeout).
+        detail = f"{exc} ({exc.__cause__!r})" if exc.__cause__ is not None else str(exc)
+        logger.warning(
+            "LLM request failed (%s): model=%s base_url=%s status=%s: %r",
+            kind,
+            self._model,
+            self._base_url,
+            status,
+            self._redacted(detail),
+        )
+        return LLMUnavailable(message, kind=kind)
+
+    def _status_failure(self, status: int) -> tuple[LLMErrorKind, str]:
+        # By status rather than by SDK class: the SDK picks its classes by these
+        # same codes, and a 5xx other than 500 has no class of its own.
+        if status in (401, 403):
+            return "auth", (
+                f"The language model at {self._base_url} refused the bot's credentials"
+                f" (HTTP {status}): check the API key."
+            )
+        if status == 429:
+            return "rate_limited", (
+                "The language model is rate-limiting the bot: try again in a minute."
+            )
+        if status >= 500:
+            return "server_error", (
+                f"The language model failed with HTTP {status}: try again in a moment."
+            )
+        return "bad_request", (
+            f"The language model rejected the request with HTTP {status}:"
+            f" check that the model name {self._model!r} is right, and the bot's log."
+        )
+
+    def _redacted(self, text: str) -> str:
+        # Some servers echo the key in their error messages.
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def _parse_completion(body: object) -> Completion:
+    """The first choice of a chat completion body; raises :class:`_MalformedReply`."""
+    if not isinstance(body, dict):
+        raise _MalformedReply("not a JSON object")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _MalformedReply("no choices")
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        raise _MalformedReply("no message")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise _MalformedReply("the content is not text")
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise _MalformedReply("tool_calls is not a list")
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
+    return Completion(
+        content=content,
+        tool_calls=[_parse_tool_call(call) for call in calls],
+        prompt_tokens=_token_count(usage.get("prompt_tokens")),
+        completion_tokens=_token_count(usage.get("completion_tokens")),
+    )
+
+
+def _parse_tool_call(call: object) -> ToolCall:
+    if not isinstance(call, dict):
+        raise _MalformedReply("a tool call is not an object")
+    function = call.get("function")
+    if not isinstance(function, dict):
+        raise _MalformedReply("a tool call has no function")
+    call_id, name, arguments = call.get("id"), function.get("name"), function.get("arguments")
+    if not isinstance(call_id, str) or not isinstance(name, str):
+        raise _MalformedReply("a tool call has no id or no name")
+    if not isinstance(arguments, str):
+        raise _MalformedReply("a tool call's arguments are not text")
+    return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+def _token_count(value: object) -> int | None:
+    # Token counts are optional for OpenAI-compatible servers; a bool is not a count.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def build_llm(
+    *,
+    base_url: str | None,
+    model: str,
+    api_key: str | None,
+    timeout: float,
+    max_retries: int,
+) -> LLM | None:
+    """The chat model the configuration names, or None when no endpoint is configured.
+
+    With neither ``base_url`` nor ``api_key`` there is no model: the bot runs in
+    search-only mode. A key without a URL means OpenAI's API; a URL without a
+    key means a keyless local server. ``timeout`` is in seconds, per attempt.
+    Cheap: the endpoint is first contacted on the first ``complete()``.
+    """
+    if not base_url and not api_key:
+        return None
+    return OpenAILLM(
+        model=model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+    )

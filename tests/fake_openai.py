@@ -1,0 +1,256 @@
+"""A scriptable OpenAI-compatible chat server on 127.0.0.1, for tests that drive a real client.
+
+Queue what the model should answer, in order, then point ``openai.AsyncOpenAI``
+(or anything else) at :attr:`FakeOpenAI.base_url`::
+
+    async with FakeOpenAI() as fake:
+        fake.reply(tool_calls=[("archival_memory_search", {"query": "rust"})])
+        fake.fail(429, retry_after=1)
+        fake.reply("done")
+
+Each ``POST /v1/chat/completions`` consumes the next scripted response; when
+the queue is empty the :meth:`FakeOpenAI.respond_with` handler answers, and
+without one the request gets HTTP 500 "fake server: nothing scripted" so that
+the test fails loudly. Every request body is kept in :attr:`FakeOpenAI.requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+__all__ = ["FakeOpenAI", "ScriptedToolCall", "chat_completion", "fake_openai"]
+
+ScriptedToolCall = tuple[str, dict[str, Any] | str]
+"""``(function name, arguments)``; a str is sent verbatim (for malformed JSON)."""
+
+Responder = Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]]
+_Scripted = Callable[[dict[str, Any]], Awaitable[web.Response]]
+
+# Unique across the whole run, so ids never collide between conversations.
+_call_ids = itertools.count(1)
+_completion_ids = itertools.count(1)
+
+
+def chat_completion(
+    content: str | None = None,
+    *,
+    tool_calls: Sequence[ScriptedToolCall] = (),
+    model: str = "fake-model",
+    prompt_tokens: int = 0,
+    completion_tokens: int | None = None,
+) -> dict[str, Any]:
+    """A ``chat.completion`` body as the real API sends it.
+
+    Tool calls get ids ``call_1``, ``call_2``… in the order they are built.
+    ``completion_tokens`` defaults to a rough estimate from the text sent.
+    """
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    calls: list[dict[str, Any]] = [
+        {
+            "id": f"call_{next(_call_ids)}",
+            "type": "function",
+            "function": {
+                "name": name,
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+            },
+        }
+        for name, arguments in tool_calls
+    ]
+    if calls:
+        message["tool_calls"] = calls
+    if completion_tokens is None:
+        sent = (content or "") + "".join(call["function"]["arguments"] for call in calls)
+        completion_tokens = max(1, len(sent) // 4)
+    return {
+        "id": f"chatcmpl-fake-{next(_completion_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if calls else "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _estimated_prompt_tokens(body: dict[str, Any]) -> int:
+    # About four characters a token: grows with the conversation, as a real count does.
+    return max(1, len(json.dumps([body.get("messages"), body.get("tools")])) // 4)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible chat server; use as ``async with FakeOpenAI() as fake``."""
+
+    def __init__(self, *, models: Sequence[str] = ("fake-model",)) -> None:
+        self.base_url = ""
+        self.requests: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self._models = list(models)
+        self._queue: deque[_Scripted] = deque()
+        self._responder: Responder | None = None
+        self._hanging: list[asyncio.Event] = []
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/v1/models", self._list_models)
+        # A handler still running at shutdown is a test bug; do not wait a minute for it.
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
+
+    @property
+    def pending(self) -> int:
+        """Scripted responses not yet consumed."""
+        return len(self._queue)
+
+    async def __aenter__(self) -> FakeOpenAI:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for event in self._hanging:
+            event.set()
+        await self._runner.cleanup()
+
+    def reply(
+        self,
+        content: str | None = None,
+        *,
+        tool_calls: Sequence[ScriptedToolCall] = (),
+        prompt_tokens: int | None = None,
+    ) -> None:
+        """Queue one completion: text, tool calls, or both.
+
+        The model name is echoed from the request; ``prompt_tokens`` defaults to
+        an estimate from the request's size.
+        """
+
+        async def respond(body: dict[str, Any]) -> web.Response:
+            tokens = _estimated_prompt_tokens(body) if prompt_tokens is None else prompt_tokens
+            return self._completion_response(
+                chat_completion(
+                    content,
+                    tool_calls=tool_calls,
+                    model=str(body.get("model", "fake-model")),
+                    prompt_tokens=tokens,
+                )
+            )
+
+        self._queue.append(respond)
+
+    def fail(
+        self,
+        status: int,
+        *,
+        retry_after: float | None = None,
+        times: int = 1,
+        message: str | None = None,
+    ) -> None:
+        """Queue ``times`` HTTP errors with an OpenAI-style error body.
+
+        ``retry_after`` becomes a ``Retry-After`` header in seconds (fractions
+        allowed: the openai client accepts them and they keep tests fast).
+        """
+        headers = None if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        text = message or f"fake server: scripted HTTP {status}"
+
+        async def respond(body: dict[str, Any]) -> web.Response:
+            return _error(status, text, headers)
+
+        self._queue.extend(itertools.repeat(respond, times))
+
+    def hang(self, content: str = "released") -> asyncio.Event:
+        """Queue a response that waits for the returned event, then replies ``content``.
+
+        Every hanging request is released when the server shuts down.
+        """
+        release = asyncio.Event()
+        self._hanging.append(release)
+
+        async def respond(body: dict[str, Any]) -> web.Response:
+            await release.wait()
+            return self._completion_response(
+                chat_completion(content, model=str(body.get("model", "fake-model")))
+            )
+
+        self._queue.append(respond)
+        return release
+
+    def malformed(self, body: str) -> None:
+        """Queue a 200 ``application/json`` response whose body is ``body``, verbatim."""
+
+        async def respond(request_body: dict[str, Any]) -> web.Response:
+            return web.Response(text=body, content_type="application/json")
+
+        self._queue.append(respond)
+
+    def respond_with(self, handler: Responder) -> None:
+        """Answer with ``handler(request body)`` (a completion body) whenever the queue is empty.
+
+        :func:`chat_completion` builds such bodies.
+        """
+        self._responder = handler
+
+    def _completion_response(self, completion: dict[str, Any]) -> web.Response:
+        self.responses.append(completion)
+        return web.json_response(completion)
+
+    async def _chat_completions(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "fake server: the request body is not JSON")
+        self.requests.append(body)
+        if self._queue:
+            return await self._queue.popleft()(body)
+        if self._responder is not None:
+            answer = self._responder(body)
+            completion = await answer if inspect.isawaitable(answer) else answer
+            return self._completion_response(completion)
+        return _error(500, "fake server: nothing scripted for this request")
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        created = int(time.time())
+        data = [
+            {"id": model, "object": "model", "created": created, "owned_by": "fake"}
+            for model in self._models
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    """A running :class:`FakeOpenAI` for one test."""
+    async with FakeOpenAI() as fake:
+        yield fake
