@@ -106,6 +106,65 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 4: one agent per conversation key: its core memory blocks, and every message it has
+    # seen or sent (recall memory). Evicted messages keep their rows with in_context = 0, so
+    # the whole conversation stays searchable; FTS5 indexes message text for that search.
+    """
+    CREATE TABLE agents (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        key          TEXT NOT NULL UNIQUE,
+        persona_name TEXT,
+        human_name   TEXT,
+        summary      TEXT NOT NULL DEFAULT '',
+        created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    -- initial is the text the block was created with: what a full reset restores.
+    CREATE TABLE memory_blocks (
+        agent_id   INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        label      TEXT NOT NULL CHECK (label IN ('persona', 'human')),
+        value      TEXT NOT NULL,
+        initial    TEXT NOT NULL,
+        char_limit INTEGER NOT NULL CHECK (char_limit > 0),
+        PRIMARY KEY (agent_id, label),
+        CHECK (length(value) <= char_limit)
+    );
+    CREATE TABLE messages (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent_id     INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        role         TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+        speaker_id   TEXT,
+        speaker_name TEXT,
+        content      TEXT,
+        tool_calls   TEXT,
+        tool_call_id TEXT,
+        name         TEXT,
+        in_context   INTEGER NOT NULL DEFAULT 1 CHECK (in_context IN (0, 1)),
+        created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX messages_agent ON messages (agent_id, id);
+    CREATE INDEX messages_agent_time ON messages (agent_id, created_at);
+    -- The prompt is rebuilt from in-context rows every step; long conversations are mostly
+    -- evicted rows, which this index skips.
+    CREATE INDEX messages_in_context ON messages (agent_id, id) WHERE in_context = 1;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content = 'messages', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+    END;
+    -- OF content: eviction (in_context) updates must not rewrite the index.
+    CREATE TRIGGER messages_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    """,
 )
 
 

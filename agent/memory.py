@@ -1,0 +1,570 @@
+"""An agent's memory in SQLite: core memory blocks, recall memory, and the running summary.
+
+Each conversation key (``platform:workspace:channel``) has one agent. Its *core memory* is two
+small text blocks, ``persona`` and ``human``, that sit in the system prompt and that the model
+edits through functions. Its *recall memory* is every message of the conversation: each is
+written before the agent acts on it, and eviction from the prompt only flips a flag, so the
+whole conversation stays searchable. Evicted messages are folded into the agent's summary.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Literal, get_args
+
+import aiosqlite
+
+from agent.db import Database
+from agent.errors import ArchivistError
+from agent.keyword import match_expression
+from agent.sources import quoted_name
+
+DEFAULT_CHAR_LIMIT = 2000
+
+BlockLabel = Literal["persona", "human"]
+LABELS: tuple[BlockLabel, ...] = get_args(BlockLabel)
+
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+# What conversation search covers, as in MemGPT: what people said and what the agent said.
+# System prompts and function results are the agent's plumbing, not the conversation.
+SEARCHED_ROLES: tuple[Role, ...] = ("user", "assistant")
+_SEARCHED_ROLES_SQL = "(" + ", ".join(f"'{role}'" for role in SEARCHED_ROLES) + ")"
+
+_SET_SUMMARY = (
+    "UPDATE agents SET summary = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?"
+)
+_TOUCH = "UPDATE agents SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?"
+_COLUMN_NAMES = (
+    "id",
+    "role",
+    "speaker_id",
+    "speaker_name",
+    "content",
+    "tool_calls",
+    "tool_call_id",
+    "name",
+    "in_context",
+    "created_at",
+)
+_MESSAGE_COLUMNS = ", ".join(_COLUMN_NAMES)
+_SPEAKER_NAME_MAX = 64
+
+
+class MemoryEditError(ArchivistError):
+    """A core memory edit the model asked for cannot be made; the message is for the model."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def timestamp(moment: datetime) -> str:
+    """``moment`` as stored: ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T09:30:00.250Z``.
+
+    All stored times share this fixed-width form, so comparing the strings compares the times.
+    Raises ValueError for a naive datetime: the store will not guess its time zone.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: give it a time zone")
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _parse_timestamp(text: str) -> datetime:
+    # Python 3.10's fromisoformat does not accept the 'Z' suffix.
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Block:
+    """One core memory block: its text and the most characters it may hold."""
+
+    value: str
+    char_limit: int
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """An agent as stored: identity, running summary, and its core memory blocks by label."""
+
+    id: int
+    key: str
+    persona_name: str | None
+    human_name: str | None
+    summary: str
+    blocks: dict[str, Block]
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    """One line of an agent listing; ``last_activity`` is its newest message's time, if any."""
+
+    id: int
+    key: str
+    persona_name: str | None
+    human_name: str | None
+    messages: int
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message as the agent loop handles it, before it is stored.
+
+    ``content`` may be None only for an assistant message that just calls functions.
+    ``tool_calls`` (assistant only) are chat-API tool call dicts; ``tool_call_id`` and ``name``
+    (tool only) say which call a function result answers. ``speaker_id``/``speaker_name`` name
+    the person behind a user message. ``created_at`` must be time-zone aware; it defaults to now.
+    """
+
+    role: Role
+    content: str | None = None
+    speaker_id: str | None = None
+    speaker_name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    created_at: datetime = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown message role {self.role!r}")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool calls")
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise ValueError("tool messages, and only they, need a tool_call_id")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message without tool calls needs content")
+        timestamp(self.created_at)  # rejects a naive time now rather than when it is stored
+
+    def to_openai(self) -> dict[str, Any]:
+        """The message as a chat-completions API dict.
+
+        A user message with a speaker name has it prefixed to the content, ``[Alice] hello``:
+        in a channel several people talk to one agent, and the API's own ``name`` field is
+        limited to ``[A-Za-z0-9_-]`` and ignored by many models and compatible servers. A tool
+        message carries no ``name``: the API's tool message has none, and strict compatible
+        servers reject unknown fields; ``tool_call_id`` already ties it to its call.
+        """
+        content = self.content
+        if self.role == "user" and self.speaker_name and content is not None:
+            content = f"[{_display_name(self.speaker_name)}] {content}"
+        message: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        if self.role == "tool":
+            message["tool_call_id"] = self.tool_call_id
+            message["content"] = content or ""
+        return message
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessage(Message):
+    """A message read back from recall memory, with its row id and whether it is in context.
+
+    ``created_at`` comes back at the stored (millisecond) precision.
+    """
+
+    id: int
+    in_context: bool
+
+
+@dataclass(frozen=True)
+class RecallPage:
+    """One page of conversation search results, with the true number of matches."""
+
+    results: list[StoredMessage]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the whole result set fills."""
+        return math.ceil(self.total / self.page_size)
+
+
+def _display_name(name: str) -> str:
+    # A display name is user-controlled: keep it on one line and out of the bracket syntax so
+    # it cannot pose as another speaker or as a new line of the conversation.
+    clean = "".join(ch if ch.isprintable() and ch not in "[]" else " " for ch in name)
+    clean = " ".join(clean.split())
+    return clean[:_SPEAKER_NAME_MAX] or "?"
+
+
+def _stored(row: aiosqlite.Row) -> StoredMessage:
+    tool_calls = row["tool_calls"]
+    return StoredMessage(
+        id=int(row["id"]),
+        role=row["role"],
+        speaker_id=row["speaker_id"],
+        speaker_name=row["speaker_name"],
+        content=row["content"],
+        tool_calls=json.loads(tool_calls) if tool_calls is not None else None,
+        tool_call_id=row["tool_call_id"],
+        name=row["name"],
+        in_context=bool(row["in_context"]),
+        created_at=_parse_timestamp(row["created_at"]),
+    )
+
+
+class AgentStore:
+    """Agents and their core memory blocks; every multi-row change is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_or_create(
+        self,
+        key: str,
+        *,
+        persona: str,
+        human: str,
+        persona_name: str | None = None,
+        human_name: str | None = None,
+        char_limit: int = DEFAULT_CHAR_LIMIT,
+    ) -> AgentState:
+        """The agent for a conversation key, created with these blocks if it does not exist.
+
+        ``persona`` and ``human`` are the blocks' initial text, kept beside them for
+        :meth:`reset`. An existing agent is returned unchanged: its blocks are the model's
+        to edit, so a changed configuration does not overwrite them.
+        Raises ValueError if the initial text is longer than ``char_limit``.
+        """
+        for label, text in (("persona", persona), ("human", human)):
+            if len(text) > char_limit:
+                raise ValueError(
+                    f"the initial {label} text is {len(text):,} characters,"
+                    f" over the block limit of {char_limit:,}"
+                )
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO agents (key, persona_name, human_name) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, persona_name, human_name),
+            )
+            if cursor.rowcount:
+                await conn.executemany(
+                    "INSERT INTO memory_blocks (agent_id, label, value, initial, char_limit)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (cursor.lastrowid, label, text, text, int(char_limit))
+                        for label, text in (("persona", persona), ("human", human))
+                    ],
+                )
+        state = await self.get(key)
+        assert state is not None
+        return state
+
+    async def get(self, key: str) -> AgentState | None:
+        """The agent for a conversation key, or None if it was never created."""
+        row = await self._db.fetchone(
+            "SELECT id, key, persona_name, human_name, summary FROM agents WHERE key = ?", (key,)
+        )
+        if row is None:
+            return None
+        blocks = await self._db.fetchall(
+            "SELECT label, value, char_limit FROM memory_blocks WHERE agent_id = ?", (row["id"],)
+        )
+        return AgentState(
+            id=int(row["id"]),
+            key=row["key"],
+            persona_name=row["persona_name"],
+            human_name=row["human_name"],
+            summary=row["summary"],
+            blocks={b["label"]: Block(b["value"], int(b["char_limit"])) for b in blocks},
+        )
+
+    async def save_block(self, agent_id: int, label: str, value: str) -> None:
+        """Store a block's new text; KeyError if the agent has no such block.
+
+        The caller enforces the limit (:class:`CoreMemory` does, with messages for the model);
+        the schema refuses a value over it all the same.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE memory_blocks SET value = ? WHERE agent_id = ? AND label = ?",
+                (value, int(agent_id), label),
+            )
+            if not cursor.rowcount:
+                raise KeyError(f"agent {agent_id} has no block {label!r}")
+            await conn.execute(_TOUCH, (int(agent_id),))
+
+    async def set_summary(self, agent_id: int, summary: str) -> None:
+        """Replace the recursive summary of the agent's evicted messages."""
+        async with self._db.transaction() as conn:
+            await conn.execute(_SET_SUMMARY, (summary, int(agent_id)))
+
+    async def reset(self, agent_id: int, *, keep_core: bool = True) -> int:
+        """Forget the conversation: delete its messages and summary; return how many messages.
+
+        With ``keep_core=False`` the blocks also go back to the text the agent was created
+        with (stored at creation), not to whatever is configured today. Any
+        :class:`CoreMemory` loaded before is stale afterwards: load the agent again.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM messages WHERE agent_id = ?", (int(agent_id),))
+            deleted = int(cursor.rowcount)
+            await conn.execute(_SET_SUMMARY, ("", int(agent_id)))
+            if not keep_core:
+                await conn.execute(
+                    "UPDATE memory_blocks SET value = initial WHERE agent_id = ?", (int(agent_id),)
+                )
+        return deleted
+
+    # Kept last: below it, `list` in this class body would name the method, not the builtin.
+    async def list(self) -> builtins.list[AgentSummary]:
+        """Every agent with its message count and newest message time, by key."""
+        rows = await self._db.fetchall(
+            "SELECT a.id, a.key, a.persona_name, a.human_name,"
+            " COUNT(m.id) AS messages, MAX(m.created_at) AS last_activity"
+            " FROM agents a LEFT JOIN messages m ON m.agent_id = a.id"
+            " GROUP BY a.id ORDER BY a.key"
+        )
+        return [
+            AgentSummary(
+                id=int(row["id"]),
+                key=row["key"],
+                persona_name=row["persona_name"],
+                human_name=row["human_name"],
+                messages=int(row["messages"]),
+                last_activity=(
+                    _parse_timestamp(row["last_activity"]) if row["last_activity"] else None
+                ),
+            )
+            for row in rows
+        ]
+
+
+class CoreMemory:
+    """An agent's persona and human blocks, edited by the model and saved on every edit.
+
+    Edits are checked here, and a refused edit raises :class:`MemoryEditError` whose message
+    tells the model what went wrong and what to do instead; the block is then unchanged.
+    """
+
+    def __init__(self, agent_id: int, blocks: Mapping[str, Block], store: AgentStore) -> None:
+        self._agent_id = agent_id
+        self._blocks = dict(blocks)
+        self._store = store
+
+    @classmethod
+    def of(cls, state: AgentState, store: AgentStore) -> CoreMemory:
+        """The core memory of a loaded agent, saving through ``store``."""
+        return cls(state.id, state.blocks, store)
+
+    def block(self, label: str) -> Block:
+        """The block with this label; KeyError if there is none."""
+        return self._blocks[label]
+
+    async def append(self, label: str, text: str) -> None:
+        """Add ``text`` to the end of a block, on a new line (as MemGPT's core_memory_append)."""
+        operation = "core_memory_append"
+        block = self._existing(operation, label)
+        if not text.strip():
+            raise MemoryEditError(f"{operation} failed: the text to append is empty.")
+        value = f"{block.value}\n{text}" if block.value else text
+        await self._save(operation, label, value)
+
+    async def replace(self, label: str, old: str, new: str) -> None:
+        """Replace the one occurrence of ``old`` in a block with ``new`` (empty deletes it).
+
+        ``old`` must occur exactly once: replacing every occurrence of a short phrase could
+        rewrite facts the model did not mean to touch, so an ambiguous edit is refused.
+        """
+        operation = "core_memory_replace"
+        block = self._existing(operation, label)
+        if not old:
+            raise MemoryEditError(
+                f"{operation} failed: the text to replace is empty; give the exact text"
+                f" from block '{label}' that should change."
+            )
+        occurrences = block.value.count(old)
+        if occurrences == 0:
+            raise MemoryEditError(
+                f"{operation} failed: {quoted_name(old)} does not occur in block '{label}';"
+                " copy the exact text from the block."
+            )
+        if occurrences > 1:
+            raise MemoryEditError(
+                f"{operation} failed: {quoted_name(old)} occurs {occurrences} times in block"
+                f" '{label}'; include more of the surrounding text so that it occurs once."
+            )
+        await self._save(operation, label, block.value.replace(old, new))
+
+    def render(self) -> str:
+        """The blocks as they appear in the system prompt, each with its size and limit."""
+        return "\n".join(
+            f'<{label} characters="{len(block.value):,}/{block.char_limit:,}">\n'
+            f"{block.value}\n</{label}>"
+            for label in LABELS
+            if (block := self._blocks.get(label)) is not None
+        )
+
+    def _existing(self, operation: str, label: str) -> Block:
+        block = self._blocks.get(label)
+        if block is None:
+            names = " and ".join(f"'{name}'" for name in LABELS)
+            raise MemoryEditError(
+                f"{operation} failed: there is no block {quoted_name(label)};"
+                f" the blocks are {names}."
+            )
+        return block
+
+    async def _save(self, operation: str, label: str, value: str) -> None:
+        limit = self._blocks[label].char_limit
+        if len(value) > limit:
+            raise MemoryEditError(
+                f"{operation} failed: block '{label}' would be {len(value):,} characters,"
+                f" {len(value) - limit:,} over its limit of {limit:,}; shorten the text or"
+                " replace something in the block first."
+            )
+        # Saved first: if the write fails, memory and prompt still agree with the database.
+        await self._store.save_block(self._agent_id, label, value)
+        self._blocks[label] = Block(value, limit)
+
+
+class RecallStore:
+    """Every message of every agent's conversation, in order, searchable by words and dates."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, agent_id: int, message: Message) -> int:
+        """Store a message in its own transaction and return its id.
+
+        Committed before returning, so the loop can persist each message before acting on it
+        and a crash never loses what was said.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO messages (agent_id, role, speaker_id, speaker_name, content,"
+                " tool_calls, tool_call_id, name, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    int(agent_id),
+                    message.role,
+                    message.speaker_id,
+                    message.speaker_name,
+                    message.content,
+                    json.dumps(message.tool_calls) if message.tool_calls is not None else None,
+                    message.tool_call_id,
+                    message.name,
+                    timestamp(message.created_at),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def in_context(self, agent_id: int) -> list[StoredMessage]:
+        """The messages still in the prompt, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages"  # noqa: S608 (a constant)
+            " WHERE agent_id = ? AND in_context = 1 ORDER BY id",
+            (int(agent_id),),
+        )
+        return [_stored(row) for row in rows]
+
+    async def evict(self, agent_id: int, up_to_id: int, *, summary: str | None = None) -> int:
+        """Take messages with ids up to ``up_to_id`` out of the prompt; return how many.
+
+        The rows stay, so search still finds them. Pass the new ``summary`` covering them to
+        store it in the same transaction: a crash then never leaves messages evicted but
+        unsummarised, nor summarised twice.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE messages SET in_context = 0"
+                " WHERE agent_id = ? AND id <= ? AND in_context = 1",
+                (int(agent_id), int(up_to_id)),
+            )
+            if summary is not None:
+                await conn.execute(_SET_SUMMARY, (summary, int(agent_id)))
+            return int(cursor.rowcount)
+
+    async def count(self, agent_id: int) -> int:
+        """How many messages of every role the agent has stored, evicted ones included."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM messages WHERE agent_id = ?", (int(agent_id),)
+        )
+        return int(row[0]) if row else 0
+
+    async def search(
+        self, agent_id: int, query: str, *, page: int = 0, page_size: int = 5
+    ) -> RecallPage:
+        """User and assistant messages matching any word of ``query``, best (BM25) first.
+
+        System prompts and function results are not searched (see ``SEARCHED_ROLES``). The
+        query is plain words: FTS5 syntax in it is matched as text. ``page`` counts from 0.
+        """
+        _check_page(page, page_size)
+        expression = match_expression(query)
+        if expression is None:
+            return RecallPage([], 0, page, page_size)
+        # Only constants are interpolated into the SQL here and in search_date.
+        where = f"messages_fts MATCH ? AND m.agent_id = ? AND m.role IN {_SEARCHED_ROLES_SQL}"
+        join = "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+        params = (expression, int(agent_id))
+        total = await self._db.fetchone(f"SELECT COUNT(*) {join} WHERE {where}", params)
+        columns = ", ".join(f"m.{name}" for name in _COLUMN_NAMES)
+        rows = await self._db.fetchall(
+            f"SELECT {columns} {join} WHERE {where}"
+            " ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?",
+            (*params, page_size, page * page_size),
+        )
+        return RecallPage(
+            [_stored(r) for r in rows], int(total[0]) if total else 0, page, page_size
+        )
+
+    async def search_date(
+        self,
+        agent_id: int,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        page: int = 0,
+        page_size: int = 5,
+    ) -> RecallPage:
+        """User and assistant messages from ``start`` to ``end`` inclusive, oldest first.
+
+        A date means the whole UTC day: ``start=end=date(2024, 5, 1)`` is all of 1 May. A
+        datetime is an exact, time-zone aware bound. Roles are as in :meth:`search`.
+        """
+        _check_page(page, page_size)
+        low = timestamp(start if isinstance(start, datetime) else _day_start(start))
+        # A date's day ends where the next one starts; a datetime bound is itself included.
+        if isinstance(end, datetime):
+            high, upper = timestamp(end), "<="
+        else:
+            high, upper = timestamp(_day_start(end + timedelta(days=1))), "<"
+        # content IS NOT NULL: an assistant message that only calls functions said nothing.
+        where = (
+            f"agent_id = ? AND created_at >= ? AND created_at {upper} ?"
+            f" AND role IN {_SEARCHED_ROLES_SQL} AND content IS NOT NULL"
+        )
+        params = (int(agent_id), low, high)
+        total = await self._db.fetchone(f"SELECT COUNT(*) FROM messages WHERE {where}", params)  # noqa: S608
+        rows = await self._db.fetchall(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where}"  # noqa: S608 (constants)
+            " ORDER BY created_at, id LIMIT ? OFFSET ?",
+            (*params, page_size, page * page_size),
+        )
+        return RecallPage(
+            [_stored(r) for r in rows], int(total[0]) if total else 0, page, page_size
+        )
+
+
+def _check_page(page: int, page_size: int) -> None:
+    if page < 0 or page_size < 1:
+        raise ValueError(f"page {page} of size {page_size}: need page >= 0 and page_size >= 1")
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
