@@ -172,7 +172,7 @@ class ParsePool:
                 f"'{display_name}' made the PDF parser crash: re-save it with a PDF tool"
                 " (or print it to a new PDF) and try again.",
             ) from None
-        except TimeoutError:
+        except asyncio.TimeoutError:
             self.shutdown()
             raise DocumentTooLarge(
                 display_name,

@@ -12,13 +12,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from agent.archive import MAX_WINDOW, Archive, Hit, Scope
+from agent.archive import MAX_WINDOW, Archive, Hit, Passage, Scope
 from agent.embed import Embedder
-from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
-from agent.ingest import FileInput, Loader, LoadReport, ProgressCallback
+from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotFound, SourceNotReady
+from agent.ingest import CHUNK_BITS, FileInput, Loader, LoadReport, ProgressCallback
 from agent.keyword import KeywordIndex
 from agent.recovery import drain_cleanups, recover
-from agent.sources import Source, SourceFile, SourceRegistry, mismatch_message, quoted_name
+from agent.sources import (
+    NOTES,
+    NOTES_SCOPE_PREFIX,
+    Source,
+    SourceFile,
+    SourceRegistry,
+    mismatch_message,
+    quoted_name,
+)
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
@@ -185,6 +193,52 @@ class Library:
                 )
         return await self._search(sources, query, top_k=top_k, page=page, mode=mode)
 
+    async def remember(self, agent_key: str, agent_id: int, text: str) -> None:
+        """Save an agent's own note to its archival memory (searched with its attachments)."""
+        pieces = len(self._embedder.token_spans(text))
+        if pieces > self._embedder.max_text_tokens:
+            raise ArchivistError(
+                f"archival_memory_insert failed: the note is {pieces} word pieces, over the"
+                f" limit of {self._embedder.max_text_tokens}; save it as several shorter notes."
+            )
+        source = await self._registry.open_for_loading(
+            NOTES_SCOPE_PREFIX + agent_key,
+            NOTES,
+            model=self._embedder.model_id,
+            dim=self._embedder.dim,
+            created_by=agent_key,
+        )
+        notes = await self._registry.notes_file(source.id, owner=agent_key)
+        chunk = notes.passages
+        passage = Passage(
+            id=(notes.id << CHUNK_BITS) | chunk,
+            scope=source.scope,
+            source_id=source.id,
+            file_id=notes.id,
+            agent_id=agent_id,
+            document="saved notes",
+            page=0,
+            last_page=0,
+            chunk=chunk,
+            text=text,
+        )
+        vectors = await self._embedder.embed([text])
+        await self._archive.insert([passage], vectors)
+        await self._keyword.insert([passage])
+        await self._registry.count_passages(notes.id, 1)
+
+    async def archive_stats(self, agent_key: str) -> tuple[int, list[str]]:
+        """Passages an agent's archival search covers, and the names of its attached sources."""
+        attached = await self._registry.attached(agent_key)
+        readable = [s for s in attached + await self._notes(agent_key) if s.status == "ready"]
+        return sum(s.passages for s in readable), [s.name for s in attached]
+
+    async def _notes(self, agent_key: str) -> list[Source]:
+        try:
+            return [await self._registry.resolve_exact(NOTES_SCOPE_PREFIX + agent_key, NOTES)]
+        except SourceNotFound:
+            return []
+
     async def search_attached(
         self,
         agent_key: str,
@@ -194,10 +248,14 @@ class Library:
         page: int = 0,
         mode: SearchMode | None = None,
     ) -> SearchPage:
-        """Search the ready sources attached to an agent (others are skipped silently)."""
+        """Search an agent's archival memory: its attached sources and its own notes.
+
+        Sources not ready, or embedded with another model, are skipped silently.
+        """
+        candidates = await self._registry.attached(agent_key) + await self._notes(agent_key)
         sources = [
             s
-            for s in await self._registry.attached(agent_key)
+            for s in candidates
             if s.embedding_model == self._embedder.model_id
             and s.embedding_dim == self._embedder.dim
         ]

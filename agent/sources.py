@@ -19,6 +19,9 @@ from agent.db import Database
 from agent.errors import EmbeddingMismatch, SourceNotFound
 
 GLOBAL_SCOPE = "global"
+# An agent's own archival notes are a source of its own, in the scope "agent:<conversation>".
+NOTES = "notes"
+NOTES_SCOPE_PREFIX = "agent:"
 
 Status = Literal["loading", "ready", "failed"]
 
@@ -198,6 +201,25 @@ class SourceRegistry:
             return None
         row = await self._db.fetchone("SELECT * FROM source_files WHERE id = ?", (file_id,))
         return _file(row) if row else None
+
+    async def notes_file(self, source_id: int, *, owner: str) -> SourceFile:
+        """The single always-ready file that holds an agent's own archival notes."""
+        row = await self.add_file(
+            source_id, name=NOTES, sha256=NOTES, size=0, loaded_by=owner, owner=owner
+        )
+        if row is not None:
+            await self.finish_file(row.id, pages=0, passages=0)
+        found = await self.find_file(source_id, NOTES)
+        assert found is not None
+        return found
+
+    async def count_passages(self, file_id: int, added: int) -> None:
+        """Record passages appended to a ready file (an agent's notes)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE source_files SET passages = passages + ? WHERE id = ?",
+                (int(added), int(file_id)),
+            )
 
     async def heartbeat(self, file_id: int) -> None:
         """Record that the process loading this file is still at work."""

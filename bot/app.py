@@ -6,13 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from agent.agent import AgentConfig, Agents
 from agent.archive import MilvusArchive, collection_name
-from agent.db import open_database
+from agent.conversations import Conversations
+from agent.core import Core
+from agent.db import Database, open_database
 from agent.embed import Embedder, build_embedder
 from agent.ingest import Loader, ParsePool
 from agent.keyword import KeywordIndex
 from agent.library import Library
+from agent.llm import build_llm
+from agent.memory import AgentStore, RecallStore
 from agent.pdf import PdfLimits
+from agent.profiles import Profiles
 from agent.sources import SourceRegistry
 from bot.config import Settings
 
@@ -51,6 +57,55 @@ async def make_embedder(settings: Settings) -> Embedder:
 @asynccontextmanager
 async def open_library(settings: Settings) -> AsyncIterator[Library]:
     """Open state, archive and embedder, recover from any crash, and yield the library."""
+    async with _open(settings) as (library, _db):
+        yield library
+
+
+@asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Everything an adapter needs: the library plus agents, their memory and the LLM."""
+    llm = build_llm(
+        base_url=settings.llm.base_url,
+        model=settings.llm.model,
+        api_key=settings.llm.api_key.get_secret_value() if settings.llm.api_key else None,
+        timeout=settings.llm.timeout,
+        max_retries=settings.llm.max_retries,
+    )
+    async with _open(settings) as (library, db):
+        store, recall = AgentStore(db), RecallStore(db)
+        agents = Agents(
+            store=store,
+            recall=recall,
+            library=library,
+            llm=llm,
+            profiles=Profiles(settings.agent.personas_dir),
+            config=AgentConfig(
+                persona=settings.agent.persona,
+                human=settings.agent.human,
+                char_limit=settings.agent.char_limit,
+                max_steps=settings.agent.max_steps,
+                page_size=settings.search.top_k,
+                context_window=settings.llm.context_window,
+            ),
+        )
+        conversations = Conversations(agents)
+        try:
+            yield Core(
+                agents=agents,
+                conversations=conversations,
+                library=library,
+                store=store,
+                recall=recall,
+                search_top_k=settings.search.top_k,
+            )
+        finally:
+            await conversations.close()
+            if llm is not None:
+                await llm.aclose()
+
+
+@asynccontextmanager
+async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
     embedder = await make_embedder(settings)
     pool = ParsePool(timeout=settings.ingest.parse_timeout)
     try:
@@ -90,7 +145,7 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
                     default_mode=settings.search.mode,
                 )
                 await library.start()
-                yield library
+                yield library, db
             finally:
                 await archive.close()
     finally:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -21,12 +22,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from adapters.console import ConsoleAdapter
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
 from agent.ingest import FileInput, LoadReport
 from agent.ingest import Progress as LoadProgress
 from agent.library import SEARCH_MODES, Library, SearchMode, SearchPage
 from agent.sources import GLOBAL_SCOPE
-from bot.app import open_library
+from bot.app import open_core, open_library
 from bot.config import ConfigError, Settings, load_settings
 from bot.configure import configure
 from bot.logs import setup_logging
@@ -358,6 +360,62 @@ def sources_search(
         )
     else:
         out.print(f"No results (page {page} of {found.pages}).", markup=False)
+
+
+@cli.command()
+@click.option("--persona", default=None, help="Persona of a new agent (default: [agent] persona).")
+@click.option(
+    "--human", default=None, help="Human profile of a new agent (default: [agent] human)."
+)
+@click.option(
+    "--conversation",
+    default="console:local:default",
+    show_default=True,
+    help="Conversation key: each key has its own agent and memory.",
+)
+@_scope_option
+@click.pass_context
+def chat(
+    ctx: click.Context, persona: str | None, human: str | None, conversation: str, scope: str
+) -> None:
+    """Talk to a conversation's agent in the terminal (or from a pipe); /help lists commands."""
+    settings: Settings = ctx.obj
+    agent = settings.agent.model_copy(
+        update={
+            "persona": persona or settings.agent.persona,
+            "human": human or settings.agent.human,
+        }
+    )
+    settings = settings.model_copy(update={"agent": agent})
+
+    async def work() -> None:
+        async with open_core(settings) as core:
+            console = ConsoleAdapter(
+                core,
+                sys.stdout,
+                conversation=conversation,
+                scope=scope,
+                show_thoughts=settings.agent.show_thoughts,
+            )
+            await console.run(_stdin_lines())
+
+    try:
+        asyncio.run(work())
+    except ArchivistError as exc:
+        err.print(f"error: {exc}", markup=False)
+        ctx.exit(_exit_code(exc))
+
+
+async def _stdin_lines() -> AsyncIterator[str]:
+    """Lines of standard input, read in a thread so the event loop keeps running."""
+    while True:
+        if sys.stdin.isatty():
+            sys.stdout.write("> ")
+            sys.stdout.flush()
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        yield line
 
 
 def main() -> None:

@@ -111,6 +111,19 @@ class LlmSettings(_Section):
     model: str = "gpt-4o-mini"
     api_key: SecretStr | None = None
     timeout: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    context_window: int = Field(default=8192, ge=1024)
+
+
+class AgentSettings(_Section):
+    """How each conversation's agent is made and how far a turn may go."""
+
+    persona: str = "memgpt_doc"
+    human: str = "basic"
+    personas_dir: Path | None = None
+    char_limit: int = Field(default=2000, ge=100, le=100_000)
+    max_steps: int = Field(default=10, ge=1, le=50)
+    show_thoughts: bool = False
 
 
 class LoggingSettings(_Section):
@@ -136,6 +149,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     search: SearchSettings = SearchSettings()
     llm: LlmSettings = LlmSettings()
+    agent: AgentSettings = AgentSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

@@ -1,0 +1,208 @@
+"""The console adapter: ``archivist chat`` in a terminal or from a pipe.
+
+Translation and rendering only: a line is a message for the agent, or a ``/command``; replies
+are printed with their citations. It is the model the Discord and Slack adapters follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from agent.agent import Incoming, Reply
+from agent.core import Core
+from agent.errors import ArchivistError
+from agent.functions import Citation
+from agent.ingest import FileInput, Progress
+
+HELP = """\
+Type a message to talk to the agent, or a command:
+  /attach SOURCE     attach a source to this conversation (without a name: list them)
+  /detach SOURCE     detach it
+  /sources           sources of this workspace, and which are attached here
+  /load PATH...      load PDF files into a source named after the first file, and attach it
+  /memory            the agent's core memory and memory sizes
+  /search QUERY      search the attached sources without the language model
+  /reset [--all]     forget the conversation (--all: core memory too); sources stay
+  /help              this text
+  /exit              leave"""
+
+
+def _split_existing(args: list[str]) -> tuple[list[Path], list[str]]:
+    """The paths that are files, and the arguments that are not."""
+    paths = [Path(a).expanduser() for a in args]
+    return [p for p in paths if p.is_file()], [str(p) for p in paths if not p.is_file()]
+
+
+def render_citations(citations: list[Citation]) -> str | None:
+    """``Sources: gri.pdf p.41, p.43; faq.pdf p.2`` (documents in order of first use)."""
+    if not citations:
+        return None
+    pages: dict[str, list[str]] = {}
+    for citation in citations:
+        label = citation.label
+        page = label[len(citation.document) :].strip()
+        pages.setdefault(citation.document, [])
+        if page and page not in pages[citation.document]:
+            pages[citation.document].append(page)
+    parts = [f"{doc} {', '.join(p)}".strip() for doc, p in pages.items()]
+    return "Sources: " + "; ".join(parts)
+
+
+class ConsoleAdapter:
+    """Reads lines, prints replies; one conversation, one speaker."""
+
+    def __init__(
+        self,
+        core: Core,
+        out: TextIO,
+        *,
+        conversation: str = "console:local:default",
+        scope: str = "global",
+        speaker: str = "you",
+        show_thoughts: bool = False,
+    ) -> None:
+        self._core = core
+        self._out = out
+        self._conversation = conversation
+        self._scope = scope
+        self._speaker = speaker
+        self._show_thoughts = show_thoughts
+        self._commands: dict[str, Callable[[list[str]], Awaitable[None]]] = {
+            "/attach": self._attach,
+            "/detach": self._detach,
+            "/sources": self._sources,
+            "/load": self._load,
+            "/memory": self._memory,
+            "/search": self._search,
+            "/reset": self._reset,
+            "/help": self._help,
+        }
+
+    async def run(self, lines: AsyncIterator[str]) -> None:
+        """Handle lines until ``/exit`` or the end of input."""
+        if self._core.search_only:
+            self._say("(No language model configured: answers are archive search results.)")
+        async for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            if line in ("/exit", "/quit"):
+                break
+            try:
+                await self.handle(line)
+            except ArchivistError as exc:
+                self._say(f"error: {exc}")
+
+    async def handle(self, line: str) -> None:
+        """One line: a command, or a message for the agent."""
+        if line.startswith("/"):
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                words = line.split()
+            command = self._commands.get(words[0])
+            if command is None:
+                self._say(f"Unknown command {words[0]}; /help lists them.")
+                return
+            await command(words[1:])
+            return
+        reply = await self._core.ask(
+            Incoming(self._conversation, self._scope, line, self._speaker, self._speaker)
+        )
+        self._render(reply)
+
+    def _render(self, reply: Reply) -> None:
+        if self._show_thoughts:
+            for thought in reply.thoughts:
+                self._say(f"(thinking) {thought}")
+        for message in reply.messages:
+            self._say(message)
+        citations = render_citations(reply.citations)
+        if citations:
+            self._say(citations)
+        if reply.notice:
+            self._say(f"error: {reply.notice}" if not reply.messages else reply.notice)
+
+    def _say(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+    async def _attach(self, args: list[str]) -> None:
+        if not args:
+            await self._sources([])
+            self._say("Attach one with /attach NAME.")
+            return
+        source, new = await self._core.attach(
+            self._conversation, self._scope, " ".join(args), by=self._speaker
+        )
+        self._say(f"{'Attached' if new else 'Already attached:'} {source.name}.")
+
+    async def _detach(self, args: list[str]) -> None:
+        if not args:
+            self._say("Usage: /detach SOURCE")
+            return
+        source, removed = await self._core.detach(self._conversation, self._scope, " ".join(args))
+        self._say(f"{'Detached' if removed else 'Was not attached:'} {source.name}.")
+
+    async def _sources(self, _args: list[str]) -> None:
+        sources = await self._core.sources(self._scope)
+        attached = {s.id for s in await self._core.attached(self._conversation)}
+        if not sources:
+            self._say("No sources yet: /load a PDF, or use `archivist load directory`.")
+        for s in sources:
+            mark = "*" if s.id in attached else " "
+            self._say(f"{mark} {s.name} ({s.status}, {s.pages} pages, {s.passages} passages)")
+
+    async def _load(self, args: list[str]) -> None:
+        if not args:
+            self._say("Usage: /load PATH [PATH...]")
+            return
+        paths, missing = await asyncio.to_thread(_split_existing, args)
+        if missing:
+            self._say(f"No such file: {', '.join(missing)}")
+            return
+
+        def progress(p: Progress) -> None:
+            self._say(
+                f"  {p.document}: {p.pages_done}/{p.pages_total} pages, {p.passages_done} passages"
+            )
+
+        report = await self._core.load(
+            self._conversation,
+            self._scope,
+            paths[0].stem,
+            [FileInput(p) for p in paths],
+            by=self._speaker,
+            progress=progress,
+        )
+        for failed in report.failed:
+            self._say(f"error: {failed.error}")
+        self._say(report.summary() + (" — attached here" if report.loaded else ""))
+
+    async def _memory(self, _args: list[str]) -> None:
+        view = await self._core.memory(self._conversation)
+        self._say(view.core)
+        sources = ", ".join(view.sources) if view.sources else "none attached"
+        self._say(
+            f"{view.messages} messages; {view.passages} passages in archival memory ({sources})."
+        )
+
+    async def _search(self, args: list[str]) -> None:
+        if not args:
+            self._say("Usage: /search QUERY")
+            return
+        found = await self._core.search(self._conversation, " ".join(args))
+        if not found.results:
+            self._say("No results (is a source attached? /sources).")
+        for r in found.results:
+            self._say(f"[{r.rank}] {r.citation} ({r.score:.2f}) {' '.join(r.text.split())}")
+
+    async def _reset(self, args: list[str]) -> None:
+        forgotten = await self._core.reset(self._conversation, keep_core="--all" not in args)
+        self._say(f"Forgot {forgotten} messages; sources stay attached.")
+
+    async def _help(self, _args: list[str]) -> None:
+        self._say(HELP)

@@ -1,0 +1,226 @@
+"""The agent loop: one turn of a MemGPT-style agent, from a user message to a reply.
+
+Every message (the user's, the model's, each function result) is persisted in recall memory
+before it is acted on. The model thinks in its message text (inner monologue), talks only
+through ``send_message``, and chains functions with heartbeats up to ``max_steps``. The prompt
+is rebuilt every step: system prompt with true memory statistics, then the messages still in
+context; when they would overflow the window, the oldest are summarised and evicted first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from agent.errors import ArchivistError
+from agent.functions import FUNCTIONS, Citation, TurnContext
+from agent.library import Library, SearchPage
+from agent.llm import LLM, Completion, LLMUnavailable
+from agent.memory import AgentState, AgentStore, CoreMemory, Message, RecallStore
+from agent.profiles import Profiles
+from agent.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
+from agent.window import ContextWindow
+
+log = logging.getLogger(__name__)
+
+SEARCH_ONLY_LABEL = "Search results (no language model configured):"
+_HANDLE = re.compile(r"\[(\d{1,4})\]")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message for an agent: who said what, in which conversation and workspace."""
+
+    conversation: str
+    scope: str
+    text: str
+    speaker_id: str = "local"
+    speaker_name: str = "user"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a turn produced: messages for the people, the citations they used, and a notice.
+
+    ``notice`` is a one-sentence failure or mode label (for example the LLM being down); the
+    user's message is kept in memory whatever happens.
+    """
+
+    messages: list[str]
+    citations: list[Citation] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How agents are made and how far a turn may go."""
+
+    persona: str = "memgpt_doc"
+    human: str = "basic"
+    char_limit: int = 2000
+    max_steps: int = 10
+    page_size: int = 5
+    context_window: int = 8192
+
+
+class Agents:
+    """Runs turns for every conversation's agent (one turn at a time per conversation is the
+    caller's job: see :class:`agent.conversations.Conversations`)."""
+
+    def __init__(
+        self,
+        *,
+        store: AgentStore,
+        recall: RecallStore,
+        library: Library,
+        llm: LLM | None,
+        profiles: Profiles,
+        config: AgentConfig,
+    ) -> None:
+        self._store = store
+        self._recall = recall
+        self._library = library
+        self._llm = llm
+        self._profiles = profiles
+        self._config = config
+        self._schemas = [tool_schema(fn) for fn in FUNCTIONS.values()]
+        self._window = (
+            ContextWindow(
+                llm=llm,
+                recall=recall,
+                store=store,
+                library=library,
+                window_tokens=config.context_window,
+                schemas=self._schemas,
+            )
+            if llm is not None
+            else None
+        )
+
+    @property
+    def search_only(self) -> bool:
+        """True when no language model is configured: replies are archive search results."""
+        return self._llm is None
+
+    async def agent(self, key: str) -> AgentState:
+        """The agent of a conversation, created with the configured persona on first use."""
+        return await self._store.get_or_create(
+            key,
+            persona=self._profiles.persona(self._config.persona),
+            human=self._profiles.human(self._config.human),
+            persona_name=self._config.persona,
+            human_name=self._config.human,
+            char_limit=self._config.char_limit,
+        )
+
+    async def turn(self, incoming: Incoming) -> Reply:
+        """Handle one user message and return the reply."""
+        state = await self.agent(incoming.conversation)
+        await self._recall.add(
+            state.id,
+            Message(
+                "user",
+                incoming.text,
+                speaker_id=incoming.speaker_id,
+                speaker_name=incoming.speaker_name,
+            ),
+        )
+        if self._llm is None or self._window is None:
+            return await self._search_only(state, incoming.text)
+        ctx = TurnContext(
+            agent=state,
+            core=CoreMemory.of(state, self._store),
+            recall=self._recall,
+            library=self._library,
+            page_size=self._config.page_size,
+        )
+        thoughts: list[str] = []
+        try:
+            for _ in range(self._config.max_steps):
+                messages = await self._window.prompt(ctx)
+                completion = await self._llm.complete(messages, self._schemas)
+                if completion.content:
+                    thoughts.append(completion.content)
+                if not await self._act(ctx, completion):
+                    break
+        except LLMUnavailable as exc:
+            return Reply(ctx.messages, _cited(ctx), thoughts, notice=str(exc))
+        if not ctx.messages:
+            # The model never called send_message: its last words are the answer, or, at the
+            # step bound, say so rather than leave the person with nothing.
+            fallback = thoughts[-1] if thoughts else None
+            ctx.messages.append(
+                fallback
+                or f"I could not finish within {self._config.max_steps} steps: please ask again,"
+                " perhaps more narrowly."
+            )
+        return Reply(ctx.messages, _cited(ctx), thoughts)
+
+    async def _act(self, ctx: TurnContext, completion: Completion) -> bool:
+        """Persist the model's message and run its calls; True if the model wants another step."""
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in completion.tool_calls
+        ]
+        # An assistant message needs text unless it calls functions.
+        content = completion.content if completion.content or calls else ""
+        await self._recall.add(
+            ctx.agent.id, Message("assistant", content, tool_calls=calls or None)
+        )
+        if not calls:
+            if completion.content and not ctx.messages:
+                ctx.messages.append(completion.content)
+            return False
+        again = False
+        for call in completion.tool_calls:
+            result, heartbeat = await self._call(ctx, call.name, call.arguments)
+            await self._recall.add(
+                ctx.agent.id, Message("tool", result, tool_call_id=call.id, name=call.name)
+            )
+            again = again or heartbeat
+        # A chain that ends without a word to the people gets one more step to say something.
+        return again or not ctx.messages
+
+    async def _call(self, ctx: TurnContext, name: str, arguments: str) -> tuple[str, bool]:
+        """Run one function call; failures go back to the model, which then runs again."""
+        fn = FUNCTIONS.get(name)
+        if fn is None:
+            known = ", ".join(FUNCTIONS)
+            return f"Error: there is no function {name[:64]!r}; the functions are {known}.", True
+        try:
+            args = validate_arguments(fn, arguments)
+            heartbeat = bool(args.pop(HEARTBEAT, False))
+            return await fn(ctx, **args), heartbeat
+        except (ToolArgumentError, ArchivistError) as exc:
+            return f"Error: {exc}", True
+
+    async def _search_only(self, state: AgentState, text: str) -> Reply:
+        found = await self._library.search_attached(state.key, text, top_k=self._config.page_size)
+        reply = _search_only_text(found)
+        await self._recall.add(state.id, Message("assistant", reply))
+        citations = [
+            Citation(r.rank, r.document, r.page, r.last_page, r.source) for r in found.results
+        ]
+        return Reply([reply], citations, notice=SEARCH_ONLY_LABEL)
+
+
+def _search_only_text(found: SearchPage) -> str:
+    if not found.total:
+        return f"{SEARCH_ONLY_LABEL} nothing to search: attach a source to this conversation first."
+    lines = [SEARCH_ONLY_LABEL]
+    for r in found.results:
+        lines.append(f"[{r.rank}] {r.citation}: {' '.join(r.text.split())}")
+    return "\n".join(lines)
+
+
+def _cited(ctx: TurnContext) -> list[Citation]:
+    """The citations the sent messages actually use, in order of first use."""
+    used: dict[int, Citation] = {}
+    for message in ctx.messages:
+        for match in _HANDLE.finditer(message):
+            citation = ctx.handles.get(int(match.group(1)))
+            if citation is not None:
+                used.setdefault(citation.handle, citation)
+    return list(used.values())

@@ -1,0 +1,114 @@
+"""What every adapter calls: one facade over agents, conversations and the library.
+
+An adapter turns platform events into these calls and renders what comes back; it never
+touches stores or models itself. Every call names its conversation (``platform:workspace:
+channel``) and, where names are resolved, the workspace scope they are resolved in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.agent import Agents, Incoming, Reply
+from agent.conversations import Conversations
+from agent.ingest import FileInput, LoadReport, ProgressCallback
+from agent.library import Library, SearchPage
+from agent.memory import AgentStore, CoreMemory, RecallStore
+from agent.sources import Source
+
+
+@dataclass(frozen=True)
+class MemoryView:
+    """An agent's core memory and memory sizes, for a /memory command."""
+
+    core: str
+    messages: int
+    sources: list[str]
+    passages: int
+
+
+class Core:
+    """The agent core as adapters see it."""
+
+    def __init__(
+        self,
+        *,
+        agents: Agents,
+        conversations: Conversations,
+        library: Library,
+        store: AgentStore,
+        recall: RecallStore,
+        search_top_k: int = 5,
+    ) -> None:
+        self._agents = agents
+        self._conversations = conversations
+        self._library = library
+        self._store = store
+        self._recall = recall
+        self._top_k = search_top_k
+
+    @property
+    def search_only(self) -> bool:
+        """True when answers are archive search results because no LLM is configured."""
+        return self._agents.search_only
+
+    async def ask(self, incoming: Incoming) -> Reply:
+        """A message for the conversation's agent; replies in order within a conversation."""
+        return await self._conversations.ask(incoming)
+
+    async def attach(
+        self, conversation: str, scope: str, name: str, *, by: str
+    ) -> tuple[Source, bool]:
+        """Attach a source visible from ``scope``; the flag says whether it was new."""
+        return await self._library.attach(conversation, scope, name, by=by)
+
+    async def detach(self, conversation: str, scope: str, name: str) -> tuple[Source, bool]:
+        """Detach a source; the flag says whether it had been attached."""
+        return await self._library.detach(conversation, scope, name)
+
+    async def sources(self, scope: str) -> list[Source]:
+        """Sources visible from a workspace."""
+        return await self._library.sources(scope)
+
+    async def attached(self, conversation: str) -> list[Source]:
+        """Sources attached to a conversation's agent."""
+        return await self._library.attached(conversation)
+
+    async def load(
+        self,
+        conversation: str,
+        scope: str,
+        name: str,
+        files: Sequence[FileInput],
+        *,
+        by: str,
+        progress: ProgressCallback | None = None,
+    ) -> LoadReport:
+        """Load files into a workspace source and attach it here if anything loaded."""
+        report = await self._library.load(scope, name, files, created_by=by, progress=progress)
+        if report.loaded:
+            await self._library.attach(conversation, scope, name, by=by)
+        return report
+
+    async def search(self, conversation: str, query: str, *, page: int = 0) -> SearchPage:
+        """Search what is attached to a conversation, without the LLM."""
+        return await self._library.search_attached(
+            conversation, query, top_k=self._top_k, page=page
+        )
+
+    async def memory(self, conversation: str) -> MemoryView:
+        """The conversation's agent's core memory and memory sizes."""
+        state = await self._agents.agent(conversation)
+        passages, names = await self._library.archive_stats(conversation)
+        return MemoryView(
+            core=CoreMemory.of(state, self._store).render(),
+            messages=await self._recall.count(state.id),
+            sources=names,
+            passages=passages,
+        )
+
+    async def reset(self, conversation: str, *, keep_core: bool = True) -> int:
+        """Forget the conversation (sources stay attached); returns messages forgotten."""
+        state = await self._agents.agent(conversation)
+        return await self._store.reset(state.id, keep_core=keep_core)
