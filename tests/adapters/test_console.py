@@ -1,0 +1,118 @@
+"""``archivist chat`` end to end through piped standard input, as a script would drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from adapters.console import render_citations
+from agent.functions import Citation
+from tests import pdfs
+from tests.fake_openai import FakeOpenAI, chat_completion
+
+
+async def chat(env: dict[str, str], script: str) -> tuple[int, str, str]:
+    """Run ``archivist chat`` with ``script`` on stdin; the event loop keeps serving meanwhile."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(script.encode()), 180)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _env(tmp_path: Path, model_cache: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ARCHIVIST_", "OPENAI_"))
+    }
+    return {
+        **env,
+        "ARCHIVIST_STORAGE_DATA_DIR": str(tmp_path / "data"),
+        "ARCHIVIST_EMBEDDINGS_CACHE_DIR": str(model_cache),
+    }
+
+
+async def test_chat_without_a_language_model_answers_with_search_results(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 6)
+    script = "\n".join(
+        [
+            "/sources",
+            f"/load {manual}",
+            "/detach manual",
+            "/attach manual",
+            pdfs.manual_marker(4),
+            "/memory",
+            "/search calibration",
+            "/reset",
+            "/nonsense",
+            "/exit",
+            "never read",
+        ]
+    )
+    code, out, err = await chat(_env(tmp_path, model_cache), script + "\n")
+    assert code == 0, err
+    assert "No language model configured" in out
+    assert "No sources yet" in out
+    assert "Loaded" in out and "into source 'manual' — attached here" in out
+    assert "Detached manual." in out and "Attached manual." in out
+    assert "Search results (no language model configured):" in out
+    assert "Sources: manual.pdf p.4" in out
+    assert '<persona characters="' in out
+    assert "Forgot 2 messages" in out
+    assert "Unknown command /nonsense" in out
+    assert "never read" not in out
+
+
+async def test_chat_with_a_language_model_prints_the_answer_and_its_sources(
+    tmp_path: Path, model_cache: Path, fake_openai: FakeOpenAI
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 6)
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        tools = [m for m in body["messages"] if m["role"] == "tool"]
+        if not tools:
+            query = pdfs.manual_marker(5)
+            return chat_completion(
+                "Search first.",
+                tool_calls=[
+                    ("archival_memory_search", {"query": query, "request_heartbeat": True})
+                ],
+            )
+        return chat_completion(tool_calls=[("send_message", {"message": "It is 4755 hertz [1]."})])
+
+    fake_openai.respond_with(respond)
+    env = {
+        **_env(tmp_path, model_cache),
+        "ARCHIVIST_LLM_BASE_URL": fake_openai.base_url,
+        "OPENAI_API_KEY": "sk-console-test",
+    }
+    code, out, err = await chat(env, f"/load {manual}\nWhat is the frequency?\n")
+    assert code == 0, err
+    assert "It is 4755 hertz [1]." in out
+    assert "Sources: manual.pdf p.5" in out
+    assert "Search first." not in out  # inner monologue stays hidden
+
+
+def test_citations_are_grouped_by_document() -> None:
+    citations = [
+        Citation(1, "gri.pdf", 41, 41, "gri"),
+        Citation(2, "gri.pdf", 43, 44, "gri"),
+        Citation(3, "faq.pdf", 2, 2, "faq"),
+        Citation(4, "gri.pdf", 41, 41, "gri"),
+    ]
+    assert render_citations(citations) == "Sources: gri.pdf p.41, p.43-44; faq.pdf p.2"
+    assert render_citations([]) is None
