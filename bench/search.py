@@ -68,7 +68,17 @@ import _report
 import numpy as np
 import numpy.typing as npt
 
-from agent.archive import MAX_WINDOW, Hit, MilvusArchive, Passage, Scope, _hit, _row
+from agent.archive import (
+    MAX_DOCUMENT_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_WINDOW,
+    Hit,
+    MilvusArchive,
+    Passage,
+    Scope,
+    _hit,
+    _row,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -269,11 +279,11 @@ class VariantArchive(MilvusArchive):
         )
         schema.add_field("file_id", DataType.INT64)
         schema.add_field("agent_id", DataType.INT64)
-        schema.add_field("document", DataType.VARCHAR, max_length=2048)
+        schema.add_field("document", DataType.VARCHAR, max_length=MAX_DOCUMENT_CHARS * 4)
         schema.add_field("page", DataType.INT64)
         schema.add_field("last_page", DataType.INT64)
         schema.add_field("chunk", DataType.INT64)
-        schema.add_field("text", DataType.VARCHAR, max_length=65536)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_CHARS * 4)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
         index = self._client.prepare_index_params()
         index.add_index(
