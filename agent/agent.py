@@ -175,10 +175,14 @@ class Agents:
             return False
         again = False
         for call in completion.tool_calls:
+            sent = len(ctx.messages)
             result, heartbeat = await self._call(ctx, call.name, call.arguments)
             await self._recall.add(
                 ctx.agent.id, Message("tool", result, tool_call_id=call.id, name=call.name)
             )
+            # What the people were told, as its own row, so conversation search finds it.
+            for text in ctx.messages[sent:]:
+                await self._recall.add(ctx.agent.id, Message("assistant", text), in_context=False)
             again = again or heartbeat
         # A chain that ends without a word to the people gets one more step to say something.
         return again or not ctx.messages

@@ -437,19 +437,22 @@ class RecallStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, agent_id: int, message: Message) -> int:
+    async def add(self, agent_id: int, message: Message, *, in_context: bool = True) -> int:
         """Store a message in its own transaction and return its id.
 
         Committed before returning, so the loop can persist each message before acting on it
-        and a crash never loses what was said.
+        and a crash never loses what was said. ``in_context=False`` records a message for
+        search only, such as the text of a send_message call, which the prompt already holds
+        inside the call itself.
         """
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO messages (agent_id, role, speaker_id, speaker_name, content,"
-                " tool_calls, tool_call_id, name, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (agent_id, in_context, role, speaker_id, speaker_name,"
+                " content, tool_calls, tool_call_id, name, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     int(agent_id),
+                    int(in_context),
                     message.role,
                     message.speaker_id,
                     message.speaker_name,

@@ -267,3 +267,19 @@ async def test_one_conversation_is_answered_in_order(core: Core, fake_openai: Fa
     replies = await asyncio.gather(*(core.ask(ask(f"m{i}")) for i in range(5)))
     assert order == [f"[Alice] m{i}" for i in range(5)]
     assert [r.messages for r in replies] == [[f"[Alice] m{i}"] for i in range(5)]
+
+
+async def test_what_the_agent_said_is_found_by_conversation_search(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(tool_calls=[("send_message", {"message": "The launch code is marmalade."})])
+    fake_openai.reply(
+        tool_calls=[("conversation_search", {"query": "marmalade", "request_heartbeat": True})]
+    )
+    fake_openai.reply(tool_calls=[("send_message", {"message": "I said marmalade."})])
+    await core.ask(ask("Tell me a code word."))
+    await core.ask(ask("What code word did you say?"))
+    found = last_tool_result(fake_openai.requests[-1])
+    assert "Showing 1 of 1 messages" in found and "The launch code is marmalade." in found
+    prompt = json.dumps(fake_openai.requests[-1]["messages"])
+    assert prompt.count("The launch code is marmalade.") == 2  # the call, and the search result
