@@ -148,12 +148,10 @@ class Agents:
         except LLMUnavailable as exc:
             return Reply(ctx.messages, _cited(ctx), thoughts, notice=str(exc))
         if not ctx.messages:
-            # The model never called send_message: its last words are the answer, or, at the
-            # step bound, say so rather than leave the person with nothing.
-            fallback = thoughts[-1] if thoughts else None
+            # The step bound ended a chain that never spoke: say so rather than leave the
+            # person with nothing (inner monologue stays private).
             ctx.messages.append(
-                fallback
-                or f"I could not finish within {self._config.max_steps} steps: please ask again,"
+                f"I could not finish within {self._config.max_steps} steps: please ask again,"
                 " perhaps more narrowly."
             )
         return Reply(ctx.messages, _cited(ctx), thoughts)
@@ -199,6 +197,11 @@ class Agents:
             return await fn(ctx, **args), heartbeat
         except (ToolArgumentError, ArchivistError) as exc:
             return f"Error: {exc}", True
+        except Exception:
+            # Every call must get a result, or the next prompt pairs a call with nothing and
+            # the provider rejects the conversation from then on.
+            log.exception("function %s failed in %s", name, ctx.agent.key)
+            return f"Error: {name} failed on an internal error; try something else.", True
 
     async def _search_only(self, state: AgentState, text: str) -> Reply:
         found = await self._library.search_attached(state.key, text, top_k=self._config.page_size)

@@ -1,8 +1,8 @@
 """One queue per conversation: turns in order within it, conversations side by side.
 
-Each active conversation has a worker task that takes its messages one at a time, so an agent
-never runs two turns at once and answers in arrival order, while a slow model call in one
-channel delays no other channel. A worker idle for ``idle_seconds`` ends; the next message
+Each active conversation has a worker task that runs its jobs (turns, resets) one at a time,
+so an agent never runs two at once and answers in arrival order, while a slow model call in
+one channel delays no other channel. A worker idle for ``idle_seconds`` ends; the next job
 starts a new one (all state is in SQLite).
 """
 
@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from agent.agent import Agents, Incoming, Reply
+from agent.errors import ArchivistError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 INTERNAL_ERROR = "Something went wrong on our side while answering (it has been logged): try again."
+SHUTTING_DOWN = "The bot is shutting down: your message is saved; ask again in a moment."
 
 
 @dataclass
 class _Job:
-    incoming: Incoming
-    done: asyncio.Future[Reply]
+    run: Callable[[], Awaitable[Any]]
+    done: asyncio.Future[Any]
 
 
 class Conversations:
-    """Routes messages to per-conversation workers."""
+    """Routes work to per-conversation workers."""
 
     def __init__(self, agents: Agents, *, idle_seconds: float = 300.0) -> None:
         self._agents = agents
@@ -41,45 +47,71 @@ class Conversations:
 
     @property
     def queued(self) -> int:
-        """Messages waiting for their turn, across all conversations."""
+        """Jobs waiting for their turn, across all conversations."""
         return sum(q.qsize() for q in self._queues.values())
 
     async def ask(self, incoming: Incoming) -> Reply:
-        """Queue a message behind earlier ones of its conversation and wait for the reply."""
-        job = _Job(incoming, asyncio.get_running_loop().create_future())
-        queue = self._queues.get(incoming.conversation)
+        """Queue a message behind earlier work of its conversation and wait for the reply.
+
+        A failure becomes the reply's notice: the user's sentence for an expected failure
+        (the model or Milvus down), a generic one, logged with its traceback, for a bug.
+        """
+
+        async def turn() -> Reply:
+            try:
+                return await self._agents.turn(incoming)
+            except ArchivistError as exc:
+                log.warning("turn in %s failed: %s", incoming.conversation, exc)
+                return Reply([], notice=str(exc))
+            except Exception:
+                log.exception("turn in %s failed", incoming.conversation)
+                return Reply([], notice=INTERNAL_ERROR)
+
+        return await self.run(incoming.conversation, turn)
+
+    async def run(self, conversation: str, job: Callable[[], Awaitable[T]]) -> T:
+        """Run ``job`` in the conversation's order (e.g. a reset between two turns)."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        queue = self._queues.get(conversation)
         if queue is None:
-            queue = self._queues[incoming.conversation] = asyncio.Queue()
-            worker = asyncio.create_task(self._work(incoming.conversation, queue))
+            queue = self._queues[conversation] = asyncio.Queue()
+            worker = asyncio.create_task(self._work(conversation, queue))
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
-        queue.put_nowait(job)
-        return await asyncio.shield(job.done)
+        queue.put_nowait(_Job(job, done))
+        return await asyncio.shield(done)
 
     async def _work(self, key: str, queue: asyncio.Queue[_Job]) -> None:
-        while True:
-            try:
-                job = await asyncio.wait_for(queue.get(), self._idle)
-            except asyncio.TimeoutError:
-                # No await between this check and the removal: nothing can slip in.
-                if queue.empty():
-                    del self._queues[key]
-                    return
-                continue
-            try:
-                reply = await self._agents.turn(job.incoming)
-            except asyncio.CancelledError:
-                job.done.cancel()
-                raise
-            except Exception:
-                log.exception("turn failed in conversation %s", key)
-                reply = Reply([], notice=INTERNAL_ERROR)
-            if not job.done.done():
-                job.done.set_result(reply)
+        try:
+            while True:
+                try:
+                    job = await asyncio.wait_for(queue.get(), self._idle)
+                except asyncio.TimeoutError:
+                    if queue.empty():  # no await before the removal below: nothing slips in
+                        return
+                    continue
+                try:
+                    result = await job.run()
+                except asyncio.CancelledError:
+                    job.done.cancel()
+                    raise
+                except Exception as exc:  # the caller's to handle; the worker carries on
+                    if not job.done.done():
+                        job.done.set_exception(exc)
+                    continue
+                if not job.done.done():
+                    job.done.set_result(result)
+        finally:
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+            while not queue.empty():
+                waiting = queue.get_nowait()
+                if not waiting.done.done():
+                    waiting.done.set_result(Reply([], notice=SHUTTING_DOWN))
 
     async def close(self) -> None:
-        """Cancel every worker (turns in progress end; their messages are already stored)."""
+        """Stop every worker; turns in progress end (their messages are already stored) and
+        callers still waiting are told the bot is shutting down."""
         for worker in list(self._workers):
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        self._queues.clear()

@@ -109,6 +109,13 @@ class Core:
         )
 
     async def reset(self, conversation: str, *, keep_core: bool = True) -> int:
-        """Forget the conversation (sources stay attached); returns messages forgotten."""
-        state = await self._agents.agent(conversation)
-        return await self._store.reset(state.id, keep_core=keep_core)
+        """Forget the conversation (sources stay attached); returns messages forgotten.
+
+        Queued like a turn, so it never lands in the middle of one.
+        """
+
+        async def reset() -> int:
+            state = await self._agents.agent(conversation)
+            return await self._store.reset(state.id, keep_core=keep_core)
+
+        return await self._conversations.run(conversation, reset)

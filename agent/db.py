@@ -239,15 +239,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block in one write transaction: committed on success, rolled back on error."""
+        """Run the block in one write transaction: committed on success, rolled back on error.
+
+        A cancellation anywhere, even during BEGIN or COMMIT (which aiosqlite still runs in
+        its thread), ends in a rollback, so the connection is never left inside a transaction.
+        """
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
+                await self._conn.commit()
             except BaseException:
-                await self._conn.rollback()
+                # Queued behind whatever is still running in aiosqlite's thread (a cancelled
+                # BEGIN included); sqlite3 makes it a no-op when no transaction is open.
+                await asyncio.shield(self._conn.rollback())
                 raise
-            await self._conn.commit()
 
 
 @asynccontextmanager

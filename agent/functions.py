@@ -17,6 +17,8 @@ from agent.errors import ArchivistError
 from agent.library import Library, SearchResult
 from agent.memory import AgentState, CoreMemory, RecallPage, RecallStore
 
+_MAX_PAGE = 1000
+
 
 class FunctionError(ArchivistError):
     """A function call the model made that cannot be carried out; the text is for the model."""
@@ -120,6 +122,11 @@ def _recall_page(found: RecallPage, what: str) -> str:
     return "\n".join(lines)
 
 
+def _check_page(function: str, page: int) -> None:
+    if not 0 <= page <= _MAX_PAGE:
+        raise FunctionError(f"{function} failed: page must be between 0 and {_MAX_PAGE}.")
+
+
 async def conversation_search(ctx: TurnContext, query: str, page: int = 0) -> str:
     """Search the whole conversation history (recall memory) for words.
 
@@ -127,6 +134,7 @@ async def conversation_search(ctx: TurnContext, query: str, page: int = 0) -> st
         query: Words to look for.
         page: Page of results, from 0.
     """
+    _check_page("conversation_search", page)
     found = await ctx.recall.search(ctx.agent.id, query, page=page, page_size=ctx.page_size)
     return _recall_page(found, f"matching {query!r}")
 
@@ -141,6 +149,7 @@ async def conversation_search_date(
         end_date: Last day, as YYYY-MM-DD (inclusive).
         page: Page of results, from 0.
     """
+    _check_page("conversation_search_date", page)
     try:
         start, end = date.fromisoformat(start_date), date.fromisoformat(end_date)
     except ValueError:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,13 @@ from typing import Any, Literal, TypeVar
 from agent.archive import Archive, Passage
 from agent.chunk import Chunk, Chunker
 from agent.embed import Embedder
-from agent.errors import ArchivistError, CorruptDocument, DocumentError, DocumentTooLarge
+from agent.errors import (
+    ArchivistError,
+    CorruptDocument,
+    DocumentError,
+    DocumentTooLarge,
+    SourceNotFound,
+)
 from agent.keyword import KeywordIndex
 from agent.pdf import (
     PageText,
@@ -157,14 +164,18 @@ class ParsePool:
     async def run(self, display_name: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the worker process.
 
-        A worker that crashes, or takes longer than the timeout (a hostile file can make a
-        parser loop), is replaced and the file is refused with a :class:`DocumentError`.
+        The worker stops a call that runs longer than the timeout itself (a hostile file can
+        make a parser loop), so time spent queued does not count; a worker that crashes, or
+        hangs where even that cannot reach it, is replaced. Either way the file is refused
+        with a :class:`DocumentError`.
         """
         loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(
+            self._pool(), _run_limited, self._timeout, display_name, fn, *args
+        )
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._pool(), fn, *args), self._timeout
-            )
+            # Backstop only: this load queues at most _PREFETCH calls ahead of this one.
+            return await asyncio.wait_for(call, self._timeout * (_PREFETCH + 1) + 10)
         except BrokenProcessPool:
             self.shutdown()
             raise CorruptDocument(
@@ -174,11 +185,7 @@ class ParsePool:
             ) from None
         except asyncio.TimeoutError:
             self.shutdown()
-            raise DocumentTooLarge(
-                display_name,
-                f"'{display_name}' took more than {self._timeout:.0f} s to parse, so it was"
-                " stopped: re-save it with a PDF tool, or split it, and try again.",
-            ) from None
+            raise _too_slow(display_name, self._timeout) from None
 
     def shutdown(self) -> None:
         """Stop the worker process at once (a new one starts on next use)."""
@@ -190,6 +197,29 @@ class ParsePool:
         for process in list(getattr(executor, "_processes", {}).values()):
             process.terminate()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _too_slow(display_name: str, timeout: float) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        display_name,
+        f"'{display_name}' took more than {timeout:g} s to parse, so it was stopped:"
+        " re-save it with a PDF tool, or split it, and try again.",
+    )
+
+
+def _run_limited(timeout: float, display_name: str, fn: Callable[..., T], *args: Any) -> T:
+    """In the worker process: run ``fn`` under a CPU-clock alarm of ``timeout`` seconds."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise _too_slow(display_name, timeout)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:
@@ -218,7 +248,7 @@ class Loader:
         keyword: KeywordIndex,
         embedder: Embedder,
         limits: PdfLimits,
-        parse_pool: ParsePool,
+        parse_timeout: float = 120.0,
         overlap_tokens: int = 32,
         pages_per_task: int = 16,
     ) -> None:
@@ -227,7 +257,7 @@ class Loader:
         self._keyword = keyword
         self._embedder = embedder
         self._limits = limits
-        self._pool = parse_pool
+        self._parse_timeout = parse_timeout
         self._overlap = overlap_tokens
         self._pages_per_task = pages_per_task
 
@@ -245,7 +275,6 @@ class Loader:
         Bad files are reported in the result and do not stop the others. A source created by
         this call that ends with no loaded file is removed again, leaving nothing behind.
         """
-        existed = await self._exists(scope, name)
         source = await self._registry.open_for_loading(
             scope,
             name,
@@ -255,29 +284,26 @@ class Loader:
         )
         times = StageTimes()
         results: list[FileResult] = []
+        # A pool of our own: a timeout that stops this load's parser stops no other load.
+        pool = ParsePool(timeout=self._parse_timeout)
         try:
             for index, item in enumerate(files):
                 results.append(
                     await self._load_file(
-                        source, item, index, len(files), created_by, times, progress
+                        pool, source, item, index, len(files), created_by, times, progress
                     )
                 )
         finally:
-            if not existed and not any(r.status == "loaded" for r in results):
-                await self._registry.delete(source.id)
+            pool.shutdown()
+            # Nothing loaded or loading (here or by a concurrent load): leave nothing behind.
+            if await asyncio.shield(self._registry.discard_if_empty(source.id)):
                 await drain_cleanups(self._registry, (self._archive, self._keyword))
         final = await self._registry.get(source.id)
         return LoadReport(source=final, source_name=name, files=results, times=times)
 
-    async def _exists(self, scope: str, name: str) -> bool:
-        try:
-            await self._registry.resolve_exact(scope, name)
-        except ArchivistError:
-            return False
-        return True
-
     async def _load_file(
         self,
+        pool: ParsePool,
         source: Source,
         item: FileInput,
         index: int,
@@ -288,7 +314,7 @@ class Loader:
     ) -> FileResult:
         display = item.display_name
         try:
-            info = await self._pool.run(display, inspect_pdf, item.path, display, self._limits)
+            info = await pool.run(display, inspect_pdf, item.path, display, self._limits)
         except DocumentError as exc:
             log.info("refused %s for source %d: %s", display, source.id, exc)
             return FileResult(display, "failed", error=str(exc))
@@ -313,7 +339,14 @@ class Loader:
                 " (same content): nothing to do.",
             )
         try:
-            passages = await self._ingest(source, row, item, info, index, total, times, progress)
+            passages = await self._ingest(
+                pool, source, row, item, info, index, total, times, progress
+            )
+            await self._archive.wait_visible(row.id, passages)
+            if not await self._registry.finish_file(row.id, pages=info.pages, passages=passages):
+                raise SourceNotFound(
+                    f"Source {quoted_name(source.name)} was deleted while '{display}' was loading."
+                )
         except ArchivistError as exc:
             log.warning("loading %s into source %d failed: %s", display, source.id, exc)
             await self._fail(row, str(exc))
@@ -327,17 +360,12 @@ class Loader:
             reason = f"Loading '{display}' failed on an internal error (logged): try again."
             await self._fail(row, reason)
             return FileResult(display, "failed", error=reason)
-        try:
-            await self._archive.wait_visible(row.id, passages)
-        except ArchivistError as exc:
-            await self._fail(row, str(exc))
-            return FileResult(display, "failed", error=str(exc))
-        await self._registry.finish_file(row.id, pages=info.pages, passages=passages)
         log.info("loaded %s: %d pages, %d passages", display, info.pages, passages)
         return FileResult(display, "loaded", pages=info.pages, passages=passages)
 
     async def _ingest(
         self,
+        pool: ParsePool,
         source: Source,
         row: SourceFile,
         item: FileInput,
@@ -368,7 +396,7 @@ class Loader:
                 first, last = ranges[next_range]
                 pending.append(
                     asyncio.ensure_future(
-                        self._pool.run(
+                        pool.run(
                             display, extract_pages, item.path, display, first, last, self._limits
                         )
                     )
@@ -394,7 +422,11 @@ class Loader:
 
                 passages = await self._store(source, row, display, chunks, passages, times)
                 pages_done += len(pages)
-                await self._registry.heartbeat(row.id)
+                if not await self._registry.heartbeat(row.id):
+                    raise SourceNotFound(
+                        f"Source {quoted_name(source.name)} was deleted while '{display}'"
+                        " was loading."
+                    )
                 if progress is not None:
                     progress(Progress(display, index + 1, total, pages_done, info.pages, passages))
         finally:
@@ -441,5 +473,5 @@ class Loader:
         return first_chunk + len(chunks)
 
     async def _fail(self, row: SourceFile, reason: str) -> None:
-        await self._registry.fail_file(row.id, reason)
+        await self._registry.fail_file(row, reason)
         await drain_cleanups(self._registry, (self._archive, self._keyword))

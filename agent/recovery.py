@@ -75,6 +75,6 @@ async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> i
     dead = [f for f in await registry.interrupted_files() if _is_dead(f, now)]
     for file in dead:
         log.warning("rolling back interrupted load of %s (source %d)", file.name, file.source_id)
-        await registry.fail_file(file.id, INTERRUPTED)
+        await registry.fail_file(file, INTERRUPTED)
     await drain_cleanups(registry, stores)
     return len(dead)

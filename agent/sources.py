@@ -19,6 +19,8 @@ from agent.db import Database
 from agent.errors import EmbeddingMismatch, SourceNotFound
 
 GLOBAL_SCOPE = "global"
+# Unix time in SQL, for heartbeats compared with time.time().
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 # An agent's own archival notes are a source of its own, in the scope "agent:<conversation>".
 NOTES = "notes"
 NOTES_SCOPE_PREFIX = "agent:"
@@ -190,9 +192,9 @@ class SourceRegistry:
         """Register a file as ``loading``; None if the same content is already in the source."""
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO source_files"
+                "INSERT INTO source_files"  # noqa: S608 (_NOW is a constant)
                 " (source_id, name, sha256, size, status, origin, loaded_by, owner, heartbeat)"
-                " VALUES (?, ?, ?, ?, 'loading', ?, ?, ?, (julianday('now') - 2440587.5) * 86400.0)"
+                f" VALUES (?, ?, ?, ?, 'loading', ?, ?, ?, {_NOW})"
                 " ON CONFLICT DO NOTHING",
                 (int(source_id), name, sha256, int(size), origin, loaded_by, owner),
             )
@@ -221,51 +223,77 @@ class SourceRegistry:
                 (int(added), int(file_id)),
             )
 
-    async def heartbeat(self, file_id: int) -> None:
-        """Record that the process loading this file is still at work."""
+    async def heartbeat(self, file_id: int) -> bool:
+        """Record that the load of a file is still at work; False if the file is gone
+        (its source was deleted meanwhile)."""
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE source_files SET heartbeat = (julianday('now') - 2440587.5) * 86400.0"
-                " WHERE id = ?",
+            cursor = await conn.execute(
+                f"UPDATE source_files SET heartbeat = {_NOW} WHERE id = ? AND status = 'loading'",  # noqa: S608
                 (int(file_id),),
             )
+            return bool(cursor.rowcount)
 
-    async def finish_file(self, file_id: int, *, pages: int, passages: int) -> None:
-        """Mark a file ready; its source becomes ready (visible) in the same transaction."""
+    async def finish_file(self, file_id: int, *, pages: int, passages: int) -> bool:
+        """Mark a loading file ready, and its source with it (visible) in one transaction.
+
+        False if the file is no longer loading (its source was deleted meanwhile).
+        """
         async with self._db.transaction() as conn:
-            await conn.execute(
+            cursor = await conn.execute(
                 "UPDATE source_files SET status = 'ready', error = NULL, pages = ?, passages = ?"
-                " WHERE id = ?",
+                " WHERE id = ? AND status = 'loading'",
                 (int(pages), int(passages), int(file_id)),
             )
+            if not cursor.rowcount:
+                return False
             await conn.execute(
                 "UPDATE sources SET status = 'ready', error = NULL"
                 " WHERE id = (SELECT source_id FROM source_files WHERE id = ?)",
                 (int(file_id),),
             )
+            return True
 
-    async def fail_file(self, file_id: int, error: str) -> None:
-        """Mark a file failed and queue removal of whatever of it reached the archive.
+    async def fail_file(self, file: SourceFile, error: str) -> None:
+        """Mark a file failed and queue removal of whatever of it reached the stores.
 
-        A source with no ready file left is marked failed with the same reason.
+        The removal is queued even if the file's row is gone (its source deleted meanwhile).
+        A source with no ready or loading file left is marked failed with the same reason.
         """
         async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE source_files SET status = 'failed', error = ? WHERE id = ?",
-                (error, int(file_id)),
+                (error, int(file.id)),
             )
             await conn.execute(
                 "INSERT INTO archive_cleanup (source_id, file_id, reason)"
-                " SELECT source_id, id, 'failed load' FROM source_files WHERE id = ?",
-                (int(file_id),),
+                " VALUES (?, ?, 'failed load')",
+                (int(file.source_id), int(file.id)),
             )
             await conn.execute(
                 "UPDATE sources SET status = 'failed', error = ?"
-                " WHERE id = (SELECT source_id FROM source_files WHERE id = ?)"
-                " AND NOT EXISTS (SELECT 1 FROM source_files f"
+                " WHERE id = ? AND NOT EXISTS (SELECT 1 FROM source_files f"
                 "   WHERE f.source_id = sources.id AND f.status IN ('ready', 'loading'))",
-                (error, int(file_id)),
+                (error, int(file.source_id)),
             )
+
+    async def discard_if_empty(self, source_id: int) -> bool:
+        """Delete a source that has no file loaded or loading (a load that left nothing).
+
+        Checked and done in one statement, so a concurrent load into the same source keeps it.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM sources WHERE id = ? AND NOT EXISTS (SELECT 1 FROM source_files f"
+                " WHERE f.source_id = sources.id AND f.status IN ('ready', 'loading'))",
+                (int(source_id),),
+            )
+            if not cursor.rowcount:
+                return False
+            await conn.execute(
+                "INSERT INTO archive_cleanup (source_id, reason) VALUES (?, 'empty source')",
+                (int(source_id),),
+            )
+            return True
 
     async def delete(self, source_id: int) -> None:
         """Remove a source, its files and attachments; queue removal of its passages."""
@@ -292,17 +320,6 @@ class SourceRegistry:
         """Files left ``loading`` by a process that died mid-load."""
         rows = await self._db.fetchall("SELECT * FROM source_files WHERE status = 'loading'")
         return [_file(row) for row in rows]
-
-    async def fail_orphaned_sources(self, reason: str) -> int:
-        """Mark failed every ``loading`` source that has no file loading or ready."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE sources SET status = 'failed', error = ? WHERE status = 'loading'"
-                " AND NOT EXISTS (SELECT 1 FROM source_files f"
-                "   WHERE f.source_id = sources.id AND f.status IN ('ready', 'loading'))",
-                (reason,),
-            )
-            return int(cursor.rowcount)
 
     async def attach(self, agent_key: str, source_id: int, *, attached_by: str) -> bool:
         """Link a source to an agent; True if newly linked, False if it already was."""

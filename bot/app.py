@@ -12,7 +12,7 @@ from agent.conversations import Conversations
 from agent.core import Core
 from agent.db import Database, open_database
 from agent.embed import Embedder, build_embedder
-from agent.ingest import Loader, ParsePool
+from agent.ingest import Loader
 from agent.keyword import KeywordIndex
 from agent.library import Library
 from agent.llm import build_llm
@@ -107,7 +107,6 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
 @asynccontextmanager
 async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
     embedder = await make_embedder(settings)
-    pool = ParsePool(timeout=settings.ingest.parse_timeout)
     try:
         async with open_database(settings.storage.sqlite_path) as db:
             archive = await MilvusArchive.connect(
@@ -132,7 +131,7 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
                     keyword=keyword,
                     embedder=embedder,
                     limits=pdf_limits(settings),
-                    parse_pool=pool,
+                    parse_timeout=settings.ingest.parse_timeout,
                     overlap_tokens=settings.ingest.overlap_tokens,
                     pages_per_task=settings.ingest.pages_per_task,
                 )
@@ -149,5 +148,4 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
             finally:
                 await archive.close()
     finally:
-        pool.shutdown()
         await embedder.aclose()

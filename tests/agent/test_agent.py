@@ -112,7 +112,20 @@ async def test_heartbeat_chains_stop_at_max_steps_with_a_message(
     )
     reply = await core.ask(ask("What did I say about tea?"))
     assert len(fake_openai.requests) == 4  # max_steps
-    assert reply.messages == ["Keep looking."]
+    assert reply.messages == [
+        "I could not finish within 4 steps: please ask again, perhaps more narrowly."
+    ]
+    assert reply.thoughts == ["Keep looking."] * 4  # the monologue is not shown as an answer
+
+
+async def test_a_failing_function_still_answers_its_call(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(tool_calls=[("conversation_search", {"query": "x", "page": -1})])
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Fine."})])
+    reply = await core.ask(ask("hi"))
+    assert reply.messages == ["Fine."]
+    assert "page must be between 0 and" in last_tool_result(fake_openai.requests[-1])
 
 
 async def test_malformed_and_unknown_calls_go_back_to_the_model(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 
@@ -284,3 +285,38 @@ async def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_p
         [failed] = report.failed
         assert failed.error is not None and "'slow.pdf' took more than" in failed.error
         assert await library.sources() == []
+
+
+async def test_two_loads_of_the_same_file_into_a_new_source_keep_it(
+    library: Library, tmp_path: Path
+) -> None:
+    path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 20)
+    first, second = await asyncio.gather(
+        library.load(SCOPE, "guide", [FileInput(path)], created_by="a"),
+        library.load(SCOPE, "guide", [FileInput(path)], created_by="b"),
+    )
+    assert sorted(f.status for f in first.files + second.files) == ["duplicate", "loaded"]
+    [source] = await library.sources()
+    assert source.status == "ready" and source.passages > 0
+    assert await _passages_in_archive(library, source.id) == source.passages
+
+
+async def test_deleting_a_source_while_it_loads_leaves_no_passages(
+    library: Library, tmp_path: Path
+) -> None:
+    path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 40)
+    deleted = asyncio.Event()
+
+    def delete_midway(progress: Progress) -> None:
+        if not deleted.is_set():
+            deleted.set()
+            asyncio.get_running_loop().create_task(library.delete(SCOPE, "guide"))
+
+    report = await library.load(
+        SCOPE, "guide", [FileInput(path)], created_by="t", progress=delete_midway
+    )
+    [failed] = report.failed
+    assert failed.error is not None and "was deleted while 'manual.pdf' was loading" in failed.error
+    assert await library.sources() == []
+    assert await library.registry.pending_cleanups() == []
+    assert await _passages_in_archive(library, 1) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -70,7 +71,7 @@ async def test_same_content_twice_is_refused_but_a_failed_attempt_can_be_retried
         source_id, name="b.pdf", sha256="other", size=10, loaded_by="t", owner="h:1"
     )
     assert other is not None
-    await registry.fail_file(other.id, "broken")
+    await registry.fail_file(other, "broken")
     retry = await registry.add_file(
         source_id, name="b.pdf", sha256="other", size=10, loaded_by="t", owner="h:1"
     )
@@ -159,7 +160,36 @@ async def test_a_source_whose_only_file_failed_is_marked_failed(registry: Source
         source.id, name="a.pdf", sha256="a", size=1, loaded_by="t", owner="h:1"
     )
     assert row is not None
-    await registry.fail_file(row.id, "Milvus went away")
+    await registry.fail_file(row, "Milvus went away")
     failed = await registry.resolve(GLOBAL_SCOPE, "gri")
     assert (failed.status, failed.error) == ("failed", "Milvus went away")
     assert [f for _, _, f in await registry.pending_cleanups()] == [row.id]
+
+
+async def test_a_cancelled_writer_leaves_the_connection_usable(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "archivist.db") as db:
+        registry = SourceRegistry(db)
+        started = asyncio.Event()
+
+        async def writer() -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+                started.set()
+                await asyncio.Event().wait()  # cancelled here, mid-transaction
+
+        task = asyncio.create_task(writer())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(3):  # cancelled at BEGIN too: the next writers still get through
+            begin = asyncio.create_task(registry.attach("a:b:c", 1, attached_by="t"))
+            await asyncio.sleep(0)
+            begin.cancel()
+            with pytest.raises((asyncio.CancelledError, Exception)):
+                await begin
+        source = await registry.open_for_loading(
+            "global", "after", model="m", dim=4, created_by="t"
+        )
+        assert source.name == "after"
+        assert await db.fetchone("SELECT 1 FROM meta WHERE key = 'k'") is None
