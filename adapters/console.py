@@ -43,12 +43,10 @@ def render_citations(citations: list[Citation]) -> str | None:
         return None
     pages: dict[str, list[str]] = {}
     for citation in citations:
-        label = citation.label
-        page = label[len(citation.document) :].strip()
-        pages.setdefault(citation.document, [])
-        if page and page not in pages[citation.document]:
-            pages[citation.document].append(page)
-    parts = [f"{doc} {', '.join(p)}".strip() for doc, p in pages.items()]
+        listed = pages.setdefault(citation.document, [])
+        if citation.pages and citation.pages not in listed:
+            listed.append(citation.pages)
+    parts = [f"{doc} {', '.join(p)}".rstrip() for doc, p in pages.items()]
     return "Sources: " + "; ".join(parts)
 
 

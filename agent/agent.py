@@ -106,6 +106,9 @@ class Agents:
 
     async def agent(self, key: str) -> AgentState:
         """The agent of a conversation, created with the configured persona on first use."""
+        existing = await self._store.get(key)
+        if existing is not None:
+            return existing
         return await self._store.get_or_create(
             key,
             persona=self._profiles.persona(self._config.persona),

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from agent.errors import ArchiveUnavailable
+from agent.errors import ArchiveUnavailable, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class MilvusArchive:
                 return
             if time.monotonic() > deadline:
                 raise ArchiveUnavailable(
-                    f"Milvus at {self._uri} did not make the new passages visible within"
+                    f"Milvus at {shown_url(self._uri)} did not make the new passages visible within"
                     f" {timeout:.0f} s: check the server's health, then load the file again."
                 )
             await asyncio.sleep(_VISIBILITY_POLL)
@@ -325,6 +325,7 @@ def _hit(item: dict[str, Any]) -> Hit:
 def _unavailable(uri: str, exc: BaseException) -> ArchiveUnavailable:
     """Turn a pymilvus failure into one sentence naming the URI (and never the token)."""
     text = str(exc)
+    uri = shown_url(uri)
     log.warning("Milvus at %s failed: %s", uri, text)
     if not is_server_uri(uri) and _lite_is_locked(Path(uri)):
         return ArchiveUnavailable(

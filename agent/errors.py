@@ -7,6 +7,8 @@ print ``str(error)``; anything else that escapes is a bug and is logged as one.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 
 class ArchivistError(Exception):
     """A failure whose message is written for the person who caused it."""
@@ -66,3 +68,15 @@ class ArchiveUnavailable(ArchivistError):
 
 class EmbedderUnavailable(ArchivistError):
     """The embedding backend failed (model files missing, endpoint down)."""
+
+
+def shown_url(url: str) -> str:
+    """A URL fit for messages and logs: credentials and query (which may hold keys) removed."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Literal
 
 from agent.errors import ArchivistError
-from agent.library import Library, SearchResult
+from agent.library import Library, SearchResult, page_label
 from agent.memory import AgentState, CoreMemory, RecallPage, RecallStore
 
 _MAX_PAGE = 1000
@@ -35,12 +35,14 @@ class Citation:
     source: str
 
     @property
+    def pages(self) -> str:
+        """``p.41``, ``p.41-42``, or nothing for the agent's own notes."""
+        return page_label(self.page, self.last_page)
+
+    @property
     def label(self) -> str:
         """``gri.pdf p.41``, ``gri.pdf p.41-42``, or just the name for the agent's own notes."""
-        if self.page <= 0:
-            return self.document
-        pages = f"{self.page}" if self.last_page <= self.page else f"{self.page}-{self.last_page}"
-        return f"{self.document} p.{pages}"
+        return f"{self.document} {self.pages}".rstrip()
 
 
 @dataclass
@@ -55,11 +57,11 @@ class TurnContext:
     messages: list[str] = field(default_factory=list)
     # Archive results seen this turn, by the handle the model cites them with.
     handles: dict[int, Citation] = field(default_factory=dict)
-    _keys: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    _keys: dict[int, int] = field(default_factory=dict)
 
     def handle_for(self, result: SearchResult) -> int:
         """A turn-wide citation handle for a result (the same passage keeps its handle)."""
-        key = (result.source_id, result.document, result.chunk)
+        key = result.passage_id
         if key not in self._keys:
             handle = len(self._keys) + 1
             self._keys[key] = handle

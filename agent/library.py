@@ -15,7 +15,14 @@ from typing import Literal
 from agent.archive import MAX_WINDOW, Archive, Hit, Passage, Scope
 from agent.embed import Embedder
 from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotFound, SourceNotReady
-from agent.ingest import CHUNK_BITS, FileInput, Loader, LoadReport, ProgressCallback
+from agent.ingest import (
+    CHUNK_BITS,
+    FileInput,
+    Loader,
+    LoadReport,
+    ProgressCallback,
+    process_owner,
+)
 from agent.keyword import KeywordIndex
 from agent.recovery import drain_cleanups, recover
 from agent.sources import (
@@ -27,6 +34,14 @@ from agent.sources import (
     mismatch_message,
     quoted_name,
 )
+
+
+def page_label(page: int, last_page: int) -> str:
+    """``p.41``, ``p.41-42``, or nothing for text without pages (an agent's notes)."""
+    if page <= 0:
+        return ""
+    return f"p.{page}" if last_page <= page else f"p.{page}-{last_page}"
+
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
@@ -49,11 +64,12 @@ class SearchResult:
     source: str
     source_id: int
 
+    passage_id: int
+
     @property
     def citation(self) -> str:
         """``gri.pdf p.41``, or ``gri.pdf p.41-42`` for a passage that runs onto the next page."""
-        pages = f"{self.page}" if self.last_page <= self.page else f"{self.page}-{self.last_page}"
-        return f"{self.document} p.{pages}"
+        return f"{self.document} {page_label(self.page, self.last_page)}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -183,7 +199,8 @@ class Library:
         mode: SearchMode | None = None,
     ) -> SearchPage:
         """Search the named sources visible from ``scope``."""
-        sources = [await self._registry.resolve(scope, name) for name in names]
+        resolved = [await self._registry.resolve(scope, name) for name in names]
+        sources = list({s.id: s for s in resolved}.values())
         for source in sources:
             self._check_model(source)
             if source.status != "ready":
@@ -208,8 +225,8 @@ class Library:
             dim=self._embedder.dim,
             created_by=agent_key,
         )
-        notes = await self._registry.notes_file(source.id, owner=agent_key)
-        chunk = notes.passages
+        notes = await self._registry.notes_file(source.id, owner=process_owner())
+        chunk = await self._registry.next_passage(notes.id)
         passage = Passage(
             id=(notes.id << CHUNK_BITS) | chunk,
             scope=source.scope,
@@ -225,7 +242,6 @@ class Library:
         vectors = await self._embedder.embed([text])
         await self._archive.insert([passage], vectors)
         await self._keyword.insert([passage])
-        await self._registry.count_passages(notes.id, 1)
 
     async def archive_stats(self, agent_key: str) -> tuple[int, list[str]]:
         """Passages an agent's archival search covers, and the names of its attached sources."""
@@ -297,6 +313,7 @@ class Library:
                 score=hit.score,
                 source=names.get(hit.source_id, "?"),
                 source_id=hit.source_id,
+                passage_id=hit.id,
             )
             for i, hit in enumerate(hits)
         ]

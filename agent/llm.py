@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
-from agent.errors import ArchivistError
+from agent.errors import ArchivistError, shown_url
 
 if TYPE_CHECKING:
     import openai
@@ -142,6 +142,7 @@ class OpenAILLM:
 
         self._model = model
         self._base_url = base_url or _OPENAI_BASE_URL
+        self._shown_url = shown_url(self._base_url)
         self._api_key = api_key
         self._timeout = timeout
         self._client: openai.AsyncOpenAI = openai.AsyncOpenAI(
@@ -182,12 +183,12 @@ class OpenAILLM:
                 "LLM reply unusable (%s): model=%s base_url=%s status=%d body=%r",
                 reason,
                 self._model,
-                self._base_url,
+                self._shown_url,
                 raw.status_code,
                 self._redacted(body[:_LOGGED_BODY_CHARS]),
             )
             raise LLMUnavailable(
-                f"The language model at {self._base_url} sent an answer that is not a chat"
+                f"The language model at {self._shown_url} sent an answer that is not a chat"
                 f" completion ({reason}): check that the endpoint is OpenAI-compatible.",
                 kind="server_error",
             ) from exc
@@ -209,7 +210,7 @@ class OpenAILLM:
         elif isinstance(exc, openai.APIConnectionError):
             kind = "connection"
             message = (
-                f"The language model at {self._base_url} could not be reached:"
+                f"The language model at {self._shown_url} could not be reached:"
                 " check that it is running."
             )
         elif isinstance(exc, openai.APIStatusError):
@@ -218,14 +219,14 @@ class OpenAILLM:
         else:
             # APIResponseValidationError: only raised in strict mode, which is off.
             kind = "server_error"
-            message = f"The language model at {self._base_url} sent an unusable answer."
+            message = f"The language model at {self._shown_url} sent an unusable answer."
         # The cause names what failed underneath (a refused connection, a read timeout).
         detail = f"{exc} ({exc.__cause__!r})" if exc.__cause__ is not None else str(exc)
         logger.warning(
             "LLM request failed (%s): model=%s base_url=%s status=%s: %r",
             kind,
             self._model,
-            self._base_url,
+            self._shown_url,
             status,
             self._redacted(detail),
         )
@@ -236,7 +237,7 @@ class OpenAILLM:
         # same codes, and a 5xx other than 500 has no class of its own.
         if status in (401, 403):
             return "auth", (
-                f"The language model at {self._base_url} refused the bot's credentials"
+                f"The language model at {self._shown_url} refused the bot's credentials"
                 f" (HTTP {status}): check the API key."
             )
         if status == 429:

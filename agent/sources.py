@@ -215,13 +215,21 @@ class SourceRegistry:
         assert found is not None
         return found
 
-    async def count_passages(self, file_id: int, added: int) -> None:
-        """Record passages appended to a ready file (an agent's notes)."""
+    async def next_passage(self, file_id: int) -> int:
+        """Reserve the next passage number of a ready file (an agent's notes).
+
+        Reserved before the passage is written, so two notes never share an id; a note
+        whose write then fails leaves a gap, never an overwrite.
+        """
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE source_files SET passages = passages + ? WHERE id = ?",
-                (int(added), int(file_id)),
+            cursor = await conn.execute(
+                "UPDATE source_files SET passages = passages + 1 WHERE id = ?"
+                " RETURNING passages - 1",
+                (int(file_id),),
             )
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
 
     async def heartbeat(self, file_id: int) -> bool:
         """Record that the load of a file is still at work; False if the file is gone

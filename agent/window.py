@@ -160,10 +160,15 @@ def _cut_point(messages: list[StoredMessage], budget: float) -> int:
     The first message kept must be a user message, so no function result is left without the
     call it answers; the newest user message is always kept.
     """
-    starts = [i for i, m in enumerate(messages) if m.role == "user" and i > 0]
-    for i in starts:
-        if estimate_tokens([m.to_openai() for m in messages[i:]]) <= budget:
-            return i
+    sizes = [estimate_tokens(m.to_openai()) for m in messages]
+    remaining = sum(sizes)
+    starts: list[int] = []
+    for i, message in enumerate(messages):
+        if i > 0 and message.role == "user":
+            starts.append(i)
+            if remaining <= budget:
+                return i
+        remaining -= sizes[i]
     return starts[-1] if starts else 0
 
 

@@ -48,7 +48,7 @@ class StorageSettings(_Section):
 
     @property
     def sqlite_path(self) -> Path:
-        """The SQLite file holding sources, attachments and (later) agents."""
+        """The SQLite file holding sources, attachments, agents and their memory."""
         return self.data_dir / "archivist.db"
 
 

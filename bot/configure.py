@@ -1,7 +1,8 @@
 """``archivist configure``: write ``config.toml`` interactively or from flags.
 
-Like ``memgpt configure``: storage, Milvus URI, embedding backend and LLM endpoint. Keys left
-at their defaults are not written, so the file stays short and later defaults still apply.
+Like ``memgpt configure``: storage, Milvus URI, embedding backend and LLM endpoint. Answers
+left empty are not written, so those keys keep their defaults. The new file is checked before
+it replaces an existing one, so a bad answer never costs a working config.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ import tomli_w
 from bot.config import ConfigError, load_settings
 
 
-def _write_atomically(path: Path, text: str, *, private: bool) -> None:
-    """Write via a temporary file and ``os.replace`` so a crash never leaves half a config."""
+def _write_checked(path: Path, text: str) -> None:
+    """Write via a temporary file that must load as valid settings before ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        if private:
-            os.chmod(tmp, 0o600)
+        load_settings(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except ConfigError as exc:
+        raise click.ClickException(str(exc).replace(tmp, str(path))) from None
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _ask(interactive: bool, prompt: str, value: str | None, default: str, **kw: Any) -> str:
@@ -115,10 +116,5 @@ def configure(
         "# Secrets are best kept in the environment: OPENAI_API_KEY, ARCHIVIST_MILVUS_TOKEN.\n"
         + tomli_w.dumps(pruned)
     )
-    _write_atomically(target, text, private=False)
-    try:
-        load_settings(target)
-    except ConfigError as exc:
-        target.unlink(missing_ok=True)
-        raise click.ClickException(str(exc)) from None
+    _write_checked(target, text)
     click.echo(f"Wrote {target}.")

@@ -278,3 +278,23 @@ def test_configure_asks_when_interactive(env: dict[str, str], tmp_path: Path) ->
     text = target.read_text()
     assert 'uri = "http://milvus:19530"' in text and 'model = "gpt-4o"' in text
     assert "base_url" not in text  # left empty: not written, so the default applies
+
+
+def test_configure_keeps_a_working_config_when_the_new_one_is_bad(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    target = tmp_path / "config.toml"
+    target.write_text("[search]\ntop_k = 7\n")
+    result = archivist(
+        env,
+        "configure",
+        "--non-interactive",
+        "--force",
+        "--output",
+        str(target),
+        "--milvus-uri",
+        "not-a-uri",
+    )
+    assert result.exit_code != 0 and "milvus.uri" in result.output
+    assert target.read_text() == "[search]\ntop_k = 7\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temporary left
