@@ -269,17 +269,27 @@ async def test_a_slow_conversation_does_not_hold_up_another(
 
 
 async def test_one_conversation_is_answered_in_order(core: Core, fake_openai: FakeOpenAI) -> None:
-    order: list[str] = []
+    first_arrived = asyncio.Event()
+    release_first = asyncio.Event()
 
     async def respond(body: dict[str, Any]) -> dict[str, Any]:
         text = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
-        order.append(text)
-        return chat_completion(tool_calls=[("send_message", {"message": text})])
+        if text.endswith("m0"):
+            first_arrived.set()
+            await release_first.wait()
+        return chat_completion(tool_calls=[("send_message", {"message": f"re {text}"})])
 
     fake_openai.respond_with(respond)
-    replies = await asyncio.gather(*(core.ask(ask(f"m{i}")) for i in range(5)))
-    assert order == [f"[Alice] m{i}" for i in range(5)]
-    assert [r.messages for r in replies] == [[f"[Alice] m{i}"] for i in range(5)]
+    first = asyncio.create_task(core.ask(ask("m0")))
+    await first_arrived.wait()
+    second = asyncio.create_task(core.ask(ask("m1")))
+    third = asyncio.create_task(core.ask(ask("m2")))
+    release_first.set()
+    replies = [await first, await second, await third]
+    assert [r.messages for r in replies] == [[f"re [Alice] m{i}"] for i in range(3)]
+    # Each later turn saw the earlier answers: they ran one after another.
+    assert "re [Alice] m0" in json.dumps(fake_openai.requests[1]["messages"])
+    assert "re [Alice] m1" in json.dumps(fake_openai.requests[2]["messages"])
 
 
 async def test_what_the_agent_said_is_found_by_conversation_search(
