@@ -12,10 +12,15 @@ from dataclasses import dataclass
 
 from agent.agent import Agents, Incoming, Reply
 from agent.conversations import Conversations
+from agent.errors import ArchivistError
 from agent.ingest import FileInput, LoadReport, ProgressCallback
 from agent.library import Library, SearchPage
-from agent.memory import AgentStore, CoreMemory, RecallStore
+from agent.memory import AgentStore, AgentSummary, CoreMemory, RecallStore
 from agent.sources import Source
+
+
+class AgentNotFound(ArchivistError):
+    """No agent exists for that conversation key."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,22 @@ class Core:
             conversation, query, top_k=self._top_k, page=page
         )
 
-    async def memory(self, conversation: str) -> MemoryView:
-        """The conversation's agent's core memory and memory sizes."""
-        state = await self._agents.agent(conversation)
+    async def agents(self) -> list[AgentSummary]:
+        """Every agent, by conversation key."""
+        return await self._store.list()
+
+    async def memory(self, conversation: str, *, create: bool = True) -> MemoryView:
+        """The conversation's agent's core memory and memory sizes.
+
+        With ``create=False`` an unknown conversation is an error instead of a new agent.
+        """
+        state = (
+            await self._agents.agent(conversation)
+            if create
+            else await self._store.get(conversation)
+        )
+        if state is None:
+            raise AgentNotFound(f"No agent for conversation '{conversation[:80]}'.")
         passages, names = await self._library.archive_stats(conversation)
         return MemoryView(
             core=CoreMemory.of(state, self._store).render(),

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.console import ConsoleAdapter
+from agent.core import Core
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
 from agent.ingest import FileInput, LoadReport
 from agent.ingest import Progress as LoadProgress
@@ -41,8 +42,8 @@ EXIT_UNAVAILABLE = 4
 T = TypeVar("T")
 
 log = logging.getLogger("archivist")
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def _exit_code(error: ArchivistError) -> int:
@@ -53,20 +54,34 @@ def _exit_code(error: ArchivistError) -> int:
     return EXIT_FAILED
 
 
-def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]) -> T:
-    """Open the library from the context's settings, run ``work``, map errors to exit codes."""
-    settings: Settings = ctx.obj
-
-    async def main() -> T:
-        async with open_library(settings) as library:
-            return await work(library)
-
+def _run(ctx: click.Context, main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; an ArchivistError becomes its sentence and exit code."""
     try:
-        return asyncio.run(main())
+        return asyncio.run(main)
     except ArchivistError as exc:
         err.print(f"error: {exc}", markup=False)
         code = _exit_code(exc)
     ctx.exit(code)
+
+
+def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]) -> T:
+    """Open the library from the context's settings and run ``work`` with it."""
+
+    async def main() -> T:
+        async with open_library(ctx.obj) as library:
+            return await work(library)
+
+    return _run(ctx, main())
+
+
+def run_with_core(ctx: click.Context, work: Callable[[Core], Awaitable[T]]) -> T:
+    """Open the whole agent core from the context's settings and run ``work`` with it."""
+
+    async def main() -> T:
+        async with open_core(ctx.obj) as core:
+            return await work(core)
+
+    return _run(ctx, main())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -362,6 +377,41 @@ def sources_search(
         out.print(f"No results (page {page} of {found.pages}).", markup=False)
 
 
+@cli.group()
+def agents() -> None:
+    """List and inspect the conversations' agents."""
+
+
+@agents.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def agents_list(ctx: click.Context, as_json: bool) -> None:
+    """Every agent: conversation key, persona, human, messages, last activity."""
+    rows = run_with_core(ctx, lambda core: core.agents())
+    if as_json:
+        out.print_json(json.dumps([asdict(a) for a in rows], default=str))
+        return
+    if not rows:
+        out.print("No agents yet: start one with `archivist chat`.")
+        return
+    table = Table("conversation", "persona", "human", "messages", "last activity")
+    for a in rows:
+        last = a.last_activity.isoformat(timespec="seconds") if a.last_activity else "-"
+        table.add_row(a.key, a.persona_name or "-", a.human_name or "-", str(a.messages), last)
+    out.print(table)
+
+
+@agents.command("show")
+@click.argument("key")
+@click.pass_context
+def agents_show(ctx: click.Context, key: str) -> None:
+    """One agent: its core memory, memory sizes and attached sources."""
+    view = run_with_core(ctx, lambda core: core.memory(key, create=False))
+    out.print(f"{key}: {view.messages} messages, {view.passages} passages", markup=False)
+    out.print(f"attached: {', '.join(view.sources) if view.sources else 'nothing'}", markup=False)
+    out.print(view.core, markup=False)
+
+
 @cli.command()
 @click.option("--persona", default=None, help="Persona of a new agent (default: [agent] persona).")
 @click.option(
@@ -399,11 +449,7 @@ def chat(
             )
             await console.run(_stdin_lines())
 
-    try:
-        asyncio.run(work())
-    except ArchivistError as exc:
-        err.print(f"error: {exc}", markup=False)
-        ctx.exit(_exit_code(exc))
+    _run(ctx, work())
 
 
 async def _stdin_lines() -> AsyncIterator[str]:

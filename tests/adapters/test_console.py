@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,83 @@ def test_citations_are_grouped_by_document() -> None:
     ]
     assert render_citations(citations) == "Sources: gri.pdf p.41, p.43-44; faq.pdf p.2"
     assert render_citations([]) is None
+
+
+async def test_agents_are_listed_and_shown(tmp_path: Path, model_cache: Path) -> None:
+    env = _env(tmp_path, model_cache)
+    code, _, err = await chat(env, "hello\n")
+    assert code == 0, err
+    listed = await cli(env, "agents", "list", "--json")
+    [agent] = json.loads(listed)
+    assert (agent["key"], agent["persona_name"], agent["messages"]) == (
+        "console:local:default",
+        "memgpt_doc",
+        2,
+    )
+    shown = await cli(env, "agents", "show", "console:local:default")
+    assert "2 messages" in shown and "<persona" in shown
+    missing = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "agents",
+        "show",
+        "nope:x:y",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, missing_err = await missing.communicate()
+    assert missing.returncode == 1 and b"No agent for conversation 'nope:x:y'" in missing_err
+
+
+async def cli(env: dict[str, str], *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_a_kill_during_a_turn_loses_no_user_message(
+    tmp_path: Path, model_cache: Path, fake_openai: FakeOpenAI
+) -> None:
+    arrived = asyncio.Event()
+
+    async def respond(body: dict[str, Any]) -> dict[str, Any]:
+        arrived.set()
+        await asyncio.Event().wait()  # never answers: the process is killed meanwhile
+        raise AssertionError("unreachable")
+
+    fake_openai.respond_with(respond)
+    env = {
+        **_env(tmp_path, model_cache),
+        "ARCHIVIST_LLM_BASE_URL": fake_openai.base_url,
+        "OPENAI_API_KEY": "sk-console-test",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"Please remember that the vault code is 7-4-1.\n")
+    await process.stdin.drain()
+    await arrived.wait()  # the turn is in progress: the model has been asked
+    process.kill()
+    await process.wait()
+    with sqlite3.connect(tmp_path / "data" / "archivist.db") as db:
+        rows = db.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
+    assert ("user", "Please remember that the vault code is 7-4-1.") in rows
