@@ -265,6 +265,9 @@ async def open_database(path: Path) -> AsyncIterator[Database]:
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL is still safe against corruption and against a killed process;
+        # only a power cut can lose the last commits. FULL would fsync every message.
+        await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA busy_timeout = 5000")
         await _apply_migrations(conn)

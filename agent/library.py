@@ -7,6 +7,7 @@ name is resolved in, or the agent whose attached sources a search may read.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -329,8 +330,11 @@ class Library:
         if mode == "dense":
             return await self._archive.search(vector, scope, limit=top_k, offset=offset)
         depth = min(max(2 * (offset + top_k), HYBRID_DEPTH), MAX_WINDOW)
-        dense = await self._archive.search(vector, scope, limit=depth)
-        keyword = await self._keyword.search(query, scope, limit=depth)
+        # Milvus and SQLite each work in their own thread: ask both at once.
+        dense, keyword = await asyncio.gather(
+            self._archive.search(vector, scope, limit=depth),
+            self._keyword.search(query, scope, limit=depth),
+        )
         return fuse([dense, keyword])[offset : offset + top_k]
 
     def _check_model(self, source: Source) -> None:

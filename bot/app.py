@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from agent.agent import AgentConfig, Agents
@@ -15,7 +15,7 @@ from agent.embed import Embedder, build_embedder
 from agent.ingest import Loader
 from agent.keyword import KeywordIndex
 from agent.library import Library
-from agent.llm import build_llm
+from agent.llm import LLM, build_llm
 from agent.memory import AgentStore, RecallStore
 from agent.pdf import PdfLimits
 from agent.profiles import Profiles
@@ -62,8 +62,13 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Everything an adapter needs: the library plus agents, their memory and the LLM."""
+async def open_core(
+    settings: Settings, *, wrap_llm: Callable[[LLM], LLM] | None = None
+) -> AsyncIterator[Core]:
+    """Everything an adapter needs: the library plus agents, their memory and the LLM.
+
+    ``wrap_llm`` lets a benchmark put instrumentation around the configured model.
+    """
     llm = build_llm(
         base_url=settings.llm.base_url,
         model=settings.llm.model,
@@ -71,6 +76,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         timeout=settings.llm.timeout,
         max_retries=settings.llm.max_retries,
     )
+    if llm is not None and wrap_llm is not None:
+        llm = wrap_llm(llm)
     async with _open(settings) as (library, db):
         store, recall = AgentStore(db), RecallStore(db)
         agents = Agents(
