@@ -80,6 +80,7 @@ SWEEP: dict[str, dict[str, Any]] = {
     "conc=2,threads=1": {"embeddings.max_concurrency": 2, "embeddings.threads": 1},
     "cells=4 (patch)": {"patch.max_batch_cells": 4},
     "cells=2 (patch)": {"patch.max_batch_cells": 2},
+    "no spin (patch)": {"patch.spinning": 0},
 }
 
 
@@ -118,19 +119,25 @@ def apply_patches(overrides: dict[str, Any]) -> None:
 
     ``patch.max_batch_cells=N``: ``agent.embed._MAX_BATCH_CELLS = N * 256 * 256`` (the cap on
     batch x length^2; 8 in the code). ``patch.mem_pattern=0``: onnxruntime sessions without
-    ``enable_mem_pattern``.
+    ``enable_mem_pattern``. ``patch.spinning=0``: onnxruntime's intra-op threads do not
+    busy-wait (``session.intra_op.allow_spinning=0``).
     """
     import agent.embed as embed
 
     if "patch.max_batch_cells" in overrides:
         embed._MAX_BATCH_CELLS = int(overrides["patch.max_batch_cells"]) * 256 * 256
-    if overrides.get("patch.mem_pattern") == 0:
+    no_pattern = overrides.get("patch.mem_pattern") == 0
+    no_spin = overrides.get("patch.spinning") == 0
+    if no_pattern or no_spin:
         import onnxruntime as ort
 
         def new_session(path: Path, *, threads: int) -> Any:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
-            options.enable_mem_pattern = False
+            if no_pattern:
+                options.enable_mem_pattern = False
+            if no_spin:
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
         embed._new_session = new_session
@@ -654,6 +661,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="print only, leave docs alone")
     p.add_argument("--notes", type=Path, help="Markdown file appended to the section")
     p.add_argument("--json", type=Path, help="write the raw results here")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        action="append",
+        default=[],
+        help="render the report from results saved with --json (repeatable), running nothing",
+    )
     p.add_argument("--child", choices=("load", "floor", "parse"), help=argparse.SUPPRESS)
     p.add_argument("--pdf", help=argparse.SUPPRESS)
     p.add_argument("--manual", help=argparse.SUPPRESS)
@@ -675,10 +689,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(m, name, over) for m in args.manuals.split(",") for name, over in variants]
     if args.sweep:
         jobs += [(args.sweep_manual, name, over) for name, over in SWEEP.items()]
-    rows = [
-        measure(m, name, over, parse_only=args.parse_only, grouped=args.floor_grouped)
-        for m, name, over in jobs
-    ]
+    if args.from_json:
+        saved = [item for f in args.from_json for item in json.loads(f.read_text("utf-8"))]
+        rows = [Row(item["load"], item["floor"], item.get("parse")) for item in saved]
+        jobs = [(r.load["manual"], r.load["variant"], r.load.get("overrides", {})) for r in rows]
+    else:
+        rows = [
+            measure(m, name, over, parse_only=args.parse_only, grouped=args.floor_grouped)
+            for m, name, over in jobs
+        ]
+        for row, (_, _, over) in zip(rows, jobs, strict=True):
+            row.load["overrides"] = over
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1), encoding="utf-8")
     described: dict[str, dict[str, Any]] = {}
