@@ -459,7 +459,7 @@ class Row:
         return {
             "speed": self.pages_per_s >= TARGET_SPEEDUP * MEMGPT_PAGES_PER_S,
             "rss": self.load["rss_main_mb"] / 1024 <= TARGET_RSS_GB
-            and self.load["rss_children_mb"] / 1024 <= TARGET_RSS_GB,
+            and self.load["parser_hwm_mb"] / 1024 <= TARGET_RSS_GB,
             "floor": self.ratio <= TARGET_FLOOR_RATIO,
         }
 
@@ -722,8 +722,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.notes and args.notes.is_file():
         body += "\n\n" + args.notes.read_text(encoding="utf-8").strip()
-    cmd = "python bench/ingest.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
-    body += f"\n\nReproduce: `{cmd}`"
+    if args.from_json:
+        body += (
+            "\n\nReproduce: the runs named in the notes, each with `--json FILE`, then"
+            " `python bench/ingest.py --from-json FILE ...` renders them together."
+        )
+    else:
+        cmd = "python bench/ingest.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+        body += f"\n\nReproduce: `{cmd}`"
     print(body)
     if not args.no_write:
         print(f"\nwrote {_report.write_section(SECTION, body)}", file=sys.stderr)

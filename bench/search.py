@@ -24,8 +24,9 @@ reported too.
 
 **Variants** (collection designs):
 
-* ``plain``: ``agent.archive.MilvusArchive`` as it is: one partition, filter
-  ``source_id in [...]``.
+* ``app``: ``agent.archive.MilvusArchive`` exactly as it is (at the time of writing: one
+  partition per source on Lite, one partition and a filter on a server; Bounded reads).
+* ``plain``: one partition, filter ``source_id in [...]`` (the original design).
 * ``index``: as plain, plus a scalar index on ``source_id`` (INVERTED on Lite, STL_SORT on the
   2.3 server).
 * ``partition_key``: ``source_id`` is the partition key (``is_partition_key=True``); same
@@ -83,7 +84,7 @@ from agent.archive import (
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 SECTION = "Search"
-VARIANTS = ("plain", "index", "partition_key", "partitions", "buckets")
+VARIANTS = ("app", "plain", "index", "partition_key", "partitions", "buckets")
 BACKENDS = ("lite", "server")
 SOURCES = 100
 SCOPES = 4
@@ -256,19 +257,23 @@ class VariantArchive(MilvusArchive):
     """``MilvusArchive`` with another collection design, prototyped here for the bench.
 
     Same fields, same HNSW index and search parameters; what changes is how rows are placed
-    into partitions and how a scope becomes ``partition_names`` and/or a filter.
+    into partitions and how a scope becomes ``partition_names`` and/or a filter. Everything
+    that decides the design is overridden here, so the variants stay what they say whatever
+    ``agent/archive.py`` does (that is measured as the ``app`` variant, with the class as is).
     """
 
     variant = "plain"
     server = False
     known_partitions: set[str] = set()  # noqa: RUF012 (one collection per process)
 
+    def __init__(self, client: Any, collection: str, dim: int, uri: str) -> None:
+        super().__init__(client, collection, dim, uri)
+        # MilvusArchive may route rows to partitions itself (it does on Lite); not here.
+        self._per_source = False
+
     def _ensure_collection(self) -> None:
         from pymilvus import DataType
 
-        if self.variant == "plain":
-            super()._ensure_collection()
-            return
         if self._client.has_collection(self._collection):
             self._client.load_collection(self._collection)
             return
@@ -329,18 +334,17 @@ class VariantArchive(MilvusArchive):
                 rows = [_row(passages[i], vectors[i]) for i in members[start : start + 512]]
                 await self._call(self._client.upsert, self._collection, rows, partition_name=name)
 
-    consistency = "app"  # "app": MilvusArchive.search as it is; else a consistency level
+    consistency = "Bounded"
+    ef = 64  # HNSW search breadth floor, as in agent/archive.py
 
     async def search(
         self, vector: npt.NDArray[np.float32], scope: Scope, *, limit: int, offset: int = 0
     ) -> list[Hit]:
         """Scoped search: partitions and/or filter according to the variant.
 
-        ``app`` is ``MilvusArchive.search`` itself (``plain`` only); everything else is the
-        same call with this variant's partitions, filter and an explicit consistency level.
+        The same call as ``MilvusArchive.search`` with this variant's partitions, filter and
+        an explicit consistency level.
         """
-        if self.consistency == "app":
-            return await super().search(vector, scope, limit=limit, offset=offset)
         if not scope.source_ids or limit <= 0 or offset >= MAX_WINDOW:
             return []
         sources = ", ".join(str(int(s)) for s in scope.source_ids)
@@ -362,8 +366,11 @@ class VariantArchive(MilvusArchive):
             offset=offset,
             partition_names=names,
             output_fields=list(OUTPUT_FIELDS),
-            search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit + offset)}},
-            consistency_level=self.consistency,  # never "app" here
+            search_params={
+                "metric_type": "COSINE",
+                "params": {"ef": max(self.ef, limit + offset)},
+            },
+            consistency_level=self.consistency,
         )
         return [_hit(item) for item in results[0]]
 
@@ -404,19 +411,20 @@ def wait_quiet(pid: int, limit: float = 600.0, threshold: float = 0.15) -> float
 
 
 def consistency_levels(spec: str, backend: str, variant: str) -> list[str]:
-    """Consistency levels to time; ``app`` means ``MilvusArchive.search`` exactly as it is.
+    """Consistency levels to time for one variant.
 
-    ``auto``: on Lite (where the level changes nothing) ``app`` for ``plain`` and Bounded for
-    the other variants; on a server additionally Session for every variant and Strong for
+    ``app`` is ``MilvusArchive.search`` exactly as it is (its own level) and the only level of
+    the ``app`` variant. ``auto`` otherwise: Bounded (what the app uses) on Lite, where the
+    level changes nothing; on a server also Session for every variant, and Strong for
     ``plain`` (Strong waits for the server's time tick: ~0.2-0.4 s a search).
     """
+    if variant == "app":
+        return ["app"]
     if spec != "auto":
-        levels = [level.strip() for level in spec.split(",")]
-        return [lv for lv in levels if lv != "app" or variant == "plain"]
-    first = "app" if variant == "plain" else "Bounded"
+        return [level.strip() for level in spec.split(",") if level.strip() != "app"]
     if backend == "lite":
-        return [first]
-    return [first, "Session", "Strong"] if variant == "plain" else [first, "Session"]
+        return ["Bounded"]
+    return ["Bounded", "Session", "Strong"] if variant == "plain" else ["Bounded", "Session"]
 
 
 def wait_indexed(archive: MilvusArchive, collection: str, limit: float = 900.0) -> float:
@@ -442,6 +450,7 @@ async def child_run(
     data = make_dataset(n, max(args.queries, args.strong_queries) + WARMUP, args.sigma)
     VariantArchive.variant = variant
     VariantArchive.server = backend == "server"
+    VariantArchive.ef = args.ef
     # Brute force first, before Milvus Lite's or FAISS's threads exist in this process.
     in_scope = [np.flatnonzero(np.isin(data.source_ids, s)) for s in data.scopes]
     matrices = [np.ascontiguousarray(data.vectors[rows]) for rows in in_scope]
@@ -469,7 +478,8 @@ async def child_run(
         return _cpu_seconds(os.getpid()) + (_cpu_seconds(server_pid) if server_pid else 0.0)
 
     collection = f"bench_{variant}_{n}_{os.getpid()}"
-    archive = await VariantArchive.connect(uri, collection=collection, dim=DIM, timeout=60.0)
+    kind = MilvusArchive if variant == "app" else VariantArchive
+    archive = await kind.connect(uri, collection=collection, dim=DIM, timeout=60.0)
     try:
         began = time.perf_counter()
         for start in range(0, n, INSERT_CHUNK):
@@ -523,6 +533,7 @@ async def child_run(
         "backend": backend,
         "variant": variant,
         "rows": n,
+        "ef": args.ef if variant != "app" else 64,
         "in_scope": float(np.mean([len(r) for r in in_scope])),
         "scope_sources": float(np.mean([len(s) for s in data.scopes])),
         "insert_s": insert_s,
@@ -599,6 +610,8 @@ def spawn(backend: str, variant: str, n: int, args: argparse.Namespace, uri: str
         str(args.queries),
         "--sigma",
         str(args.sigma),
+        "--ef",
+        str(args.ef),
         "--strong-queries",
         str(args.strong_queries),
         "--consistency",
@@ -662,7 +675,7 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
                     [
                         r["backend"],
                         size_label(r["rows"]),
-                        r["variant"],
+                        r["variant"] + (f" ef={r['ef']}" if r.get("ef", 64) != 64 else ""),
                         f"{level} ({t['queries']} q)",
                         f"{r['in_scope']:.0f} ({r['scope_sources']:.0f} src)",
                         f"{t['p50']:.1f}",
@@ -722,6 +735,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="comma-separated levels (Strong,Session,Bounded) or auto (see consistency_levels)",
     )
+    p.add_argument("--ef", type=int, default=64, help="HNSW ef of the bench's variants")
     p.add_argument("--sigma", type=float, default=0.03, help="per-dimension noise of rows")
     p.add_argument(
         "--server-uri", default="", help="use this Milvus server instead of starting one"
@@ -773,8 +787,16 @@ def render(results: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
     ]
     if args.notes and args.notes.is_file():
         parts.append(args.notes.read_text(encoding="utf-8").strip())
-    cmd = "python bench/search.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
-    parts.append(f"Reproduce: `{cmd}`")
+    if args.from_json:
+        parts.append(
+            "Reproduce: `python bench/search.py` (10k and 100k, every variant, both backends);"
+            " `--sizes 100k --backends server --variants plain,index --ef 128` (and 256);"
+            " `--sizes 1M --backends server --variants app`; each with `--json FILE`, then"
+            " `--from-json FILE` renders them together."
+        )
+    else:
+        cmd = "python bench/search.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+        parts.append(f"Reproduce: `{cmd}`")
     return "\n\n".join(parts)
 
 
