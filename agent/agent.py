@@ -43,14 +43,15 @@ class Incoming:
 class Reply:
     """What a turn produced: messages for the people, the citations they used, and a notice.
 
-    ``notice`` is a one-sentence failure or mode label (for example the LLM being down); the
-    user's message is kept in memory whatever happens.
+    ``notice`` is a one-sentence failure or mode label (for example the LLM being down), and
+    ``failed`` tells the two apart; the user's message is kept in memory whatever happens.
     """
 
     messages: list[str]
     citations: list[Citation] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
     notice: str | None = None
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class Agents:
                 if not await self._act(ctx, completion):
                     break
         except LLMUnavailable as exc:
-            return Reply(ctx.messages, _cited(ctx), thoughts, notice=str(exc))
+            return Reply(ctx.messages, _cited(ctx), thoughts, notice=str(exc), failed=True)
         if not ctx.messages:
             # The step bound ended a chain that never spoke: say so rather than leave the
             # person with nothing (inner monologue stays private).

@@ -33,6 +33,7 @@ MAX_DOCUMENT_CHARS = 512
 MAX_WINDOW = 16_384
 _INSERT_BATCH = 512
 _VISIBILITY_POLL = 0.25
+_PING_TIMEOUT = 5.0
 _OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
 
 
@@ -97,6 +98,9 @@ class Archive(Protocol):
 
     async def delete_file(self, file_id: int) -> None:
         """Remove every passage of one file."""
+
+    async def ping(self) -> None:
+        """Prove the store answers; raises :class:`ArchiveUnavailable`."""
 
     async def close(self) -> None:
         """Release the connection (and stop Milvus Lite's in-process server)."""
@@ -312,6 +316,17 @@ class MilvusArchive:
     async def delete_file(self, file_id: int) -> None:
         """Delete every passage of one file."""
         await self._call(self._client.delete, self._collection, filter=f"file_id == {int(file_id)}")
+
+    async def ping(self) -> None:
+        """Ask whether our collection exists: a round trip that touches no data."""
+        exists = await self._call(
+            self._client.has_collection, self._collection, timeout=_PING_TIMEOUT
+        )
+        if not exists:
+            raise ArchiveUnavailable(
+                f"Milvus at {shown_url(self._uri)} no longer has the collection"
+                f" {self._collection}: was it dropped? Restart the bot to recreate it."
+            )
 
     async def close(self) -> None:
         """Close the client; for Milvus Lite this also releases the file lock."""

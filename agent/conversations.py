@@ -62,10 +62,10 @@ class Conversations:
                 return await self._agents.turn(incoming)
             except ArchivistError as exc:
                 log.warning("turn in %s failed: %s", incoming.conversation, exc)
-                return Reply([], notice=str(exc))
+                return Reply([], notice=str(exc), failed=True)
             except Exception:
                 log.exception("turn in %s failed", incoming.conversation)
-                return Reply([], notice=INTERNAL_ERROR)
+                return Reply([], notice=INTERNAL_ERROR, failed=True)
 
         return await self.run(incoming.conversation, turn)
 
@@ -107,7 +107,7 @@ class Conversations:
             while not queue.empty():
                 waiting = queue.get_nowait()
                 if not waiting.done.done():
-                    waiting.done.set_result(Reply([], notice=SHUTTING_DOWN))
+                    waiting.done.set_result(Reply([], notice=SHUTTING_DOWN, failed=True))
 
     async def close(self) -> None:
         """Stop every worker; turns in progress end (their messages are already stored) and

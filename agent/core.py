@@ -7,6 +7,7 @@ channel``) and, where names are resolved, the workspace scope they are resolved 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from agent.ingest import FileInput, LoadReport, ProgressCallback
 from agent.library import Library, SearchPage
 from agent.memory import AgentStore, AgentSummary, CoreMemory, RecallStore
 from agent.sources import Source
+from agent.telemetry import NoTelemetry, Telemetry
 
 
 class AgentNotFound(ArchivistError):
@@ -45,6 +47,7 @@ class Core:
         store: AgentStore,
         recall: RecallStore,
         search_top_k: int = 5,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._agents = agents
         self._conversations = conversations
@@ -52,15 +55,29 @@ class Core:
         self._store = store
         self._recall = recall
         self._top_k = search_top_k
+        self._telemetry = telemetry or NoTelemetry()
 
     @property
     def search_only(self) -> bool:
         """True when answers are archive search results because no LLM is configured."""
         return self._agents.search_only
 
+    @property
+    def queued(self) -> int:
+        """Messages and commands waiting behind others in their conversation."""
+        return self._conversations.queued
+
+    @property
+    def active(self) -> int:
+        """Conversations with work under way or recently done."""
+        return self._conversations.active
+
     async def ask(self, incoming: Incoming) -> Reply:
         """A message for the conversation's agent; replies in order within a conversation."""
-        return await self._conversations.ask(incoming)
+        started = time.perf_counter()
+        reply = await self._conversations.ask(incoming)
+        self._telemetry.turn_finished(time.perf_counter() - started, failed=reply.failed)
+        return reply
 
     async def attach(
         self, conversation: str, scope: str, name: str, *, by: str
@@ -92,6 +109,7 @@ class Core:
     ) -> LoadReport:
         """Load files into a workspace source and attach it here if anything loaded."""
         report = await self._library.load(scope, name, files, created_by=by, progress=progress)
+        self._telemetry.passages_loaded(report.passages)
         if report.loaded:
             await self._library.attach(conversation, scope, name, by=by)
         return report

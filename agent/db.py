@@ -222,6 +222,10 @@ class Database:
             row: aiosqlite.Row | None = await cursor.fetchone()
             return row
 
+    async def ping(self) -> None:
+        """One trivial query: proves the file is open and not locked out by a long write."""
+        await self.fetchone("SELECT 1")
+
     async def instance_id(self) -> str:
         """A random id made once per state file.
 

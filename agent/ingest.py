@@ -12,7 +12,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from agent.errors import (
     SourceNotFound,
 )
 from agent.keyword import KeywordIndex
+from agent.parser_worker import die_with_parent, run_limited, too_slow
 from agent.pdf import (
     PageText,
     PdfInfo,
@@ -125,10 +125,15 @@ class LoadReport:
         """Files whose passages are now in the source."""
         return [f for f in self.files if f.status == "loaded"]
 
+    @property
+    def passages(self) -> int:
+        """Passages added by the files that loaded."""
+        return sum(f.passages for f in self.loaded)
+
     def summary(self) -> str:
         """One line in the style of ``Loaded 914 passages from 285 pages (1 file) into ...``."""
         loaded = self.loaded
-        passages = sum(f.passages for f in loaded)
+        passages = self.passages
         pages = sum(f.pages for f in loaded)
         files = f"{len(loaded)} file" + ("" if len(loaded) == 1 else "s")
         line = (
@@ -157,7 +162,9 @@ class ParsePool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
             )
         return self._executor
 
@@ -171,7 +178,7 @@ class ParsePool:
         """
         loop = asyncio.get_running_loop()
         call = loop.run_in_executor(
-            self._pool(), _run_limited, self._timeout, display_name, fn, *args
+            self._pool(), run_limited, self._timeout, display_name, fn, *args
         )
         try:
             # Backstop only: this load queues at most _PREFETCH calls ahead of this one.
@@ -185,7 +192,7 @@ class ParsePool:
             ) from None
         except asyncio.TimeoutError:
             self.shutdown()
-            raise _too_slow(display_name, self._timeout) from None
+            raise too_slow(display_name, self._timeout) from None
 
     def shutdown(self) -> None:
         """Stop the worker process at once (a new one starts on next use)."""
@@ -197,29 +204,6 @@ class ParsePool:
         for process in list(getattr(executor, "_processes", {}).values()):
             process.terminate()
         executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _too_slow(display_name: str, timeout: float) -> DocumentTooLarge:
-    return DocumentTooLarge(
-        display_name,
-        f"'{display_name}' took more than {timeout:g} s to parse, so it was stopped:"
-        " re-save it with a PDF tool, or split it, and try again.",
-    )
-
-
-def _run_limited(timeout: float, display_name: str, fn: Callable[..., T], *args: Any) -> T:
-    """In the worker process: run ``fn`` under a CPU-clock alarm of ``timeout`` seconds."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise _too_slow(display_name, timeout)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return fn(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:

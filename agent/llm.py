@@ -50,6 +50,9 @@ LLMErrorKind = Literal[
 _NO_API_KEY: Final = "unused"
 _OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 _LOGGED_BODY_CHARS: Final = 200
+# A health check must answer well within a probe's own timeout (Kubernetes: 1 s by default
+# is too short for a remote endpoint, so probes are usually set to a few seconds).
+_PING_TIMEOUT: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,10 @@ class LLM(Protocol):
         Both are in the OpenAI chat format. Raises :class:`LLMUnavailable` when
         the endpoint fails, after retries.
         """
+        ...
+
+    async def ping(self) -> None:
+        """Prove the endpoint answers and accepts the key; raises :class:`LLMUnavailable`."""
         ...
 
     async def aclose(self) -> None:
@@ -192,6 +199,20 @@ class OpenAILLM:
                 f" completion ({reason}): check that the endpoint is OpenAI-compatible.",
                 kind="server_error",
             ) from exc
+
+    async def ping(self) -> None:
+        """One ``GET /models`` without retries; see :meth:`LLM.ping`.
+
+        A 404 still proves the server is there: some compatible servers have no model list.
+        """
+        import openai
+
+        try:
+            await self._client.with_options(max_retries=0, timeout=_PING_TIMEOUT).models.list()
+        except openai.NotFoundError:
+            return
+        except openai.APIError as exc:
+            raise self._unavailable(exc) from exc
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -56,6 +56,10 @@ class TimedLLM:
         finally:
             self.spent += time.perf_counter() - started
 
+    async def ping(self) -> None:
+        """Ping the wrapped model."""
+        await self.inner.ping()
+
     async def aclose(self) -> None:
         """Close the wrapped client."""
         await self.inner.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from agent.agent import AgentConfig, Agents
 from agent.archive import MilvusArchive, collection_name
@@ -21,6 +22,8 @@ from agent.pdf import PdfLimits
 from agent.profiles import Profiles
 from agent.sources import SourceRegistry
 from bot.config import Settings
+from bot.health import Check
+from bot.metrics import MeteredLLM, Metrics
 
 _MB = 1024 * 1024
 
@@ -61,6 +64,15 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
         yield library
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """The core plus what a running bot exposes about it: readiness checks and metrics."""
+
+    core: Core
+    checks: dict[str, Check]
+    metrics: Metrics
+
+
 @asynccontextmanager
 async def open_core(
     settings: Settings, *, wrap_llm: Callable[[LLM], LLM] | None = None
@@ -69,6 +81,16 @@ async def open_core(
 
     ``wrap_llm`` lets a benchmark put instrumentation around the configured model.
     """
+    async with open_runtime(settings, wrap_llm=wrap_llm) as runtime:
+        yield runtime.core
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, wrap_llm: Callable[[LLM], LLM] | None = None
+) -> AsyncIterator[Runtime]:
+    """The core, with a readiness check per dependency and metrics counting its work."""
+    metrics = Metrics()
     llm = build_llm(
         base_url=settings.llm.base_url,
         model=settings.llm.model,
@@ -76,8 +98,8 @@ async def open_core(
         timeout=settings.llm.timeout,
         max_retries=settings.llm.max_retries,
     )
-    if llm is not None and wrap_llm is not None:
-        llm = wrap_llm(llm)
+    if llm is not None:
+        llm = MeteredLLM(wrap_llm(llm) if wrap_llm else llm, metrics)
     async with _open(settings) as (library, db):
         store, recall = AgentStore(db), RecallStore(db)
         agents = Agents(
@@ -96,15 +118,21 @@ async def open_core(
             ),
         )
         conversations = Conversations(agents)
+        checks: dict[str, Check] = {"sqlite": db.ping, "milvus": library.archive.ping}
+        if llm is not None:
+            checks["llm"] = llm.ping
         try:
-            yield Core(
+            core = Core(
                 agents=agents,
                 conversations=conversations,
                 library=library,
                 store=store,
                 recall=recall,
                 search_top_k=settings.search.top_k,
+                telemetry=metrics,
             )
+            metrics.watch(core)
+            yield Runtime(core, checks, metrics)
         finally:
             await conversations.close()
             if llm is not None:

@@ -2,9 +2,11 @@
 
 Precedence, highest first: ``ARCHIVIST_<SECTION>_<KEY>`` environment variables, the config
 file, the defaults below. The file is ``--config FILE``, else ``$ARCHIVIST_CONFIG``, else
-``./config.toml`` when present. ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` fill the LLM (and
-OpenAI embedding) endpoint when the config leaves it unset. This module is the only place in
-the project that reads configuration or the environment.
+``./config.toml`` when present. Where the config leaves them unset, ``OPENAI_API_KEY`` and
+``OPENAI_BASE_URL`` fill the LLM (and OpenAI embedding) endpoint, and ``DISCORD_TOKEN``,
+``SLACK_BOT_TOKEN``, ``SLACK_APP_TOKEN`` and ``SLACK_SIGNING_SECRET`` the platform
+credentials. This module is the only place in the project that reads configuration or the
+environment.
 """
 
 from __future__ import annotations
@@ -126,6 +128,30 @@ class AgentSettings(_Section):
     show_thoughts: bool = False
 
 
+class ServerSettings(_Section):
+    """The HTTP endpoint of ``archivist run``: ``/healthz`` and ``/metrics``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class DiscordSettings(_Section):
+    """The Discord adapter; it runs when a token is set (``DISCORD_TOKEN`` works too)."""
+
+    token: SecretStr | None = None
+
+
+class SlackSettings(_Section):
+    """The Slack adapter; it runs when a bot token and an app token or signing secret are set.
+
+    ``SLACK_BOT_TOKEN``, ``SLACK_APP_TOKEN`` and ``SLACK_SIGNING_SECRET`` work too.
+    """
+
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+
+
 class LoggingSettings(_Section):
     """Log verbosity."""
 
@@ -150,6 +176,9 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     llm: LlmSettings = LlmSettings()
     agent: AgentSettings = AgentSettings()
+    server: ServerSettings = ServerSettings()
+    discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property
@@ -164,7 +193,15 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings, for log redaction."""
-        values = [self.milvus.token, self.embeddings.api_key, self.llm.api_key]
+        values = [
+            self.milvus.token,
+            self.embeddings.api_key,
+            self.llm.api_key,
+            self.discord.token,
+            self.slack.bot_token,
+            self.slack.app_token,
+            self.slack.signing_secret,
+        ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
@@ -208,7 +245,31 @@ def load_settings(config_file: Path | None = None) -> Settings:
         raise ConfigError(f"config error: {path}: not valid TOML ({exc})") from None
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
-    return _with_openai_environment(settings, os.environ)
+    return _with_platform_environment(_with_openai_environment(settings, os.environ), os.environ)
+
+
+# Each platform's own variable names, as its documentation and examples use them.
+_PLATFORM_VARIABLES = {
+    ("discord", "token"): "DISCORD_TOKEN",
+    ("slack", "bot_token"): "SLACK_BOT_TOKEN",
+    ("slack", "app_token"): "SLACK_APP_TOKEN",
+    ("slack", "signing_secret"): "SLACK_SIGNING_SECRET",
+}
+
+
+def _with_platform_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """Fill unset platform credentials from the platforms' conventional variables."""
+    updates: dict[str, dict[str, SecretStr]] = {}
+    for (section, key), variable in _PLATFORM_VARIABLES.items():
+        value = environ.get(variable)
+        if value and getattr(getattr(settings, section), key) is None:
+            updates.setdefault(section, {})[key] = SecretStr(value)
+    return settings.model_copy(
+        update={
+            section: getattr(settings, section).model_copy(update=values)
+            for section, values in updates.items()
+        }
+    )
 
 
 def _with_openai_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:

@@ -6,14 +6,19 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from agent.embed import Embedder
 from agent.library import Library
 from bot.app import make_embedder, open_library
 from bot.config import Settings, load_settings
-from tests.fake_openai import fake_openai  # noqa: F401 (a fixture, used by name)
+from tests.fake_openai import (
+    FakeOpenAI,
+    fake_openai,  # noqa: F401 (a fixture, used by name)
+)
 from tests.milvus_fixtures import milvus_server_uri  # noqa: F401 (a fixture, used by name)
 
 _collections = itertools.count()
@@ -27,9 +32,9 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No ARCHIVIST_*/OPENAI_* variables from the outside, and a cwd without config.toml."""
+    """No ARCHIVIST_*, OPENAI_*, DISCORD_* or SLACK_* variables; a cwd without config.toml."""
     for key in list(os.environ):
-        if key.startswith(("ARCHIVIST_", "OPENAI_")):
+        if key.startswith(("ARCHIVIST_", "OPENAI_", "DISCORD_", "SLACK_")):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     yield
@@ -48,6 +53,25 @@ def make_settings(
             ),
             "embeddings": settings.embeddings.model_copy(update={"cache_dir": model_cache}),
         }
+    )
+
+
+def with_llm(settings: Settings, fake: FakeOpenAI | None, **agent: Any) -> Settings:
+    """``settings`` with the LLM at ``fake`` (None: search-only) and ``[agent]`` overrides."""
+    llm = settings.llm.model_copy(
+        update={
+            "base_url": fake.base_url if fake else None,
+            "api_key": None,
+            "model": "fake-model",
+            "timeout": 5.0,
+            "max_retries": 0,
+            **{k: agent.pop(k) for k in ("context_window",) if k in agent},
+        }
+    )
+    if fake is not None:
+        llm = llm.model_copy(update={"api_key": SecretStr("sk-test-agent")})
+    return settings.model_copy(
+        update={"llm": llm, "agent": settings.agent.model_copy(update=agent)}
     )
 
 

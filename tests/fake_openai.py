@@ -112,6 +112,8 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
         self._models = list(models)
+        self.models_status = 200
+        """Set to an error status to make ``GET /v1/models`` (a health probe) fail."""
         self._queue: deque[_Scripted] = deque()
         self._responder: Responder | None = None
         self._hanging: list[asyncio.Event] = []
@@ -241,6 +243,8 @@ class FakeOpenAI:
         return _error(500, "fake server: nothing scripted for this request")
 
     async def _list_models(self, request: web.Request) -> web.Response:
+        if self.models_status != 200:
+            return _error(self.models_status, "fake server: models unavailable")
         created = int(time.time())
         data = [
             {"id": model, "object": "model", "created": created, "owned_by": "fake"}

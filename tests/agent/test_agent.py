@@ -18,6 +18,7 @@ from agent.window import SUMMARY_PROMPT
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs
+from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
 
 KEY = "console:local:default"
@@ -27,26 +28,6 @@ KEY = "console:local:default"
 def backend() -> str:
     """The loop does not depend on the Milvus backend: Lite is enough here."""
     return "lite"
-
-
-def with_llm(settings: Settings, fake: FakeOpenAI | None, **agent: Any) -> Settings:
-    llm = settings.llm.model_copy(
-        update={
-            "base_url": fake.base_url if fake else None,
-            "api_key": None,
-            "model": "fake-model",
-            "timeout": 5.0,
-            "max_retries": 0,
-            **{k: agent.pop(k) for k in ("context_window",) if k in agent},
-        }
-    )
-    if fake is not None:
-        from pydantic import SecretStr
-
-        llm = llm.model_copy(update={"api_key": SecretStr("sk-test-agent")})
-    return settings.model_copy(
-        update={"llm": llm, "agent": settings.agent.model_copy(update=agent)}
-    )
 
 
 @pytest.fixture

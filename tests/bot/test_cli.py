@@ -240,8 +240,14 @@ def test_a_load_killed_midway_is_rolled_back_at_the_next_start(
         assert loader.poll() is None, "the load finished before it could be killed"
         assert time.monotonic() < deadline, "the load never started"
         time.sleep(0.05)
+    parsers = _children(loader.pid)
+    assert parsers, "the load runs its parser in a child process"
     loader.send_signal(signal.SIGKILL)
     loader.wait(timeout=30)
+    # The parser dies with its parent instead of parsing on as an orphan.
+    while any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in parsers):
+        assert time.monotonic() < deadline, f"parser processes {parsers} outlived the load"
+        time.sleep(0.05)
 
     listed = archivist(slow, "sources", "list", "--json")
     [source] = json.loads(listed.stdout)
@@ -250,6 +256,26 @@ def test_a_load_killed_midway_is_rolled_back_at_the_next_start(
     assert [f["status"] for f in shown["file_list"]] == ["failed"]
     again = archivist(slow, "load", "directory", "--name", "big", "--input-files", str(manual))
     assert again.exit_code == 0 and "from 120 pages" in again.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _passages_going_in(db: Path) -> bool:

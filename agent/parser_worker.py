@@ -1,0 +1,52 @@
+"""What runs inside the PDF parser process, kept apart so that process imports little.
+
+The parser process unpickles the functions it runs by module: anything defined in
+``agent.ingest`` would drag Milvus and onnxruntime (~200 MB) into it; this module needs only
+the standard library and :mod:`agent.errors`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from agent.errors import DocumentTooLarge
+
+T = TypeVar("T")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def too_slow(display_name: str, timeout: float) -> DocumentTooLarge:
+    """The refusal for a file whose parsing ran out of time."""
+    return DocumentTooLarge(
+        display_name,
+        f"'{display_name}' took more than {timeout:g} s to parse, so it was stopped:"
+        " re-save it with a PDF tool, or split it, and try again.",
+    )
+
+
+def die_with_parent() -> None:
+    """Process initializer: on Linux, end this worker when the process that started it dies
+    (even by SIGKILL), instead of leaving an orphan parsing on."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_limited(timeout: float, display_name: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` under an alarm of ``timeout`` seconds of wall time in this process."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise too_slow(display_name, timeout)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,104 @@
+"""``/healthz`` and ``/metrics`` over real HTTP, on a real core (SQLite, Milvus Lite, fake LLM)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from agent.agent import Incoming
+from agent.ingest import FileInput
+from bot.app import Runtime, open_runtime
+from bot.config import Settings
+from bot.health import HealthServer
+from tests import pdfs
+from tests.conftest import with_llm
+from tests.fake_openai import FakeOpenAI
+
+
+@pytest.fixture
+def backend() -> str:
+    return "lite"
+
+
+@pytest.fixture
+async def runtime(settings: Settings, fake_openai: FakeOpenAI) -> AsyncIterator[Runtime]:
+    async with open_runtime(with_llm(settings, fake_openai)) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def base_url(runtime: Runtime) -> AsyncIterator[str]:
+    server = HealthServer(checks=runtime.checks, metrics=runtime.metrics, host="127.0.0.1", port=0)
+    port = await server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
+
+
+async def get(url: str) -> tuple[int, str, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, response.headers["Content-Type"], await response.text()
+
+
+def sample(metrics: str, name: str) -> float:
+    """The value of one sample line, e.g. ``archivist_turns_total{outcome="answered"}``."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics:\n{metrics}")
+
+
+async def test_healthz_is_ready_when_every_dependency_answers(base_url: str) -> None:
+    status, _, body = await get(base_url + "/healthz")
+    assert status == 200
+    assert '"status": "ok"' in body
+    for name in ("sqlite", "milvus", "llm"):
+        assert f'"{name}": {{"ok": true}}' in body
+
+
+async def test_healthz_names_the_dependency_that_is_down(
+    base_url: str, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.models_status = 401
+    status, _, body = await get(base_url + "/healthz")
+    assert status == 503
+    assert '"status": "unavailable"' in body
+    assert '"milvus": {"ok": true}' in body
+    assert "refused the bot's credentials (HTTP 401)" in body
+
+
+async def test_metrics_count_turns_llm_calls_and_their_failures(
+    base_url: str, runtime: Runtime, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Hello."})])
+    fake_openai.fail(500)
+    answered = await runtime.core.ask(Incoming("console:local:a", "global", "hi"))
+    failed = await runtime.core.ask(Incoming("console:local:b", "global", "hi again"))
+    assert answered.messages == ["Hello."] and not answered.failed
+    assert failed.failed
+
+    status, content_type, metrics = await get(base_url + "/metrics")
+    assert status == 200 and content_type.startswith("text/plain")
+    assert sample(metrics, 'archivist_turns_total{outcome="answered"}') == 1
+    assert sample(metrics, 'archivist_turns_total{outcome="failed"}') == 1
+    assert sample(metrics, "archivist_turn_seconds_count") == 2
+    assert sample(metrics, "archivist_llm_calls_total") == 2
+    assert sample(metrics, 'archivist_llm_errors_total{kind="server_error"}') == 1
+    assert sample(metrics, "archivist_queue_depth") == 0
+    assert sample(metrics, "archivist_active_conversations") == 2
+
+
+async def test_metrics_count_passages_loaded(
+    base_url: str, runtime: Runtime, tmp_path: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 3)
+    report = await runtime.core.load(
+        "console:local:a", "global", "manual", [FileInput(manual)], by="test"
+    )
+    _, _, metrics = await get(base_url + "/metrics")
+    assert report.passages > 0
+    assert sample(metrics, "archivist_passages_loaded_total") == report.passages
