@@ -15,7 +15,7 @@ from typing import TextIO
 from agent.agent import Incoming, Reply
 from agent.core import Core
 from agent.errors import ArchivistError
-from agent.functions import Citation
+from agent.functions import Citation, by_document
 from agent.ingest import FileInput, Progress
 
 HELP = """\
@@ -41,12 +41,10 @@ def render_citations(citations: list[Citation]) -> str | None:
     """``Sources: gri.pdf p.41, p.43; faq.pdf p.2`` (documents in order of first use)."""
     if not citations:
         return None
-    pages: dict[str, list[str]] = {}
-    for citation in citations:
-        listed = pages.setdefault(citation.document, [])
-        if citation.pages and citation.pages not in listed:
-            listed.append(citation.pages)
-    parts = [f"{doc} {', '.join(p)}".rstrip() for doc, p in pages.items()]
+    parts = [
+        f"{doc} {', '.join(c.pages for c in cited)}".rstrip()
+        for doc, cited in by_document(citations)
+    ]
     return "Sources: " + "; ".join(parts)
 
 
@@ -62,6 +60,7 @@ class ConsoleAdapter:
         scope: str = "global",
         speaker: str = "you",
         show_thoughts: bool = False,
+        interactive: bool = False,
     ) -> None:
         self._core = core
         self._out = out
@@ -69,6 +68,10 @@ class ConsoleAdapter:
         self._scope = scope
         self._speaker = speaker
         self._show_thoughts = show_thoughts
+        # On a terminal, /attach without a name offers a numbered list and takes the next
+        # line as the choice; a script passes names instead.
+        self._interactive = interactive
+        self._pending: Callable[[str], Awaitable[None]] | None = None
         self._commands: dict[str, Callable[[list[str]], Awaitable[None]]] = {
             "/attach": self._attach,
             "/detach": self._detach,
@@ -86,14 +89,21 @@ class ConsoleAdapter:
             self._say("(No language model configured: answers are archive search results.)")
         async for raw in lines:
             line = raw.strip()
+            if self._pending is not None:
+                answer, self._pending = self._pending, None
+                await self._guarded(answer, line)
+                continue
             if not line:
                 continue
             if line in ("/exit", "/quit"):
                 break
-            try:
-                await self.handle(line)
-            except ArchivistError as exc:
-                self._say(f"error: {exc}")
+            await self._guarded(self.handle, line)
+
+    async def _guarded(self, handler: Callable[[str], Awaitable[None]], line: str) -> None:
+        try:
+            await handler(line)
+        except ArchivistError as exc:
+            self._say(f"error: {exc}")
 
     async def handle(self, line: str) -> None:
         """One line: a command, or a message for the agent."""
@@ -129,6 +139,9 @@ class ConsoleAdapter:
         print(text, file=self._out, flush=True)
 
     async def _attach(self, args: list[str]) -> None:
+        if not args and self._interactive:
+            await self._pick_source()
+            return
         if not args:
             await self._sources([])
             self._say("Attach one with /attach NAME.")
@@ -137,6 +150,27 @@ class ConsoleAdapter:
             self._conversation, self._scope, " ".join(args), by=self._speaker
         )
         self._say(f"{'Attached' if new else 'Already attached:'} {source.name}.")
+
+    async def _pick_source(self) -> None:
+        sources = await self._core.sources(self._scope)
+        if not sources:
+            await self._sources([])
+            return
+        attached = {s.id for s in await self._core.attached(self._conversation)}
+        for number, s in enumerate(sources, start=1):
+            mark = " (attached)" if s.id in attached else ""
+            self._say(f"  {number}. {s.name}: {s.passages} passages{mark}")
+        self._say("Attach which? Its number or name; an empty line cancels.")
+
+        async def choose(answer: str) -> None:
+            if not answer:
+                self._say("Nothing attached.")
+                return
+            if answer.isdigit() and 1 <= int(answer) <= len(sources):
+                answer = sources[int(answer) - 1].name
+            await self._attach([answer])
+
+        self._pending = choose
 
     async def _detach(self, args: list[str]) -> None:
         if not args:

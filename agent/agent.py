@@ -211,9 +211,7 @@ class Agents:
         found = await self._library.search_attached(state.key, text, top_k=self._config.page_size)
         reply = _search_only_text(found)
         await self._recall.add(state.id, Message("assistant", reply))
-        citations = [
-            Citation(r.rank, r.document, r.page, r.last_page, r.source) for r in found.results
-        ]
+        citations = [Citation.of(r.rank, r) for r in found.results]
         return Reply([reply], citations, notice=SEARCH_ONLY_LABEL)
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from agent.agent import Agents, Incoming, Reply
 from agent.errors import ArchivistError
@@ -25,10 +25,21 @@ INTERNAL_ERROR = "Something went wrong on our side while answering (it has been 
 SHUTTING_DOWN = "The bot is shutting down: your message is saved; ask again in a moment."
 
 
+class ShuttingDown(ArchivistError):
+    """Work arrived after :meth:`Conversations.close` began."""
+
+    def __init__(self) -> None:
+        super().__init__(SHUTTING_DOWN)
+
+
 @dataclass
 class _Job:
     run: Callable[[], Awaitable[Any]]
     done: asyncio.Future[Any]
+
+
+# Queued after a conversation's last job at shutdown: its worker ends when it gets here.
+_STOP: Final = None
 
 
 class Conversations:
@@ -37,8 +48,9 @@ class Conversations:
     def __init__(self, agents: Agents, *, idle_seconds: float = 300.0) -> None:
         self._agents = agents
         self._idle = idle_seconds
-        self._queues: dict[str, asyncio.Queue[_Job]] = {}
+        self._queues: dict[str, asyncio.Queue[_Job | None]] = {}
         self._workers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @property
     def active(self) -> int:
@@ -67,10 +79,18 @@ class Conversations:
                 log.exception("turn in %s failed", incoming.conversation)
                 return Reply([], notice=INTERNAL_ERROR, failed=True)
 
-        return await self.run(incoming.conversation, turn)
+        try:
+            return await self.run(incoming.conversation, turn)
+        except ShuttingDown:
+            return Reply([], notice=SHUTTING_DOWN, failed=True)
 
     async def run(self, conversation: str, job: Callable[[], Awaitable[T]]) -> T:
-        """Run ``job`` in the conversation's order (e.g. a reset between two turns)."""
+        """Run ``job`` in the conversation's order (e.g. a reset between two turns).
+
+        Raises :class:`ShuttingDown` once :meth:`close` has begun.
+        """
+        if self._closing:
+            raise ShuttingDown
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(conversation)
         if queue is None:
@@ -81,7 +101,7 @@ class Conversations:
         queue.put_nowait(_Job(job, done))
         return await asyncio.shield(done)
 
-    async def _work(self, key: str, queue: asyncio.Queue[_Job]) -> None:
+    async def _work(self, key: str, queue: asyncio.Queue[_Job | None]) -> None:
         try:
             while True:
                 try:
@@ -90,10 +110,13 @@ class Conversations:
                     if queue.empty():  # no await before the removal below: nothing slips in
                         return
                     continue
+                if job is _STOP:
+                    return
                 try:
                     result = await job.run()
                 except asyncio.CancelledError:
-                    job.done.cancel()
+                    if not job.done.done():
+                        job.done.set_exception(ShuttingDown())
                     raise
                 except Exception as exc:  # the caller's to handle; the worker carries on
                     if not job.done.done():
@@ -106,12 +129,20 @@ class Conversations:
                 del self._queues[key]
             while not queue.empty():
                 waiting = queue.get_nowait()
-                if not waiting.done.done():
-                    waiting.done.set_result(Reply([], notice=SHUTTING_DOWN, failed=True))
+                if waiting is not None and not waiting.done.done():
+                    waiting.done.set_exception(ShuttingDown())
 
-    async def close(self) -> None:
-        """Stop every worker; turns in progress end (their messages are already stored) and
-        callers still waiting are told the bot is shutting down."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Refuse new work, give queued work up to ``grace`` seconds to finish, then stop.
+
+        Turns cut short lose nothing: their messages are stored before they are acted on.
+        Callers still waiting are told the bot is shutting down.
+        """
+        self._closing = True
+        for queue in self._queues.values():
+            queue.put_nowait(_STOP)
+        if grace > 0 and self._workers:
+            await asyncio.wait(set(self._workers), timeout=grace)
         for worker in list(self._workers):
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)

@@ -89,6 +89,10 @@ class Core:
         """Detach a source; the flag says whether it had been attached."""
         return await self._library.detach(conversation, scope, name)
 
+    async def delete_source(self, scope: str, name: str) -> Source:
+        """Delete a workspace's source: its files, passages and every attachment."""
+        return await self._library.delete(scope, name)
+
     async def sources(self, scope: str) -> list[Source]:
         """Sources visible from a workspace."""
         return await self._library.sources(scope)
@@ -155,3 +159,7 @@ class Core:
             return await self._store.reset(state.id, keep_core=keep_core)
 
         return await self._conversations.run(conversation, reset)
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Refuse new messages and give those under way up to ``grace`` seconds to finish."""
+        await self._conversations.close(grace)

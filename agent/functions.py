@@ -8,7 +8,7 @@ message the model reads as a function error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -33,6 +33,20 @@ class Citation:
     page: int
     last_page: int
     source: str
+    origin: str | None = None
+    """Where the document came from (an upload's link), for adapters that can link to it."""
+
+    @classmethod
+    def of(cls, handle: int, result: SearchResult) -> Citation:
+        """The citation of a search result, under ``handle``."""
+        return cls(
+            handle,
+            result.document,
+            result.page,
+            result.last_page,
+            result.source,
+            result.origin,
+        )
 
     @property
     def pages(self) -> str:
@@ -43,6 +57,19 @@ class Citation:
     def label(self) -> str:
         """``gri.pdf p.41``, ``gri.pdf p.41-42``, or just the name for the agent's own notes."""
         return f"{self.document} {self.pages}".rstrip()
+
+
+def by_document(citations: Sequence[Citation]) -> list[tuple[str, list[Citation]]]:
+    """Citations grouped by document in order of first use, each page range once.
+
+    What every adapter's "Sources: gri.pdf p.41, p.43; faq.pdf p.2" line is made from.
+    """
+    groups: dict[str, list[Citation]] = {}
+    for citation in citations:
+        cited = groups.setdefault(citation.document, [])
+        if citation.pages and all(c.pages != citation.pages for c in cited):
+            cited.append(citation)
+    return list(groups.items())
 
 
 @dataclass
@@ -65,9 +92,7 @@ class TurnContext:
         if key not in self._keys:
             handle = len(self._keys) + 1
             self._keys[key] = handle
-            self.handles[handle] = Citation(
-                handle, result.document, result.page, result.last_page, result.source
-            )
+            self.handles[handle] = Citation.of(handle, result)
         return self._keys[key]
 
 

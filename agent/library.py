@@ -64,8 +64,9 @@ class SearchResult:
     score: float
     source: str
     source_id: int
-
     passage_id: int
+    origin: str | None = None
+    """Where the document came from (e.g. the chat message it was uploaded in), if known."""
 
     @property
     def citation(self) -> str:
@@ -303,6 +304,7 @@ class Library:
         # asking it is far cheaper than a count(*) in Milvus Lite.
         total = sum(s.passages for s in sources if s.id in scope.source_ids)
         names = {s.id: s.name for s in sources}
+        origins = await self._registry.origins(hit.file_id for hit in hits)
         results = [
             SearchResult(
                 rank=offset + i + 1,
@@ -315,6 +317,7 @@ class Library:
                 source=names.get(hit.source_id, "?"),
                 source_id=hit.source_id,
                 passage_id=hit.id,
+                origin=origins.get(hit.file_id),
             )
             for i, hit in enumerate(hits)
         ]

@@ -8,7 +8,7 @@ filters in particular) ever handles user text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -177,6 +177,18 @@ class SourceRegistry:
             (int(source_id), sha256),
         )
         return _file(row) if row else None
+
+    async def origins(self, file_ids: Iterable[int]) -> dict[int, str]:
+        """Where each of these files came from (an upload's link), for those that say."""
+        ids = sorted({int(i) for i in file_ids})
+        if not ids:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT id, origin FROM source_files"  # noqa: S608 (placeholders only)
+            f" WHERE origin IS NOT NULL AND id IN ({', '.join('?' * len(ids))})",
+            ids,
+        )
+        return {int(row["id"]): str(row["origin"]) for row in rows}
 
     async def add_file(
         self,

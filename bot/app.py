@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from adapters.discord import DiscordAdapter, DiscordOptions
 from agent.agent import AgentConfig, Agents
 from agent.archive import MilvusArchive, collection_name
 from agent.conversations import Conversations
@@ -26,6 +28,7 @@ from bot.health import Check
 from bot.metrics import MeteredLLM, Metrics
 
 _MB = 1024 * 1024
+log = logging.getLogger("archivist")
 
 
 def pdf_limits(settings: Settings) -> PdfLimits:
@@ -62,6 +65,46 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
     """Open state, archive and embedder, recover from any crash, and yield the library."""
     async with _open(settings) as (library, _db):
         yield library
+
+
+def configured_platforms(settings: Settings) -> list[str]:
+    """The chat platforms whose credentials are set, in start order."""
+    platforms = []
+    if settings.discord.token is not None:
+        platforms.append("discord")
+    slack = settings.slack
+    if slack.bot_token is not None and (slack.app_token or slack.signing_secret):
+        platforms.append("slack")
+    return platforms
+
+
+def build_adapters(settings: Settings, core: Core) -> list[DiscordAdapter]:
+    """An adapter per configured platform, each told only what it needs."""
+    adapters = []
+    platforms = configured_platforms(settings)
+    if "slack" in platforms:
+        log.warning("Slack is configured, but this version has no Slack adapter yet")
+    if "discord" in platforms:
+        discord = settings.discord
+        assert discord.token is not None
+        adapters.append(
+            DiscordAdapter(
+                core,
+                DiscordOptions(
+                    token=discord.token.get_secret_value(),
+                    api_base_url=discord.api_base_url,
+                    gateway_url=discord.gateway_url,
+                    dev_guild_id=discord.dev_guild_id,
+                    reply_in_thread=discord.reply_in_thread,
+                    ingest_uploads=discord.ingest_uploads,
+                    manager_roles=tuple(discord.manager_roles),
+                    respond_to_bots=discord.respond_to_bots,
+                    show_thoughts=settings.agent.show_thoughts,
+                    max_upload_bytes=int(settings.ingest.max_file_mb * _MB),
+                ),
+            )
+        )
+    return adapters
 
 
 @dataclass(frozen=True)

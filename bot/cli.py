@@ -33,6 +33,7 @@ from bot.app import open_core, open_library
 from bot.config import ConfigError, Settings, load_settings
 from bot.configure import configure
 from bot.logs import setup_logging
+from bot.run import StartupError, serve
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -42,7 +43,7 @@ EXIT_UNAVAILABLE = 4
 T = TypeVar("T")
 
 log = logging.getLogger("archivist")
-err = Console(stderr=True, highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
@@ -51,6 +52,8 @@ def _exit_code(error: ArchivistError) -> int:
         return EXIT_NOT_FOUND
     if isinstance(error, ArchiveUnavailable):
         return EXIT_UNAVAILABLE
+    if isinstance(error, StartupError):
+        return EXIT_USAGE
     return EXIT_FAILED
 
 
@@ -446,6 +449,7 @@ def chat(
                 conversation=conversation,
                 scope=scope,
                 show_thoughts=settings.agent.show_thoughts,
+                interactive=sys.stdin.isatty(),
             )
             await console.run(_stdin_lines())
 
@@ -462,6 +466,19 @@ async def _stdin_lines() -> AsyncIterator[str]:
         if not line:
             return
         yield line
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the bot: the configured Discord and Slack adapters, /healthz and /metrics.
+
+    Stops cleanly on SIGTERM or Ctrl-C, letting answers under way finish.
+    """
+    settings: Settings = ctx.obj
+    verbose = bool(ctx.find_root().params.get("verbose"))
+    setup_logging("DEBUG" if verbose else settings.logging.level, settings.secrets())
+    _run(ctx, serve(settings))
 
 
 def main() -> None:

@@ -133,12 +133,27 @@ class ServerSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    shutdown_grace: float = Field(default=10.0, ge=0, le=600)
 
 
 class DiscordSettings(_Section):
     """The Discord adapter; it runs when a token is set (``DISCORD_TOKEN`` works too)."""
 
     token: SecretStr | None = None
+    api_base_url: str | None = None
+    gateway_url: str | None = None
+    dev_guild_id: int | None = None
+    reply_in_thread: bool = False
+    ingest_uploads: Literal["always", "mention", "off"] = "always"
+    manager_roles: list[str] = Field(default_factory=list)
+    respond_to_bots: bool = False
+
+    @field_validator("api_base_url", "gateway_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("expected a URL such as https://proxy.example/api/v10")
+        return value or None
 
 
 class SlackSettings(_Section):

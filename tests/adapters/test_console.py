@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from adapters.console import render_citations
+import pytest
+
+from adapters.console import ConsoleAdapter, render_citations
 from agent.functions import Citation
+from agent.ingest import FileInput
+from bot.app import open_core
+from bot.config import Settings
 from tests import pdfs
 from tests.fake_openai import FakeOpenAI, chat_completion
+
+
+@pytest.fixture
+def backend() -> str:
+    """The console does not depend on the Milvus backend: Lite is enough here."""
+    return "lite"
 
 
 async def chat(env: dict[str, str], script: str) -> tuple[int, str, str]:
@@ -198,3 +211,28 @@ async def test_a_kill_during_a_turn_loses_no_user_message(
     with sqlite3.connect(tmp_path / "data" / "archivist.db") as db:
         rows = db.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
     assert ("user", "Please remember that the vault code is 7-4-1.") in rows
+
+
+async def _lines(*lines: str) -> AsyncIterator[str]:
+    for line in lines:
+        yield line + "\n"
+
+
+async def test_attach_without_a_name_on_a_terminal_offers_a_numbered_choice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    async with open_core(settings) as core:
+        for name in ("alpha", "beta"):
+            manual = pdfs.make_manual_pdf(tmp_path / f"{name}.pdf", 2)
+            await core.load("console:local:other", "global", name, [FileInput(manual)], by="t")
+        console = ConsoleAdapter(core, out, interactive=True)
+        await console.run(_lines("/attach", "2", "/attach", "", "/attach", "nope", "/sources"))
+        attached = [s.name for s in await core.attached("console:local:default")]
+    text = out.getvalue()
+    assert "  1. alpha:" in text and "  2. beta:" in text
+    assert "Attached beta." in text
+    assert "  2. beta: " in text.split("Attached beta.")[1] and "(attached)" in text
+    assert "Nothing attached." in text
+    assert "error: " in text and "nope" in text
+    assert attached == ["beta"]

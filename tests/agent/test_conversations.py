@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from agent.agent import Incoming, Reply
-from agent.conversations import INTERNAL_ERROR, SHUTTING_DOWN, Conversations
+from agent.conversations import INTERNAL_ERROR, SHUTTING_DOWN, Conversations, ShuttingDown
 from agent.errors import ArchivistError
 
 
@@ -102,9 +102,29 @@ async def test_close_tells_waiting_callers(
     waiting = asyncio.create_task(conversations.ask(message("queued")))
     await agents.entered.wait()
     await conversations.close()
-    assert (await waiting).notice == SHUTTING_DOWN
-    with pytest.raises(asyncio.CancelledError):
-        await running
+    for task in (running, waiting):
+        reply = await task
+        assert reply.failed and reply.notice == SHUTTING_DOWN
+    assert agents.started == ["stuck"]
+
+
+async def test_close_lets_queued_work_finish_within_the_grace_and_refuses_new_work(
+    agents: ScriptedAgents, conversations: Conversations
+) -> None:
+    running = asyncio.create_task(conversations.ask(message("first")))
+    queued = asyncio.create_task(conversations.ask(message("second")))
+    await agents.entered.wait()
+    agents.release.setdefault("second", asyncio.Event()).set()
+    closing = asyncio.create_task(conversations.close(grace=30))
+    agents.release["first"].set()
+    await closing
+    assert (await running).messages == ["re: first"]
+    assert (await queued).messages == ["re: second"]
+    late = await conversations.ask(message("late", conversation="c:2:2"))
+    assert late.failed and late.notice == SHUTTING_DOWN
+    with pytest.raises(ShuttingDown):
+        await conversations.run("c:1:1", agents.entered.wait)
+    assert agents.started == ["first", "second"]
 
 
 async def test_jobs_run_in_order_with_turns(

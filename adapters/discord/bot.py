@@ -1,0 +1,103 @@
+"""The discord.py client: routes messages to the cogs and runs the slash-command tree."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import discord
+from discord.ext import commands
+
+from adapters.discord.chat import EMPTY_QUESTION, ChatCog, mention_removed
+from adapters.discord.interactions import on_app_command_error, sentence_for
+from adapters.discord.options import DiscordOptions
+from adapters.discord.places import place_of
+from adapters.discord.sources import SourcesCog
+from adapters.discord.uploads import is_pdf
+from agent.core import Core
+
+log = logging.getLogger(__name__)
+
+# Message ids remembered to answer each message once, even if a resume replays it.
+_SEEN = 10_000
+NOT_IN_DMS = "I work in server channels: mention me in one."
+
+
+class ArchivistBot(commands.Bot):
+    """One bot for every guild it is in; each channel has its own agent in the core."""
+
+    def __init__(self, core: Core, options: DiscordOptions, **client_options: object) -> None:
+        intents = discord.Intents.default()
+        # Privileged: without it the bot cannot see uploads or text unless mentioned.
+        intents.message_content = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            # Answers quote documents and people: they must never ping anyone.
+            allowed_mentions=discord.AllowedMentions.none(),
+            **client_options,  # type: ignore[arg-type]
+        )
+        self.core = core
+        self.options = options
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._chat = ChatCog(core, options)
+        self._sources = SourcesCog(core, options)
+
+    async def setup_hook(self) -> None:
+        """Add the cogs and sync slash commands (to the dev guild only, when one is set)."""
+        await self.add_cog(self._chat)
+        await self.add_cog(self._sources)
+        self.tree.error(on_app_command_error)
+        if self.options.dev_guild_id is not None:
+            guild = discord.Object(id=self.options.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Route a message: PDFs to loading, mentions to the agent, the rest nowhere.
+
+        There are no prefix commands, so nothing else reads messages.
+        """
+        if not self._first_time(message) or not self._should_read(message):
+            return
+        assert self.user is not None
+        mentioned = self.user in message.mentions
+        uploads = [a for a in message.attachments if is_pdf(a)]
+        policy = self.options.ingest_uploads
+        loads = bool(uploads) and (policy == "always" or (policy == "mention" and mentioned))
+        if not loads and not mentioned:
+            return
+        place = place_of(message.channel)
+        try:
+            if place is None:
+                await message.reply(NOT_IN_DMS, mention_author=False)
+                return
+            text = mention_removed(message.content, self.user.id)
+            if loads:
+                await self._sources.load_uploads(message, place, text)
+            elif not text:
+                await message.reply(EMPTY_QUESTION, mention_author=False)
+            else:
+                await self._chat.answer(message, place, text)
+        except Exception as exc:  # every failure gets its sentence in the channel
+            sentence = sentence_for(exc, f"message {message.id} in {message.channel.id}")
+            try:
+                await message.reply(f"⚠️ {sentence}", mention_author=False)
+            except discord.HTTPException:
+                log.warning("could not report a failure in %s", message.channel.id, exc_info=True)
+
+    def _first_time(self, message: discord.Message) -> bool:
+        if message.id in self._seen:
+            return False
+        self._seen[message.id] = None
+        if len(self._seen) > _SEEN:
+            self._seen.popitem(last=False)
+        return True
+
+    def _should_read(self, message: discord.Message) -> bool:
+        if message.author == self.user:
+            return False
+        return not message.author.bot or self.options.respond_to_bots

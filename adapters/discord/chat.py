@@ -1,0 +1,152 @@
+"""Talking to a channel's agent: mentions, and /memory, /search, /reset."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from adapters.discord.access import require_manager
+from adapters.discord.options import DiscordOptions
+from adapters.discord.places import Place, place_of
+from adapters.discord.render import reply_text, split_message
+from adapters.discord.views import Confirm
+from agent.agent import Incoming, Reply
+from agent.core import Core
+from agent.errors import ArchivistError
+
+log = logging.getLogger(__name__)
+
+# Discord shows "typing" for about 10 s after each trigger.
+_TYPING_EVERY = 8.0
+_THREAD_NAME_CHARS = 90
+EMPTY_QUESTION = "Ask me something after the mention, e.g. `@Archivist what does chapter 3 say?`"
+
+
+def _place(interaction: discord.Interaction) -> Place:
+    place = place_of(interaction.channel)
+    if place is None:
+        raise ArchivistError("I work in server channels: use this command in one.")
+    return place
+
+
+class ChatCog(commands.Cog, name="Chat"):
+    """Questions to the channel's agent and a look at its memory."""
+
+    def __init__(self, core: Core, options: DiscordOptions) -> None:
+        self._core = core
+        self._options = options
+
+    async def answer(self, message: discord.Message, place: Place, text: str) -> None:
+        """Answer a mention: typing while the agent works, then the reply, split to fit.
+
+        The turn is queued before anything is awaited, so a channel's questions are answered
+        in the order they arrived.
+        """
+        turn = asyncio.create_task(
+            self._core.ask(
+                Incoming(
+                    place.conversation,
+                    place.scope,
+                    text,
+                    speaker_id=f"discord:{message.author.id}",
+                    speaker_name=message.author.display_name,
+                )
+            )
+        )
+        typing = asyncio.create_task(_keep_typing(message.channel, turn))
+        try:
+            reply = await turn
+        finally:
+            typing.cancel()
+        await self._send(message, text, reply)
+
+    async def _send(self, message: discord.Message, question: str, reply: Reply) -> None:
+        pieces = split_message(reply_text(reply, show_thoughts=self._options.show_thoughts))
+        if not pieces:
+            return
+        if self._options.reply_in_thread and not isinstance(message.channel, discord.Thread):
+            thread = await message.create_thread(name=_thread_name(question))
+            for piece in pieces:
+                await thread.send(piece)
+            return
+        await message.reply(pieces[0], mention_author=False)
+        for piece in pieces[1:]:
+            await message.channel.send(piece)
+
+    @app_commands.command(name="memory", description="What this channel's agent remembers.")
+    @app_commands.guild_only()
+    async def memory(self, interaction: discord.Interaction) -> None:
+        """Core memory and memory sizes of this channel's agent, privately."""
+        view = await self._core.memory(_place(interaction).conversation)
+        sources = ", ".join(view.sources) or "none attached"
+        text = (
+            f"```\n{view.core[:1700]}\n```\n{view.messages} messages;"
+            f" {view.passages} passages in archival memory ({sources})."
+        )
+        await interaction.response.send_message(text[:2000], ephemeral=True)
+
+    @app_commands.command(name="search", description="Search this channel's sources directly.")
+    @app_commands.describe(query="What to look for")
+    @app_commands.guild_only()
+    async def search(self, interaction: discord.Interaction, query: str) -> None:
+        """The best passages of the attached sources, with citations, privately."""
+        place = _place(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self._core.search(place.conversation, query)
+        if not found.results:
+            text = "No results: is a source attached here? (/sources)"
+        else:
+            lines = [
+                f"**[{r.rank}] {r.citation}** {' '.join(r.text.split())[:300]}"
+                for r in found.results
+            ]
+            text = "\n".join(lines) + f"\n-# {found.total} passages searched"
+        await interaction.followup.send(split_message(text)[0], ephemeral=True)
+
+    @app_commands.command(name="reset", description="Forget this channel's conversation.")
+    @app_commands.guild_only()
+    async def reset(self, interaction: discord.Interaction) -> None:
+        """Ask for confirmation, then forget the conversation; sources stay attached."""
+        require_manager(interaction, self._options.manager_roles)
+        place = _place(interaction)
+
+        async def confirmed(pressed: discord.Interaction) -> None:
+            await pressed.response.defer()
+            forgotten = await self._core.reset(place.conversation)
+            await pressed.edit_original_response(
+                content=f"Forgot {forgotten} messages; sources stay attached.", view=None
+            )
+
+        await interaction.response.send_message(
+            "Forget this channel's conversation? Core memory and sources stay.",
+            view=Confirm(interaction.user.id, confirmed),
+        )
+
+
+async def _keep_typing(channel: discord.abc.Messageable, turn: asyncio.Task[Reply]) -> None:
+    """Show "typing" until the turn ends; a failed trigger only stops the indicator."""
+    try:
+        while not turn.done():
+            await channel.typing()
+            await asyncio.wait({turn}, timeout=_TYPING_EVERY)
+    except discord.HTTPException as exc:
+        log.info("typing indicator failed: %s", exc)
+
+
+def _thread_name(question: str) -> str:
+    words = " ".join(question.split())
+    return (
+        (words[: _THREAD_NAME_CHARS - 1] + "…")
+        if len(words) > _THREAD_NAME_CHARS
+        else words or "Answer"
+    )
+
+
+def mention_removed(content: str, bot_id: int) -> str:
+    """The message text without the bot's mention(s)."""
+    return re.sub(rf"<@!?{bot_id}>", " ", content).strip()

@@ -1,0 +1,101 @@
+"""PDF attachments into sources: download, load with a progress message, attach."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import discord
+
+from adapters.discord.places import Place
+from adapters.discord.progress import ThrottledEdit
+from agent.core import Core
+from agent.ingest import FileInput, LoadReport, Progress
+
+log = logging.getLogger(__name__)
+
+
+def is_pdf(attachment: discord.Attachment) -> bool:
+    """Whether an attachment claims to be a PDF (the loader checks the bytes themselves)."""
+    return attachment.filename.lower().endswith(".pdf") or (
+        attachment.content_type or ""
+    ).startswith("application/pdf")
+
+
+def source_name(attachment: discord.Attachment, text: str) -> str:
+    """The message's own words if it has any, else the file name without ``.pdf``."""
+    words = " ".join(text.split())[:80]
+    return words or re.sub(r"\.pdf$", "", attachment.filename, flags=re.IGNORECASE)
+
+
+class Uploads:
+    """Loads attachments into a guild's sources and attaches them to a channel's agent."""
+
+    def __init__(self, core: Core, *, max_bytes: int, interval: float) -> None:
+        self._core = core
+        self._max_bytes = max_bytes
+        self._interval = interval
+
+    async def load(
+        self,
+        place: Place,
+        attachment: discord.Attachment,
+        name: str,
+        *,
+        by: str,
+        origin: str | None,
+        show: ThrottledEdit,
+    ) -> str:
+        """Load one attachment; returns the closing line (success or the reason it failed)."""
+        if attachment.size > self._max_bytes:
+            return (
+                f"{attachment.filename} is {attachment.size / 2**20:.0f} MB; the limit is"
+                f" {self._max_bytes / 2**20:.0f} MB."
+            )
+        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="archivist-upload-"))
+        try:
+            path = folder / "upload.pdf"
+            try:
+                data = await attachment.read()
+            except discord.HTTPException as exc:
+                log.warning("download of %s failed: %s", attachment.url, exc)
+                return f"Could not download {attachment.filename} from Discord: try again."
+            await asyncio.to_thread(path.write_bytes, data)
+            report = await self._core.load(
+                place.conversation,
+                place.scope,
+                name,
+                [FileInput(path, name=attachment.filename, origin=origin)],
+                by=by,
+                progress=lambda p: show.update(progress_line(p)),
+            )
+            return outcome_line(report, place)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+def progress_line(progress: Progress) -> str:
+    """``Loading gri.pdf: 120/285 pages, 380 passages…``"""
+    return (
+        f"Loading {progress.document}: {progress.pages_done}/{progress.pages_total} pages,"
+        f" {progress.passages_done} passages…"
+    )
+
+
+def outcome_line(report: LoadReport, place: Place) -> str:
+    """``Loaded 914 passages from 285 pages of gri.pdf — attached to #docs``, or why not."""
+    if report.failed:
+        return report.failed[0].error or f"{report.failed[0].name} could not be loaded."
+    if not report.loaded:
+        names = ", ".join(f.name for f in report.files)
+        return f"{names} is already in source {report.source_name}."
+    loaded = report.loaded[0]
+    channel = getattr(place.channel, "mention", "this channel")
+    return (
+        f"Loaded {loaded.passages} passages from {loaded.pages} pages of {loaded.name}"
+        f" into source {report.source_name} — attached to {channel}"
+    )
