@@ -117,6 +117,7 @@ class FakeOpenAI:
         self._queue: deque[_Scripted] = deque()
         self._responder: Responder | None = None
         self._hanging: list[asyncio.Event] = []
+        self._arrived = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._list_models)
@@ -209,6 +210,13 @@ class FakeOpenAI:
         self._queue.append(respond)
         return release
 
+    async def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Return once ``count`` chat requests have arrived in total."""
+        async with self._arrived:
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: len(self.requests) >= count), timeout
+            )
+
     def malformed(self, body: str) -> None:
         """Queue a 200 ``application/json`` response whose body is ``body``, verbatim."""
 
@@ -234,6 +242,8 @@ class FakeOpenAI:
         except ValueError:
             return _error(400, "fake server: the request body is not JSON")
         self.requests.append(body)
+        async with self._arrived:
+            self._arrived.notify_all()
         if self._queue:
             return await self._queue.popleft()(body)
         if self._responder is not None:

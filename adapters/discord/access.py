@@ -32,7 +32,12 @@ def management_refusal(
 
 
 def require_manager(interaction: discord.Interaction, manager_roles: tuple[str, ...]) -> None:
-    """Raise :class:`Refused` unless the interaction's user may manage sources here."""
+    """Raise :class:`Refused` unless the interaction's user may manage sources here.
+
+    Discord resolves the user's permissions in the channel for every interaction.
+    """
+    if interaction.permissions.manage_channels:
+        return
     refusal = management_refusal(interaction.user, interaction.channel, manager_roles)
     if refusal:
         raise Refused(refusal)

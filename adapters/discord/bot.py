@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 
@@ -41,6 +42,7 @@ class ArchivistBot(commands.Bot):
         self.core = core
         self.options = options
         self._seen: OrderedDict[int, None] = OrderedDict()
+        self._handling: set[asyncio.Task[object]] = set()
         self._chat = ChatCog(core, options)
         self._sources = SourcesCog(core, options)
 
@@ -56,6 +58,10 @@ class ArchivistBot(commands.Bot):
         else:
             await self.tree.sync()
 
+    async def on_ready(self) -> None:
+        """Log who we are and where (also after a full reconnect)."""
+        log.info("connected to Discord as %s in %d guilds", self.user, len(self.guilds))
+
     async def on_message(self, message: discord.Message) -> None:
         """Route a message: PDFs to loading, mentions to the agent, the rest nowhere.
 
@@ -63,6 +69,20 @@ class ArchivistBot(commands.Bot):
         """
         if not self._first_time(message) or not self._should_read(message):
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+        await self._route(message)
+
+    async def finish_handling(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for messages being handled to get their answers out."""
+        current = asyncio.current_task()
+        pending = {t for t in self._handling if t is not current}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def _route(self, message: discord.Message) -> None:
         assert self.user is not None
         mentioned = self.user in message.mentions
         uploads = [a for a in message.attachments if is_pdf(a)]

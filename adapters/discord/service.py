@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -13,6 +14,10 @@ from agent.core import Core
 from agent.errors import ArchivistError
 
 log = logging.getLogger(__name__)
+
+# The core has finished or refused every turn by the time the adapter closes; what is left
+# is sending the replies, which takes a few round trips (more if Discord rate-limits).
+_DELIVERY_TIMEOUT = 10.0
 
 
 class DiscordUnavailable(ArchivistError):
@@ -40,6 +45,7 @@ class DiscordAdapter:
     ) -> None:
         self._options = options
         self.bot = ArchivistBot(core, options, guild_ready_timeout=guild_ready_timeout)
+        self._logged_in = asyncio.Event()
 
     async def run(self) -> None:
         """Log in, sync commands and serve until :meth:`close`; reconnects are discord.py's.
@@ -49,6 +55,7 @@ class DiscordAdapter:
         point_at(self._options.api_base_url, self._options.gateway_url)
         try:
             await self.bot.login(self._options.token)
+            self._logged_in.set()
             await self.bot.connect(reconnect=True)
         except discord.LoginFailure as exc:
             raise DiscordUnavailable(
@@ -61,11 +68,17 @@ class DiscordAdapter:
                 " under Bot → Privileged Gateway Intents in the developer portal, then restart."
             ) from exc
 
+    async def wait_until_ready(self) -> None:
+        """Return once connected with every guild loaded (the first time)."""
+        await self._logged_in.wait()  # discord.py's own wait needs a logged-in client
+        await self.bot.wait_until_ready()
+
     async def ready(self) -> None:
         """Raise unless connected to the gateway with guilds loaded."""
         if self.bot.is_closed() or not self.bot.is_ready():
             raise DiscordUnavailable("Not connected to Discord (yet): see the bot's log.")
 
     async def close(self) -> None:
-        """Disconnect; in-flight handlers end with the core's shutdown."""
+        """Let answers already produced reach Discord, then disconnect."""
+        await self.bot.finish_handling(_DELIVERY_TIMEOUT)
         await self.bot.close()

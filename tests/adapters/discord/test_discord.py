@@ -1,0 +1,194 @@
+"""The Discord adapter end to end: real discord.py against a fake Discord, the real core."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord import DiscordAdapter, DiscordOptions, DiscordUnavailable
+from tests import pdfs
+from tests.adapters.discord.conftest import Server
+from tests.fake_discord import FakeDiscord
+from tests.fake_openai import chat_completion
+
+JSON = dict[str, Any]
+
+
+async def upload(server: Server, path: Path, text: str = "") -> tuple[JSON, JSON]:
+    """Post ``path`` as an upload by the admin; returns the message and the bot's final status."""
+    attachment = server.attachment(path)
+    message = await server.fake.send_message(
+        server.docs, server.admin, text, attachments=[attachment]
+    )
+
+    def finished() -> JSON | None:
+        for reply in server.fake.replies_to(message["id"]):
+            if not reply["content"].startswith("Loading"):
+                return reply
+        return None
+
+    await server.fake.wait_for(finished, what="the upload's final status")
+    status = finished()
+    assert status is not None
+    return message, status
+
+
+def cite_page(page: int, text: str) -> Any:
+    """A scripted model answer citing the handle the archive gave ``page`` of manual.pdf."""
+
+    def answer(body: JSON) -> JSON:
+        result = str([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
+        handle = re.search(rf"\[(\d+)\] manual\.pdf p\.{page}\b", result)
+        assert handle, result
+        return chat_completion(
+            tool_calls=[("send_message", {"message": f"{text} [{handle.group(1)}]"})]
+        )
+
+    return answer
+
+
+async def reply_to(server: Server, message: JSON) -> JSON:
+    await server.fake.wait_for(lambda: server.fake.replies_to(message["id"]), what="a reply")
+    return server.fake.replies_to(message["id"])[0]
+
+
+async def test_an_uploaded_pdf_is_loaded_with_progress_and_attached(
+    server: Server, tmp_path: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 6)
+    _, status = await upload(server, manual)
+
+    versions = [v["content"] for v in server.fake.edits(status["id"])]
+    assert versions[0] == "Loading manual.pdf…"
+    assert all(v.startswith("Loading manual.pdf") for v in versions[:-1])
+    sources = await server.core.sources(server.scope)
+    assert [(s.name, s.status, s.pages) for s in sources] == [("manual", "ready", 6)]
+    assert versions[-1] == (
+        f"Loaded {sources[0].passages} passages from 6 pages of manual.pdf into source manual"
+        f" — attached to <#{server.docs}>"
+    )
+    assert [s.name for s in await server.core.attached(server.conversation)] == ["manual"]
+
+
+async def test_a_mention_is_answered_with_typing_and_a_linked_citation(
+    server: Server, tmp_path: Path
+) -> None:
+    upload_message, _ = await upload(server, pdfs.make_manual_pdf(tmp_path / "manual.pdf", 6))
+    question = pdfs.manual_marker(4).replace(" is ", " is? ")
+    server.llm.reply(tool_calls=[("archival_memory_search", {"query": question})])
+    server.llm.respond_with(cite_page(4, "It is 4744 hertz."))
+
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention(question))
+    answer = await reply_to(server, asked)
+
+    link = f"https://discord.com/channels/{server.guild}/{server.docs}/{upload_message['id']}"
+    assert answer["content"] == f"It is 4744 hertz. [1]\n\nSources: manual.pdf [p.4](<{link}>)"
+    assert server.fake.typing(server.docs) >= 1
+    assert server.fake.allowed_mentions(answer["id"]) == {"parse": [], "replied_user": False}
+    assert question in server.llm.requests[0]["messages"][-1]["content"]
+    assert "bob" in server.llm.requests[0]["messages"][-1]["content"]
+
+
+async def test_a_long_answer_is_split_into_messages_within_the_limit(server: Server) -> None:
+    paragraphs = [f"Part {i}: " + "lorem ipsum dolor " * 24 for i in range(6)]
+    long_answer = "\n\n".join(p.strip() for p in paragraphs)
+    assert 2400 < len(long_answer) < 3000
+    server.llm.reply(tool_calls=[("send_message", {"message": long_answer})])
+
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Tell all"))
+    first = await reply_to(server, asked)
+    await server.fake.wait_for(lambda: len(server.fake.bot_messages(server.docs)) >= 2)
+
+    pieces = [m["content"] for m in server.fake.bot_messages(server.docs)]
+    assert pieces[0] == first["content"]
+    assert len(pieces) == 2 and all(len(p) <= 2000 for p in pieces)
+    assert "\n\n".join(pieces) == long_answer
+
+
+async def test_a_corrupt_upload_gets_a_sentence_and_loads_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    _, status = await upload(server, pdfs.make_truncated_pdf(tmp_path / "broken.pdf"))
+    assert "broken.pdf" in status["content"]
+    assert "Loaded" not in status["content"]
+    assert await server.core.sources(server.scope) == []
+    assert await server.core.attached(server.conversation) == []
+
+
+async def test_a_reader_may_ask_but_not_upload(server: Server, tmp_path: Path) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2)
+    attachment = server.attachment(manual)
+    posted = await server.fake.send_message(server.docs, server.reader, attachments=[attachment])
+    refusal = await reply_to(server, posted)
+    assert (
+        refusal["content"]
+        == "Managing sources needs the Manage Channels permission in this channel."
+    )
+    assert await server.core.sources(server.scope) == []
+
+
+async def test_a_model_failure_is_reported_in_the_channel_and_the_question_kept(
+    server: Server,
+) -> None:
+    server.llm.fail(500)
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Hello?"))
+    answer = await reply_to(server, asked)
+    assert answer["content"].startswith("⚠️ The language model failed with HTTP 500")
+    view = await server.core.memory(server.conversation, create=False)
+    assert view.messages >= 1  # the question is in recall memory
+
+
+async def test_the_bot_ignores_itself_and_other_bots(server: Server) -> None:
+    other_bot = server.fake.add_member(server.guild, "helper-bot", bot=True)
+    server.llm.reply(tool_calls=[("send_message", {"message": "Hi, bob."})])
+    await server.fake.send_message(server.docs, other_bot, server.mention("Are you there?"))
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Hi!"))
+    await reply_to(server, asked)
+    assert [m["content"] for m in server.fake.bot_messages(server.docs)] == ["Hi, bob."]
+    assert len(server.llm.requests) == 1
+
+
+async def test_a_reconnect_mid_turn_resumes_and_answers_once(server: Server) -> None:
+    release = server.llm.hang("Done.")
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Slow?"))
+    await server.llm.wait_for_requests(1)
+    resumes = server.fake.resumes
+    await server.fake.reconnect()
+    await server.fake.wait_for(lambda: server.fake.resumes > resumes, what="a RESUME")
+    release.set()
+    answer = await reply_to(server, asked)
+    server.llm.reply(tool_calls=[("send_message", {"message": "Still here."})])
+    again = await server.fake.send_message(server.docs, server.reader, server.mention("And?"))
+    assert (await reply_to(server, again))["content"] == "Still here."
+    assert answer["content"] == "Done."
+    assert len(server.fake.replies_to(asked["id"])) == 1
+    assert len(server.fake.identifies) == 1  # resumed, not a new session
+
+
+async def test_a_429_on_send_is_retried_and_lands_once(server: Server) -> None:
+    server.fake.fail_next("POST", rf"/channels/{server.docs}/messages", status=429)
+    server.llm.reply(tool_calls=[("send_message", {"message": "Answer."})])
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Q?"))
+    answer = await reply_to(server, asked)
+    assert answer["content"] == "Answer."
+    attempts = server.fake.find_requests("POST", rf"/channels/{server.docs}/messages")
+    assert [a.status for a in attempts] == [429, 200]
+    assert len(server.fake.bot_messages(server.docs)) == 1
+
+
+async def test_start_up_without_the_message_content_intent_says_which_switch(
+    settings: Any,
+) -> None:
+    async with FakeDiscord(message_content_allowed=False) as fake:
+        with fake.patch_client():
+            adapter = DiscordAdapter(
+                None,  # type: ignore[arg-type]  # never reached: start-up fails first
+                DiscordOptions(token=fake.token, api_base_url=fake.api_base),
+                guild_ready_timeout=0.05,
+            )
+            with pytest.raises(DiscordUnavailable, match="Message Content Intent"):
+                await adapter.run()
+            await adapter.close()
