@@ -456,6 +456,8 @@ class FakeInteraction:
     """``{"type": callback type, "data": ..., "files": [names]}`` for each callback accepted."""
     followup_ids: list[int] = field(default_factory=list)
     original_id: int | None = None
+    answered_at: float | None = None
+    """Loop time the first callback arrived (compare with ``dispatched_at``)."""
 
     async def response(self, timeout: float = 10.0) -> JSON:
         """Wait for the bot's callback and return it (``{"type", "data", "files"}``)."""
@@ -2450,6 +2452,7 @@ class FakeDiscord:
             raise DiscordError(404, 10062, "Unknown interaction")
         if interaction.callbacks:
             raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
+        interaction.answered_at = asyncio.get_running_loop().time()
         body = call.body or {}
         kind = int(body.get("type", 0))
         data = body.get("data")
