@@ -12,9 +12,9 @@ from discord.ext import commands
 from adapters.discord.access import management_refusal, require_manager
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, place_of
-from adapters.discord.progress import ThrottledEdit
 from adapters.discord.uploads import Uploads, is_pdf, source_name
 from adapters.discord.views import Confirm
+from adapters.progress import ThrottledEdit
 from agent.core import Core
 from agent.errors import ArchivistError
 

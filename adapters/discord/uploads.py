@@ -12,7 +12,7 @@ from pathlib import Path
 import discord
 
 from adapters.discord.places import Place
-from adapters.discord.progress import ThrottledEdit
+from adapters.progress import ThrottledEdit
 from agent.core import Core
 from agent.ingest import FileInput, LoadReport, Progress
 
