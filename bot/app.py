@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from adapters.discord import DiscordAdapter, DiscordOptions
+from adapters.slack import SlackAdapter, SlackOptions
 from agent.agent import AgentConfig, Agents
 from agent.archive import MilvusArchive, collection_name
 from agent.conversations import Conversations
@@ -28,7 +28,6 @@ from bot.health import Check
 from bot.metrics import MeteredLLM, Metrics
 
 _MB = 1024 * 1024
-log = logging.getLogger("archivist")
 
 
 def pdf_limits(settings: Settings) -> PdfLimits:
@@ -78,12 +77,10 @@ def configured_platforms(settings: Settings) -> list[str]:
     return platforms
 
 
-def build_adapters(settings: Settings, core: Core) -> list[DiscordAdapter]:
+def build_adapters(settings: Settings, core: Core) -> list[DiscordAdapter | SlackAdapter]:
     """An adapter per configured platform, each told only what it needs."""
-    adapters = []
+    adapters: list[DiscordAdapter | SlackAdapter] = []
     platforms = configured_platforms(settings)
-    if "slack" in platforms:
-        log.warning("Slack is configured, but this version has no Slack adapter yet")
     if "discord" in platforms:
         discord = settings.discord
         assert discord.token is not None
@@ -104,7 +101,30 @@ def build_adapters(settings: Settings, core: Core) -> list[DiscordAdapter]:
                 ),
             )
         )
+    if "slack" in platforms:
+        adapters.append(SlackAdapter(core, slack_options(settings)))
     return adapters
+
+
+def slack_options(settings: Settings) -> SlackOptions:
+    """What the Slack adapter needs from ``[slack]`` and ``[ingest]``."""
+    slack = settings.slack
+    assert slack.bot_token is not None
+    return SlackOptions(
+        bot_token=slack.bot_token.get_secret_value(),
+        app_token=slack.app_token.get_secret_value() if slack.app_token else None,
+        signing_secret=slack.signing_secret.get_secret_value() if slack.signing_secret else None,
+        api_base_url=slack.api_base_url,
+        http_host=slack.http_host,
+        http_port=slack.http_port,
+        http_path=slack.http_path,
+        managers=slack.managers,
+        manager_user_ids=tuple(slack.manager_user_ids),
+        allow_private_urls=settings.ingest.allow_private_urls,
+        allowed_url_hosts=frozenset(settings.ingest.allowed_url_hosts),
+        max_upload_bytes=int(settings.ingest.max_file_mb * _MB),
+        show_thoughts=settings.agent.show_thoughts,
+    )
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,8 @@ class IngestSettings(_Section):
     overlap_tokens: int = Field(default=32, ge=0, le=128)
     pages_per_task: int = Field(default=16, ge=1, le=1000)
     parse_timeout: float = Field(default=120.0, gt=0)
+    allow_private_urls: bool = False
+    allowed_url_hosts: list[str] = Field(default_factory=list)
 
 
 class SearchSettings(_Section):
@@ -165,6 +167,19 @@ class SlackSettings(_Section):
     bot_token: SecretStr | None = None
     app_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
+    api_base_url: str | None = None
+    http_host: str = "0.0.0.0"  # noqa: S104 (Slack must reach it)
+    http_port: int = Field(default=3000, ge=0, le=65535)
+    http_path: str = Field(default="/slack/events", pattern=r"^/")
+    managers: Literal["admins", "everyone"] = "admins"
+    manager_user_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api_shape(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected a URL such as https://slack.com/api/")
+        return value or None
 
 
 class LoggingSettings(_Section):

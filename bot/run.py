@@ -63,8 +63,6 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     async with open_runtime(settings) as runtime:
         await _report_dependencies(runtime.checks)
         adapters: Sequence[Adapter] = build_adapters(settings, runtime.core)
-        if not adapters:
-            raise StartupError("None of the configured platforms has an adapter in this version.")
         checks = dict(runtime.checks)
         checks.update({a.name: a.ready for a in adapters})
         health = HealthServer(

@@ -1,0 +1,95 @@
+"""The Slack adapter as ``archivist run`` sees it: Socket Mode or the HTTP Events API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.listeners import Listeners
+from adapters.slack.options import SlackOptions
+from agent.core import Core
+from agent.errors import ArchivistError
+
+log = logging.getLogger(__name__)
+
+SLACK_API = "https://slack.com/api/"
+
+
+class SlackUnavailable(ArchivistError):
+    """Slack refused the app or cannot be reached; the message says what to fix."""
+
+
+class SlackAdapter:
+    """Serves one workspace over Socket Mode (an app token) or HTTP (a signing secret)."""
+
+    name = "slack"
+
+    def __init__(self, core: Core, options: SlackOptions) -> None:
+        self._options = options
+        api_base = options.api_base_url or SLACK_API
+        client = AsyncWebClient(token=options.bot_token, base_url=api_base)
+        # bolt copies the client's retry handlers into the client it makes for each request.
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=options.signing_secret or "",
+            # Socket Mode frames come over the app token's own websocket, unsigned.
+            request_verification_enabled=options.app_token is None,
+        )
+        Listeners(core, options, api_base).register(self.app)
+        self._handler: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._closed = asyncio.Event()
+        self._serving = asyncio.Event()
+        self.port: int | None = None
+
+    async def run(self) -> None:
+        """Check the token, connect, and serve until :meth:`close`."""
+        try:
+            identity = await self.app.client.auth_test()
+        except SlackApiError as exc:
+            raise SlackUnavailable(
+                f"Slack rejected the bot token ({exc.response.get('error')}): copy the Bot User"
+                " OAuth Token (xoxb-…) from the app's OAuth & Permissions page into"
+                " SLACK_BOT_TOKEN."
+            ) from exc
+        log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
+        if self._options.app_token:
+            self._handler = AsyncSocketModeHandler(self.app, self._options.app_token)
+            await self._handler.connect_async()  # type: ignore[no-untyped-call]
+        else:
+            self._runner = web.AppRunner(self.app.web_app(path=self._options.http_path))
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self._options.http_host, self._options.http_port)
+            await site.start()
+            self.port = int(self._runner.addresses[0][1])
+            log.info("serving Slack events on port %d at %s", self.port, self._options.http_path)
+        self._serving.set()
+        await self._closed.wait()
+
+    async def wait_until_serving(self) -> None:
+        """Return once connected (Socket Mode) or listening (HTTP)."""
+        await self._serving.wait()
+
+    async def ready(self) -> None:
+        """Raise unless connected (Socket Mode) or listening (HTTP)."""
+        if self._handler is not None and await self._handler.client.is_connected():
+            return
+        if self._runner is not None and self.port is not None:
+            return
+        raise SlackUnavailable("Not connected to Slack (yet): see the bot's log.")
+
+    async def close(self) -> None:
+        """Disconnect or stop listening."""
+        if self._handler is not None:
+            await self._handler.close_async()  # type: ignore[no-untyped-call]
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._closed.set()
