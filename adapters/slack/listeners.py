@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong on our side (it has been logged): try again."
 EMPTY_QUESTION = "Ask me something after the mention, e.g. `@archivist what does chapter 3 say?`"
+# Each is the method of the same name; adapters/slack_manifest.yml declares them to Slack.
+COMMANDS = ("/attach", "/detach", "/sources", "/load", "/memory", "/search", "/reset")
 ATTACH_ACTION = "archivist_attach"
 RESET_ACTION = "archivist_reset"
 RESET_QUESTION = "Forget this channel's conversation? Core memory and sources stay."
@@ -91,16 +93,8 @@ class Listeners:
         # Subscribed events we do not act on are acknowledged, or Slack retries them.
         app.event("message")(_ignore)
         app.event("file_shared")(_ignore)
-        for name, handler in (
-            ("/attach", self.attach),
-            ("/detach", self.detach),
-            ("/sources", self.sources),
-            ("/load", self.load),
-            ("/memory", self.memory),
-            ("/search", self.search),
-            ("/reset", self.reset),
-        ):
-            app.command(name)(handler)
+        for name in COMMANDS:
+            app.command(name)(getattr(self, name.removeprefix("/")))
         app.action(ATTACH_ACTION)(self.attach_chosen)
         app.action(RESET_ACTION)(self.reset_confirmed)
 

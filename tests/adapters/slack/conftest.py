@@ -9,14 +9,13 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.slack import SlackAdapter, SlackOptions
+from adapters.slack.listeners import COMMANDS
 from agent.core import Core
 from bot.app import open_runtime
 from bot.config import Settings
 from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI
 from tests.fake_slack import FakeSlack
-
-COMMANDS = ("/attach", "/detach", "/sources", "/load", "/memory", "/search", "/reset")
 
 
 @dataclass
