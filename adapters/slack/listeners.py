@@ -45,6 +45,8 @@ RESET_QUESTION = "Forget this channel's conversation? Core memory and sources st
 LOAD_USAGE = "Usage: /load https://example.org/paper.pdf (or share the PDF in the channel)."
 # Event ids and message keys remembered to handle each once, whatever Slack re-delivers.
 _SEEN = 10_000
+# How far back /load looks for a shared PDF.
+_HISTORY = 100
 _URL = re.compile(r"<?(https?://[^\s|>]+)")
 Respond = Callable[..., Awaitable[Any]]
 
@@ -369,7 +371,7 @@ class Listeners:
                 return
             match = _URL.search(command.get("text", ""))
             if not match:
-                await respond(text=LOAD_USAGE)
+                await self._load_latest(client, command, respond, conversation, scope)
                 return
             url = match.group(1)
             await respond(text=f"Fetching {escape(url)}…")
@@ -400,6 +402,33 @@ class Listeners:
             await show.finish(line)
         except Exception as exc:
             await respond(text=sentence_for(exc, "/load"))
+
+    async def _load_latest(
+        self,
+        client: AsyncWebClient,
+        command: dict[str, Any],
+        respond: Respond,
+        conversation: str,
+        scope: str,
+    ) -> None:
+        """Load the most recent PDF shared in the channel, reporting in that message's thread."""
+        channel = command["channel_id"]
+        history = await client.conversations_history(channel=channel, limit=_HISTORY)
+        for message in history.get("messages") or []:
+            pdfs = [f for f in message.get("files") or [] if is_pdf_file(f)]
+            if pdfs:
+                await respond(text=f"Loading {escape(str(pdfs[0].get('name')))}…")
+                await self._load_shared(
+                    client,
+                    pdfs[0],
+                    channel,
+                    str(message["ts"]),
+                    conversation,
+                    scope,
+                    command["user_id"],
+                )
+                return
+        await respond(text=LOAD_USAGE)
 
     async def memory(self, ack: Any, command: dict[str, Any], respond: Respond) -> None:
         """``/memory``: the channel agent's core memory and memory sizes."""

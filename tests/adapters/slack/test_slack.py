@@ -181,3 +181,24 @@ async def test_over_http_unsigned_or_stale_requests_are_refused(
     assert delivery.status == 401
     assert ws.llm.requests == []
     assert ws.fake.bot_messages(ws.docs) == []
+
+
+async def test_load_without_a_link_loads_the_latest_shared_pdf(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    ws = workspace
+    old = ws.fake.add_file(b"not a pdf", "notes.txt", mimetype="text/plain", filetype="text")
+    await ws.fake.post_message(ws.docs, ws.member, "notes", files=[old])
+    shared_by_member = pdf_file(ws, pdfs.make_manual_pdf(tmp_path / "latest.pdf", 2))
+    posted = await ws.fake.post_message(ws.docs, ws.member, "", files=[shared_by_member])
+    # The member may not load it; an admin's /load does.
+    await ws.fake.wait_for(lambda: ws.fake.bot_messages(ws.docs, thread_ts=posted.ts))
+    delivery = await ws.fake.command("/load", "", user=ws.admin, channel=ws.docs)
+    assert (await delivery.response()).text == "Loading latest.pdf…"
+
+    def final() -> str | None:
+        texts = [m.get("text", "") for m in ws.fake.bot_messages(ws.docs, thread_ts=posted.ts)]
+        return next((t for t in texts if t.startswith("Loaded")), None)
+
+    assert "of latest.pdf into source latest" in await ws.fake.wait_for(final, what="the load")
+    assert [s.name for s in await ws.core.attached(ws.conversation)] == ["latest"]
