@@ -179,12 +179,15 @@ class Agents:
         for call in completion.tool_calls:
             sent = len(ctx.messages)
             result, heartbeat = await self._call(ctx, call.name, call.arguments)
-            await self._recall.add(
-                ctx.agent.id, Message("tool", result, tool_call_id=call.id, name=call.name)
+            # The result, then what the people were told as rows of their own (search only,
+            # so conversation search finds them), stored together.
+            await self._recall.add_all(
+                ctx.agent.id,
+                [
+                    (Message("tool", result, tool_call_id=call.id, name=call.name), True),
+                    *((Message("assistant", text), False) for text in ctx.messages[sent:]),
+                ],
             )
-            # What the people were told, as its own row, so conversation search finds it.
-            for text in ctx.messages[sent:]:
-                await self._recall.add(ctx.agent.id, Message("assistant", text), in_context=False)
             again = again or heartbeat
         # A chain that ends without a word to the people gets one more step to say something.
         return again or not ctx.messages

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from agent.agent import Agents, Incoming, Reply
 from agent.conversations import Conversations
+from agent.deliveries import Deliveries
 from agent.errors import ArchivistError
 from agent.ingest import FileInput, LoadReport, ProgressCallback
 from agent.library import Library, SearchPage
@@ -46,6 +47,7 @@ class Core:
         library: Library,
         store: AgentStore,
         recall: RecallStore,
+        deliveries: Deliveries,
         search_top_k: int = 5,
         telemetry: Telemetry | None = None,
     ) -> None:
@@ -55,6 +57,7 @@ class Core:
         self._store = store
         self._recall = recall
         self._top_k = search_top_k
+        self._deliveries = deliveries
         self._telemetry = telemetry or NoTelemetry()
 
     @property
@@ -71,6 +74,11 @@ class Core:
     def active(self) -> int:
         """Conversations with work under way or recently done."""
         return self._conversations.active
+
+    async def first_delivery(self, key: str) -> bool:
+        """Whether a platform event (``slack:event:Ev123``…) is new: False once handled,
+        also after a restart, so re-deliveries are dropped."""
+        return await self._deliveries.first(key)
 
     async def ask(self, incoming: Incoming) -> Reply:
         """A message for the conversation's agent; replies in order within a conversation."""

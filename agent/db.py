@@ -11,12 +11,18 @@ import logging
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+# Read-only connections beside the writer, each with its own thread (SQLite releases the GIL
+# while it works). bench/turns.py measured 1, 2 and 4 alike on 2 cores; more than one keeps a
+# long query (a large keyword search) from holding up other conversations' small reads.
+READERS = 4
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: sources, their files, agent attachments, and passages awaiting deletion in Milvus.
@@ -165,6 +171,15 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # 5: platform events already handled (Slack event ids, Discord message ids), so an event
+    # re-delivered after a restart is not answered twice.
+    """
+    CREATE TABLE deliveries (
+        key TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_seen ON deliveries (seen_at);
+    """,
 )
 
 
@@ -200,31 +215,70 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-class Database:
-    """One SQLite connection shared by the process, used one operation at a time.
+@dataclass
+class _Reader:
+    conn: aiosqlite.Connection
+    queued: int = 0  # calls sent to its thread and not yet answered
 
-    A single connection keeps WAL writes simple; the lock stops one coroutine's
-    statements from landing inside another coroutine's open transaction.
+
+class Database:
+    """The state file: one connection for writes and a few read-only ones for reads.
+
+    Each call is one round trip to a connection's thread (the main cost of a small query), and
+    calls wait on nothing else when they need not: under many concurrent conversations, every
+    hand-over of a lock or a pooled connection costs a turn of a busy event loop.
+
+    Reads go to the reader with the fewest calls in hand. WAL lets readers run beside the writer
+    and each other, so a read never queues behind a write, and it sees everything committed
+    before it began. Writes share the one writer connection, whose thread runs them in order.
+    Transactions take turns under a lock; a lone statement (:meth:`write`) only waits while one
+    is open, never for those queued behind it.
     """
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(
+        self, writer: aiosqlite.Connection, readers: Sequence[aiosqlite.Connection]
+    ) -> None:
+        if not readers:
+            raise ValueError("a Database needs at least one reader connection")
+        self._conn = writer
         self._lock = asyncio.Lock()
+        self._no_transaction = asyncio.Event()
+        self._no_transaction.set()
+        self._readers = [_Reader(conn) for conn in readers]
 
     async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
         """Run a query and return every row."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        reader = min(self._readers, key=lambda r: r.queued)
+        reader.queued += 1
+        try:
+            return list(await reader.conn.execute_fetchall(sql, params))
+        finally:
+            reader.queued -= 1
 
     async def fetchone(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
-        """Run a query and return its first row, if any."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
-            row: aiosqlite.Row | None = await cursor.fetchone()
-            return row
+        """Run a query and return its first row, if any (for queries of one row)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def write(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        """Run one statement as a transaction of its own; return any rows it ``RETURNING``s.
+
+        SQLite runs a lone statement atomically and commits it before this returns, in one
+        round trip where :meth:`transaction` takes three.
+        """
+        while not self._no_transaction.is_set():
+            await self._no_transaction.wait()
+        # The statement reaches the writer's queue before this coroutine yields, so any
+        # transaction opened from now on sends its BEGIN after it.
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def ping(self) -> None:
-        """One trivial query: proves the file is open and not locked out by a long write."""
-        await self.fetchone("SELECT 1")
+        """One trivial query: proves the file is open and not locked out by a long write.
+
+        It runs on the writer, behind this process's own transactions, as every write does.
+        """
+        async with self._lock:
+            await self._conn.execute_fetchall("SELECT 1")
 
     async def instance_id(self) -> str:
         """A random id made once per state file.
@@ -249,6 +303,7 @@ class Database:
         its thread), ends in a rollback, so the connection is never left inside a transaction.
         """
         async with self._lock:
+            self._no_transaction.clear()
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
@@ -258,23 +313,42 @@ class Database:
                 # BEGIN included); sqlite3 makes it a no-op when no transaction is open.
                 await asyncio.shield(self._conn.rollback())
                 raise
+            finally:
+                # Statements waiting in write() resume before the next transaction's BEGIN:
+                # they were woken first.
+                self._no_transaction.set()
 
 
 @asynccontextmanager
-async def open_database(path: Path) -> AsyncIterator[Database]:
-    """Open (creating if needed) the state file in WAL mode with migrations applied."""
+async def open_database(path: Path, *, readers: int = READERS) -> AsyncIterator[Database]:
+    """Open (creating if needed) the state file in WAL mode with migrations applied, with
+    ``readers`` read-only connections beside the writer."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        writer = await stack.enter_async_context(_connect(path))
+        await writer.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL is still safe against corruption and against a killed process;
+        # only a power cut can lose the last commits. FULL would fsync every message.
+        await writer.execute("PRAGMA synchronous = NORMAL")
+        await writer.execute("PRAGMA foreign_keys = ON")
+        await _apply_migrations(writer)
+        pool = []
+        for _ in range(readers):
+            reader = await stack.enter_async_context(_connect(path))
+            # A read-only connection by contract: a write sent here by mistake fails loudly
+            # instead of racing the writer's lock.
+            await reader.execute("PRAGMA query_only = ON")
+            pool.append(reader)
+        yield Database(writer, pool)
+
+
+@asynccontextmanager
+async def _connect(path: Path) -> AsyncIterator[aiosqlite.Connection]:
     # isolation_level=None: we issue BEGIN ourselves so multi-row changes are explicit.
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL is still safe against corruption and against a killed process;
-        # only a power cut can lose the last commits. FULL would fsync every message.
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA busy_timeout = 5000")
-        await _apply_migrations(conn)
-        yield Database(conn)
+        yield conn
     finally:
         await conn.close()

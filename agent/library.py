@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from agent.archive import MAX_WINDOW, Archive, Hit, Passage, Scope
-from agent.embed import Embedder
-from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotFound, SourceNotReady
+from agent.embed import Embedder, Vectors
+from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
 from agent.ingest import (
     CHUNK_BITS,
     FileInput,
@@ -49,6 +50,8 @@ SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
 RRF_K = 60
 # Hybrid search fuses at least this many candidates from each ranking.
 HYBRID_DEPTH = 50
+# Recent query vectors kept for reuse: 1.5 KiB each with the local model.
+QUERY_VECTORS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class Library:
         self._loader = loader
         self._default_mode = default_mode
         self._stores = (archive, keyword)
+        self._query_vectors: OrderedDict[str, Vectors] = OrderedDict()
 
     @property
     def registry(self) -> SourceRegistry:
@@ -247,15 +251,9 @@ class Library:
 
     async def archive_stats(self, agent_key: str) -> tuple[int, list[str]]:
         """Passages an agent's archival search covers, and the names of its attached sources."""
-        attached = await self._registry.attached(agent_key)
-        readable = [s for s in attached + await self._notes(agent_key) if s.status == "ready"]
+        attached, notes = await self._registry.archival(agent_key)
+        readable = [s for s in attached + notes if s.status == "ready"]
         return sum(s.passages for s in readable), [s.name for s in attached]
-
-    async def _notes(self, agent_key: str) -> list[Source]:
-        try:
-            return [await self._registry.resolve_exact(NOTES_SCOPE_PREFIX + agent_key, NOTES)]
-        except SourceNotFound:
-            return []
 
     async def search_attached(
         self,
@@ -270,10 +268,10 @@ class Library:
 
         Sources not ready, or embedded with another model, are skipped silently.
         """
-        candidates = await self._registry.attached(agent_key) + await self._notes(agent_key)
+        attached, notes = await self._registry.archival(agent_key)
         sources = [
             s
-            for s in candidates
+            for s in attached + notes
             if s.embedding_model == self._embedder.model_id
             and s.embedding_dim == self._embedder.dim
         ]
@@ -329,16 +327,37 @@ class Library:
         """One page of hits: dense, keyword, or both fused by reciprocal rank."""
         if mode == "keyword":
             return (await self._keyword.search(query, scope, limit=offset + top_k))[offset:]
-        vector = (await self._embedder.embed([query]))[0]
         if mode == "dense":
-            return await self._archive.search(vector, scope, limit=top_k, offset=offset)
+            return await self._dense(query, scope, limit=top_k, offset=offset)
         depth = min(max(2 * (offset + top_k), HYBRID_DEPTH), MAX_WINDOW)
-        # Milvus and SQLite each work in their own thread: ask both at once.
+        # The keyword search needs no vector: it runs in SQLite's thread while the query is
+        # embedded and Milvus searched in theirs.
         dense, keyword = await asyncio.gather(
-            self._archive.search(vector, scope, limit=depth),
+            self._dense(query, scope, limit=depth),
             self._keyword.search(query, scope, limit=depth),
         )
         return fuse([dense, keyword])[offset : offset + top_k]
+
+    async def _dense(self, query: str, scope: Scope, *, limit: int, offset: int = 0) -> list[Hit]:
+        vector = await self._query_vector(query)
+        return await self._archive.search(vector, scope, limit=limit, offset=offset)
+
+    async def _query_vector(self, query: str) -> Vectors:
+        """The query's vector, reused when the same text was embedded lately.
+
+        Paging asks for the same vector again (the agent reads page after page of a query,
+        a person pages through /search), and it costs a few milliseconds of CPU each time.
+        """
+        kept = self._query_vectors.get(query)
+        if kept is not None:
+            self._query_vectors.move_to_end(query)
+            return kept
+        vector: Vectors = (await self._embedder.embed([query]))[0]
+        vector.flags.writeable = False  # shared by every later search for the same text
+        self._query_vectors[query] = vector
+        if len(self._query_vectors) > QUERY_VECTORS_KEPT:
+            self._query_vectors.popitem(last=False)
+        return vector
 
     def _check_model(self, source: Source) -> None:
         if (source.embedding_model, source.embedding_dim) != (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal, get_args
@@ -54,6 +54,11 @@ _COLUMN_NAMES = (
     "created_at",
 )
 _MESSAGE_COLUMNS = ", ".join(_COLUMN_NAMES)
+_INSERT_COLUMNS = (
+    "agent_id, in_context, role, speaker_id, speaker_name,"
+    " content, tool_calls, tool_call_id, name, created_at"
+)
+_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SPEAKER_NAME_MAX = 64
 
 
@@ -199,6 +204,22 @@ def _display_name(name: str) -> str:
     return clean[:_SPEAKER_NAME_MAX] or "?"
 
 
+def _message_row(agent_id: int, message: Message, *, in_context: bool) -> tuple[object, ...]:
+    """A message's values in the order of ``_INSERT_COLUMNS``."""
+    return (
+        int(agent_id),
+        int(in_context),
+        message.role,
+        message.speaker_id,
+        message.speaker_name,
+        message.content,
+        json.dumps(message.tool_calls) if message.tool_calls is not None else None,
+        message.tool_call_id,
+        message.name,
+        timestamp(message.created_at),
+    )
+
+
 def _stored(row: aiosqlite.Row) -> StoredMessage:
     tool_calls = row["tool_calls"]
     return StoredMessage(
@@ -244,43 +265,49 @@ class AgentStore:
                     f"the initial {label} text is {len(text):,} characters,"
                     f" over the block limit of {char_limit:,}"
                 )
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO agents (key, persona_name, human_name) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, persona_name, human_name),
-            )
-            if cursor.rowcount:
-                await conn.executemany(
-                    "INSERT INTO memory_blocks (agent_id, label, value, initial, char_limit)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (cursor.lastrowid, label, text, text, int(char_limit))
-                        for label, text in (("persona", persona), ("human", human))
-                    ],
-                )
+        # Two statements, each atomic and idempotent, rather than one transaction (four round
+        # trips holding the writer): an agent only exists for get() once its blocks do, and if
+        # the process dies between the two, the next call adds the blocks.
+        await self._db.write(
+            "INSERT INTO agents (key, persona_name, human_name) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO NOTHING",
+            (key, persona_name, human_name),
+        )
+        await self._db.write(
+            "INSERT INTO memory_blocks (agent_id, label, value, initial, char_limit)"
+            " SELECT a.id, b.column1, b.column2, b.column2, ?"
+            " FROM agents a, (VALUES ('persona', ?), ('human', ?)) b WHERE a.key = ?"
+            " ON CONFLICT DO NOTHING",
+            (int(char_limit), persona, human, key),
+        )
         state = await self.get(key)
         assert state is not None
         return state
 
     async def get(self, key: str) -> AgentState | None:
-        """The agent for a conversation key, or None if it was never created."""
-        row = await self._db.fetchone(
-            "SELECT id, key, persona_name, human_name, summary FROM agents WHERE key = ?", (key,)
+        """The agent for a conversation key, or None if it was never (fully) created."""
+        rows = await self._db.fetchall(
+            "SELECT a.id, a.key, a.persona_name, a.human_name, a.summary,"
+            " b.label, b.value, b.char_limit"
+            " FROM agents a JOIN memory_blocks b ON b.agent_id = a.id WHERE a.key = ?",
+            (key,),
         )
-        if row is None:
+        if not rows:
             return None
-        blocks = await self._db.fetchall(
-            "SELECT label, value, char_limit FROM memory_blocks WHERE agent_id = ?", (row["id"],)
-        )
+        row = rows[0]
         return AgentState(
             id=int(row["id"]),
             key=row["key"],
             persona_name=row["persona_name"],
             human_name=row["human_name"],
             summary=row["summary"],
-            blocks={b["label"]: Block(b["value"], int(b["char_limit"])) for b in blocks},
+            blocks={b["label"]: Block(b["value"], int(b["char_limit"])) for b in rows},
         )
+
+    async def summary(self, agent_id: int) -> str:
+        """The agent's current summary of its evicted messages ('' if none, or no such agent)."""
+        row = await self._db.fetchone("SELECT summary FROM agents WHERE id = ?", (int(agent_id),))
+        return str(row[0]) if row else ""
 
     async def save_block(self, agent_id: int, label: str, value: str) -> None:
         """Store a block's new text; KeyError if the agent has no such block.
@@ -445,26 +472,29 @@ class RecallStore:
         search only, such as the text of a send_message call, which the prompt already holds
         inside the call itself.
         """
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO messages (agent_id, in_context, role, speaker_id, speaker_name,"
-                " content, tool_calls, tool_call_id, name, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    int(agent_id),
-                    int(in_context),
-                    message.role,
-                    message.speaker_id,
-                    message.speaker_name,
-                    message.content,
-                    json.dumps(message.tool_calls) if message.tool_calls is not None else None,
-                    message.tool_call_id,
-                    message.name,
-                    timestamp(message.created_at),
-                ),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+        (message_id,) = await self.add_all(agent_id, [(message, in_context)])
+        return message_id
+
+    async def add_all(self, agent_id: int, messages: Sequence[tuple[Message, bool]]) -> list[int]:
+        """Store ``(message, in_context)`` pairs in one transaction, in order; return their ids.
+
+        For messages that arrive together, such as a function's result and what it sent to
+        the people: committed before returning, all or none.
+        """
+        if not messages:
+            return []
+        values = ", ".join([_MESSAGE_VALUES] * len(messages))
+        params = [
+            value
+            for message, in_context in messages
+            for value in _message_row(agent_id, message, in_context=in_context)
+        ]
+        rows = await self._db.write(
+            f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values} RETURNING id",  # noqa: S608
+            params,
+        )
+        # RETURNING's row order is unspecified; ids grow in the order the rows were inserted.
+        return sorted(int(row[0]) for row in rows)
 
     async def in_context(self, agent_id: int) -> list[StoredMessage]:
         """The messages still in the prompt, oldest first."""

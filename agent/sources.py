@@ -370,30 +370,47 @@ class SourceRegistry:
         )
         return [_source(row) for row in rows]
 
+    async def archival(self, agent_key: str) -> tuple[list[Source], list[Source]]:
+        """What an agent's archival memory is made of, in one query: the sources linked to it
+        (by name), and its own notes source if it has saved notes (a list of at most one)."""
+        notes_scope = NOTES_SCOPE_PREFIX + agent_key
+        rows = await self._db.fetchall(
+            f"SELECT {_SOURCE_COLUMNS} {_SOURCE_FROM}"  # noqa: S608 (constants)
+            " WHERE s.id IN (SELECT source_id FROM attachments WHERE agent_key = ?)"
+            " OR (s.scope = ? AND s.name = ?)"
+            " GROUP BY s.id ORDER BY s.name",
+            (agent_key, notes_scope, NOTES),
+        )
+        sources = [_source(row) for row in rows]
+        notes = [s for s in sources if s.scope == notes_scope]
+        return [s for s in sources if s.scope != notes_scope], notes
+
     async def read_scope(self, source_ids: Sequence[int]) -> Scope:
         """Narrow ``source_ids`` to ready sources, hiding their files still loading or removed.
 
-        Only ``?`` placeholders are interpolated into the SQL below.
+        One query, so the ready sources and their hidden files come from one snapshot. Only
+        ``?`` placeholders are interpolated into the SQL below.
         """
         ids = [int(i) for i in source_ids]
         if not ids:
             return Scope((), ())
         marks = ",".join("?" * len(ids))
-        ready = await self._db.fetchall(
-            f"SELECT id FROM sources WHERE status = 'ready' AND id IN ({marks}) ORDER BY id",  # noqa: S608
+        rows = await self._db.fetchall(
+            # Each row is a ready source (file NULL) or a file hidden from one (source NULL).
+            "WITH ready AS"  # noqa: S608
+            f" (SELECT id FROM sources WHERE status = 'ready' AND id IN ({marks}))"
+            " SELECT id AS source, NULL AS file FROM ready"
+            " UNION ALL SELECT NULL, id FROM source_files"
+            "   WHERE status = 'loading' AND source_id IN (SELECT id FROM ready)"
+            " UNION ALL SELECT NULL, file_id FROM archive_cleanup"
+            "   WHERE file_id IS NOT NULL AND source_id IN (SELECT id FROM ready)",
             ids,
         )
-        ready_ids = [int(row[0]) for row in ready]
-        if not ready_ids:
+        ready = sorted(int(row["source"]) for row in rows if row["source"] is not None)
+        if not ready:
             return Scope((), ())
-        marks = ",".join("?" * len(ready_ids))
-        hidden = await self._db.fetchall(
-            f"SELECT id FROM source_files WHERE status = 'loading' AND source_id IN ({marks})"  # noqa: S608
-            f" UNION SELECT file_id FROM archive_cleanup"
-            f"   WHERE file_id IS NOT NULL AND source_id IN ({marks})",
-            ready_ids + ready_ids,
-        )
-        return Scope(tuple(ready_ids), tuple(sorted(int(row[0]) for row in hidden)))
+        hidden = {int(row["file"]) for row in rows if row["file"] is not None}
+        return Scope(tuple(ready), tuple(sorted(hidden)))
 
 
 def _not_found(name: str) -> SourceNotFound:

@@ -9,6 +9,7 @@ memory, searchable).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -94,14 +95,12 @@ class ContextWindow:
 
     async def prompt(self, ctx: TurnContext) -> list[dict[str, Any]]:
         """The messages for the next completion, within the window."""
-        messages = await self._recall.in_context(ctx.agent.id)
-        system = await self._system(ctx, len(messages))
+        messages, system = await self._view(ctx)
         used = self._fixed + estimate_tokens([system, *[m.to_openai() for m in messages]])
         if used > SUMMARISE_AT * self._window:
             await self._summarise(ctx, messages, estimate_tokens(system))
             self._warned.discard(ctx.agent.id)
-            messages = await self._recall.in_context(ctx.agent.id)
-            system = await self._system(ctx, len(messages))
+            messages, system = await self._view(ctx)
         elif used > WARN_AT * self._window and ctx.agent.id not in self._warned:
             self._warned.add(ctx.agent.id)
             percent = round(100 * used / self._window)
@@ -110,22 +109,27 @@ class ContextWindow:
             messages = await self._recall.in_context(ctx.agent.id)
         return [system, *[m.to_openai() for m in messages]]
 
-    async def _system(self, ctx: TurnContext, in_view: int) -> dict[str, Any]:
-        state = await self._store.get(ctx.agent.key)
-        summary = state.summary if state is not None else ""
-        recall = await self._recall.count(ctx.agent.id)
-        passages, names = await self._library.archive_stats(ctx.agent.key)
-        sources = ", ".join(names) if names else "no attached sources"
+    async def _view(self, ctx: TurnContext) -> tuple[list[StoredMessage], dict[str, Any]]:
+        """The messages in context and the system prompt, its statistics read afresh.
+
+        The reads are independent, so they run at once on the database's readers.
+        """
+        messages, summary, recall, (passages, names) = await asyncio.gather(
+            self._recall.in_context(ctx.agent.id),
+            self._store.summary(ctx.agent.id),
+            self._recall.count(ctx.agent.id),
+            self._library.archive_stats(ctx.agent.key),
+        )
         text = SYSTEM_PROMPT.format(
             persona_name=ctx.agent.persona_name or "an assistant",
             recall=recall,
-            hidden=max(recall - in_view, 0),
+            hidden=max(recall - len(messages), 0),
             archival=passages,
-            sources=sources,
+            sources=", ".join(names) if names else "no attached sources",
             summary=f"Summary of earlier conversation: {summary}\n" if summary else "",
             core=ctx.core.render(),
         )
-        return {"role": "system", "content": text}
+        return messages, {"role": "system", "content": text}
 
     async def _summarise(
         self, ctx: TurnContext, messages: list[StoredMessage], system_tokens: int
@@ -135,8 +139,7 @@ class ContextWindow:
         if cut == 0:
             log.warning("agent %s: nothing can be evicted; the prompt stays long", ctx.agent.key)
             return
-        state = await self._store.get(ctx.agent.key)
-        previous = state.summary if state is not None else ""
+        previous = await self._store.summary(ctx.agent.id)
         transcript = "\n".join(_transcript_line(m) for m in messages[:cut])
         completion = await self._llm.complete(
             [

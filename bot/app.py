@@ -14,6 +14,7 @@ from agent.archive import MilvusArchive, collection_name
 from agent.conversations import Conversations
 from agent.core import Core
 from agent.db import Database, open_database
+from agent.deliveries import Deliveries
 from agent.embed import Embedder, build_embedder
 from agent.ingest import Loader
 from agent.keyword import KeywordIndex
@@ -191,6 +192,7 @@ async def open_runtime(
                 library=library,
                 store=store,
                 recall=recall,
+                deliveries=Deliveries(db),
                 search_top_k=settings.search.top_k,
                 telemetry=metrics,
             )

@@ -12,7 +12,6 @@ import logging
 import re
 import shutil
 import tempfile
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,6 @@ ATTACH_ACTION = "archivist_attach"
 RESET_ACTION = "archivist_reset"
 RESET_QUESTION = "Forget this channel's conversation? Core memory and sources stay."
 LOAD_USAGE = "Usage: /load https://example.org/paper.pdf (or share the PDF in the channel)."
-# Event ids and message keys remembered to handle each once, whatever Slack re-delivers.
-_SEEN = 10_000
 # How far back /load looks for a shared PDF.
 _HISTORY = 100
 _URL = re.compile(r"<?(https?://[^\s|>]+)")
@@ -60,23 +57,6 @@ def sentence_for(error: BaseException, where: str) -> str:
     return INTERNAL_ERROR
 
 
-class Seen:
-    """A bounded memory of keys already handled."""
-
-    def __init__(self, size: int = _SEEN) -> None:
-        self._keys: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def first_time(self, key: str) -> bool:
-        """True the first time ``key`` is offered, False ever after (within the bound)."""
-        if key in self._keys:
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self._size:
-            self._keys.popitem(last=False)
-        return True
-
-
 class Listeners:
     """The bot's behaviour on Slack, over one core."""
 
@@ -84,8 +64,6 @@ class Listeners:
         self._core = core
         self._options = options
         self._api_base = api_base_url
-        self._events = Seen()
-        self._handled = Seen()
 
     def register(self, app: AsyncApp) -> None:
         """Attach every listener; bolt runs the first match, so file shares come first."""
@@ -109,7 +87,7 @@ class Listeners:
         message again under a new event id: both are recognised here.
         """
         event_id = body.get("event_id")
-        if event_id and not self._events.first_time(str(event_id)):
+        if event_id and not await self._core.first_delivery(f"slack:event:{event_id}"):
             log.info("event %s already handled", event_id)
             return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
         await next()
@@ -123,7 +101,7 @@ class Listeners:
     ) -> None:
         """Answer a mention in its thread, with 👀 on the question while the agent works."""
         channel, ts = event["channel"], event["ts"]
-        if not self._handled.first_time(f"mention:{channel}:{ts}"):
+        if not await self._core.first_delivery(f"slack:mention:{channel}:{ts}"):
             return
         text = re.sub(r"<@[A-Z0-9]+>", " ", event.get("text") or "").strip()
         if not text and event.get("files"):
@@ -132,7 +110,7 @@ class Listeners:
         thread = event.get("thread_ts") or ts
         turn = None
         if text:
-            # Queued before anything is awaited: a channel's questions keep their order.
+            # Queued before the reaction and the reply are awaited, in arrival order.
             turn = asyncio.create_task(
                 self._core.ask(
                     Incoming(
@@ -166,7 +144,7 @@ class Listeners:
         """Load each PDF shared in a channel once, with a progress message in its thread."""
         channel, ts, user = event["channel"], event["ts"], str(event.get("user"))
         pdfs = [f for f in event.get("files") or [] if is_pdf_file(f)]
-        pdfs = [f for f in pdfs if self._handled.first_time(f"file:{f.get('id')}")]
+        pdfs = [f for f in pdfs if await self._core.first_delivery(f"slack:file:{f.get('id')}")]
         if not pdfs:
             return
         conversation, scope = self._place(body.get("team_id") or event.get("team", ""), channel)

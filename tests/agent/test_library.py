@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from agent.archive import Scope
+from agent.embed import Vectors
 from agent.errors import ArchiveUnavailable, EmbeddingMismatch, SourceNotFound
 from agent.ingest import FileInput, Progress
 from agent.library import Library
@@ -63,6 +65,30 @@ async def test_paging_reports_the_true_total(library: Library, tmp_path: Path) -
     assert first.pages == math.ceil(first.total / 2)
     assert [r.rank for r in second.results] == [3, 4]
     assert not {r.chunk for r in first.results} & {r.chunk for r in second.results}
+
+
+async def test_paging_embeds_the_query_once(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 6)
+    await library.load(SCOPE, "manual", [FileInput(manual)], created_by="test")
+    embedder = library._embedder
+    embedded: list[str] = []
+    embed = embedder.embed
+
+    async def counted(texts: Sequence[str]) -> Vectors:
+        embedded.extend(texts)
+        return await embed(texts)
+
+    monkeypatch.setattr(embedder, "embed", counted)
+    pages = [
+        await library.search_sources(SCOPE, ["manual"], "calibration", top_k=2, page=page)
+        for page in (0, 1, 0)
+    ]
+    assert embedded == ["calibration"]
+    assert pages[0] == pages[2] and pages[0].results != pages[1].results
+    await library.search_sources(SCOPE, ["manual"], "frequency", top_k=2, mode="dense")
+    assert embedded == ["calibration", "frequency"]
 
 
 async def test_workspaces_are_isolated(library: Library, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from agent.llm import LLM, LLMUnavailable, OpenAILLM, build_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
@@ -243,6 +244,36 @@ async def test_the_fake_fails_loudly_when_nothing_is_scripted(
         await llm.complete(MESSAGES, [])
     assert caught.value.kind == "server_error"
     assert len(fake_openai.requests) == 1
+
+
+async def test_the_request_is_the_chat_api_body_with_the_key_as_bearer_token() -> None:
+    seen: list[tuple[str | None, dict[str, Any]]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.headers.get("Authorization"), await request.json()))
+        return web.json_response(chat_completion("ok"))
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    llm = connect(f"http://127.0.0.1:{port}/v1")
+    try:
+        await llm.complete(MESSAGES, [SEARCH_TOOL])
+        await llm.complete(MESSAGES, [])
+    finally:
+        await llm.aclose()
+        await runner.cleanup()
+    assert seen == [
+        (
+            f"Bearer {API_KEY}",
+            {"model": MODEL, "messages": MESSAGES, "tools": [SEARCH_TOOL], "tool_choice": "auto"},
+        ),
+        (f"Bearer {API_KEY}", {"model": MODEL, "messages": MESSAGES}),
+    ]
 
 
 async def test_a_custom_responder_answers_once_the_queue_is_empty(

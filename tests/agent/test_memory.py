@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -84,6 +86,38 @@ async def test_migration_4_upgrades_a_file_at_version_3(
         assert (await RecallStore(db).search(agent_id, "upgraded")).total == 1
 
 
+async def test_a_lone_write_waits_out_an_open_transaction_and_is_not_part_of_it(
+    db: Database,
+) -> None:
+    agent_id = await _agent(db)
+    recall = RecallStore(db)
+    inside = asyncio.Event()
+
+    async def rolled_back() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+            inside.set()
+            await asyncio.sleep(0.05)  # the message below is sent meanwhile
+            raise RuntimeError("rolled back")
+
+    transaction = asyncio.create_task(rolled_back())
+    await inside.wait()
+    kept = await recall.add(agent_id, Message("user", "kept"))
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await transaction
+    assert _ids(await recall.in_context(agent_id)) == [kept]
+    assert await db.fetchone("SELECT 1 FROM meta WHERE key = 'k'") is None
+
+
+async def test_reads_see_each_committed_write_and_cannot_write(db: Database) -> None:
+    for n in range(3):
+        await db.write("INSERT INTO meta (key, value) VALUES (?, 'v')", (f"k{n}",))
+        row = await db.fetchone("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'")
+        assert row is not None and row[0] == n + 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await db.fetchall("DELETE FROM meta")
+
+
 # --- core memory ----------------------------------------------------------------------------
 
 
@@ -99,6 +133,20 @@ async def test_new_agent_has_initial_blocks_and_get_or_create_keeps_it(db: Datab
     assert created.blocks["human"].char_limit == 2000
     again = await store.get_or_create(KEY, persona="other", human="other")
     assert again == created
+
+
+async def test_an_agent_cut_short_before_its_blocks_is_completed_on_next_use(
+    db: Database,
+) -> None:
+    store = AgentStore(db)
+    # What a process killed between creation's two statements leaves behind.
+    await db.write("INSERT INTO agents (key) VALUES (?)", (KEY,))
+    assert await store.get(KEY) is None
+    created = await store.get_or_create(KEY, persona=PERSONA, human=HUMAN)
+    assert {label: b.value for label, b in created.blocks.items()} == {
+        "persona": PERSONA,
+        "human": HUMAN,
+    }
 
 
 async def test_initial_text_over_the_limit_is_refused(db: Database) -> None:
@@ -215,6 +263,25 @@ async def test_every_message_is_stored_and_read_back_in_order(db: Database) -> N
     summaries = await AgentStore(db).list()
     assert [(s.key, s.messages) for s in summaries] == [(KEY, 5)]
     assert summaries[0].last_activity == stored[-1].created_at
+
+
+async def test_messages_stored_together_keep_their_order_and_context_flags(
+    db: Database,
+) -> None:
+    agent_id = await _agent(db)
+    recall = RecallStore(db)
+    first = await recall.add(agent_id, Message("user", "before"))
+    ids = await recall.add_all(
+        agent_id,
+        [
+            (Message("tool", "Sent.", tool_call_id="c1", name="send_message"), True),
+            (Message("assistant", "Hello, Alice."), False),
+        ],
+    )
+    assert ids[0] > first and ids == sorted(ids) and len(ids) == 2
+    assert _ids(await recall.in_context(agent_id)) == [first, ids[0]]
+    assert [m.id for m in (await recall.search(agent_id, "Alice")).results] == [ids[1]]
+    assert await recall.add_all(agent_id, []) == []
 
 
 def test_speaker_names_cannot_forge_lines_or_speakers() -> None:

@@ -1,0 +1,31 @@
+"""Handled platform events are remembered across restarts, and forgotten after a day."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from agent.db import open_database
+from agent.deliveries import RETENTION_SECONDS, Deliveries
+
+
+async def test_an_event_is_claimed_once_even_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with open_database(path) as db:
+        deliveries = Deliveries(db)
+        assert await deliveries.first("slack:event:Ev1")
+        assert not await deliveries.first("slack:event:Ev1")
+        assert await deliveries.first("slack:event:Ev2")
+    async with open_database(path) as db:
+        assert not await Deliveries(db).first("slack:event:Ev1")
+
+
+async def test_keys_older_than_the_retention_are_swept(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "state.db") as db:
+        old = time.time() - RETENTION_SECONDS - 60
+        await db.write("INSERT INTO deliveries (key, seen_at) VALUES ('old', ?)", (old,))
+        deliveries = Deliveries(db)
+        for n in range(500):  # the sweep runs once in this many claims
+            await deliveries.first(f"k{n}")
+        assert await db.fetchone("SELECT 1 FROM deliveries WHERE key = 'old'") is None
+        assert await deliveries.first("old")
