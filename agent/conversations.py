@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INTERNAL_ERROR = "Something went wrong on our side while answering (it has been logged): try again."
-SHUTTING_DOWN = "The bot is shutting down: your message is saved; ask again in a moment."
+SHUTTING_DOWN = "The bot is restarting: ask again in a moment."
 
 
 class ShuttingDown(ArchivistError):

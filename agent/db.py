@@ -171,8 +171,8 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
     END;
     """,
-    # 5: platform events already handled (Slack event ids, Discord message ids), so an event
-    # re-delivered after a restart is not answered twice.
+    # 5: platform events already handled (Slack event ids, mentions, shared files), so an
+    # event re-delivered after a restart is not answered twice.
     """
     CREATE TABLE deliveries (
         key TEXT PRIMARY KEY,

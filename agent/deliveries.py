@@ -1,8 +1,7 @@
 """Which platform events were already handled, remembered across restarts.
 
-Slack re-delivers events it thinks were missed, and Discord replays messages on a resumed
-session; a bot that restarted in between must still answer each once. Keys are kept for a
-day, longer than either platform retries.
+Slack re-delivers events it thinks were missed, also to a bot that restarted in between,
+which must still answer each once. Keys are kept for a day, longer than Slack retries.
 """
 
 from __future__ import annotations

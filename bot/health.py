@@ -1,7 +1,8 @@
 """``/healthz`` and ``/metrics`` over HTTP, for load balancers, orchestrators and Prometheus.
 
-``/healthz`` runs every readiness check at once and answers 200 when all pass, 503 with the
-failing ones' sentences otherwise; ``/metrics`` is Prometheus text.
+``/healthz`` runs every check at once and answers 200 when all pass, 503 with the failing
+ones' sentences otherwise; an advisory check (the model: the bot still answers, saying it is
+down) only turns ``ok`` into ``degraded``. ``/metrics`` is Prometheus text.
 """
 
 from __future__ import annotations
@@ -50,9 +51,16 @@ class HealthServer:
     """Serves ``/healthz`` and ``/metrics`` on one port until closed."""
 
     def __init__(
-        self, *, checks: Mapping[str, Check], metrics: Metrics, host: str, port: int
+        self,
+        *,
+        checks: Mapping[str, Check],
+        metrics: Metrics,
+        host: str,
+        port: int,
+        advisory: frozenset[str] = frozenset(),
     ) -> None:
         self._checks = checks
+        self._advisory = advisory
         self._metrics = metrics
         self._host = host
         self._port = port
@@ -76,11 +84,10 @@ class HealthServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         report = await run_checks(self._checks)
-        ready = all(check["ok"] for check in report.values())
-        return web.json_response(
-            {"status": "ok" if ready else "unavailable", "checks": report},
-            status=200 if ready else 503,
-        )
+        failing = {name for name, check in report.items() if not check["ok"]}
+        ready = not failing - self._advisory
+        status = "unavailable" if not ready else "degraded" if failing else "ok"
+        return web.json_response({"status": status, "checks": report}, status=200 if ready else 503)
 
     async def _render_metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -51,10 +51,9 @@ class StartupError(ArchivistError):
     """The bot cannot start; the message says why and what to do."""
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+async def serve(settings: Settings) -> None:
     """Run the bot until SIGTERM/SIGINT or until an adapter fails for good.
 
-    ``ready`` is set once everything is up (tests and embedders wait for it).
     Raises :class:`StartupError` (or another ArchivistError) with the reason it stopped.
     """
     platforms = configured_platforms(settings)
@@ -75,6 +74,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             metrics=runtime.metrics,
             host=settings.server.host,
             port=settings.server.port,
+            advisory=frozenset({"llm"}),
         )
         try:
             port = await health.start()
@@ -86,13 +86,15 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         log.info("serving /healthz and /metrics on http://%s:%d", settings.server.host, port)
         running = {asyncio.create_task(a.run(), name=a.name): a for a in adapters}
         try:
-            await _until_stopped(running, ready)
+            await _until_stopped(running)
         finally:
             # Answers first, while the platforms are still connected to deliver them; new
             # messages meanwhile are told the bot is restarting.
-            await runtime.core.close(settings.server.shutdown_grace)
-            await _close(running)
-            await health.close()
+            try:
+                await runtime.core.close(settings.server.shutdown_grace)
+                await _close(running)
+            finally:
+                await health.close()
     log.info("stopped")
 
 
@@ -112,7 +114,7 @@ async def _report_dependencies(checks: Mapping[str, Check]) -> None:
 
 
 async def _until_stopped(
-    running: Mapping[asyncio.Task[None], Adapter], ready: asyncio.Event | None
+    running: Mapping[asyncio.Task[None], Adapter],
 ) -> None:
     """Return on SIGTERM or SIGINT; raise if an adapter stops on its own."""
     loop = asyncio.get_running_loop()
@@ -120,8 +122,6 @@ async def _until_stopped(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     stopping = asyncio.create_task(stop.wait())
-    if ready is not None:
-        ready.set()
     try:
         done, _ = await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
         for task in (t for t in running if t in done):
@@ -140,7 +140,10 @@ async def _until_stopped(
 async def _close(running: Mapping[asyncio.Task[None], Adapter]) -> None:
     """Close every adapter and wait for its run() to return (cancelled if it will not)."""
     for adapter in running.values():
-        await adapter.close()
+        try:
+            await adapter.close()
+        except Exception:  # the others must still close
+            log.exception("closing %s failed", adapter.name)
     _, late = await asyncio.wait(running, timeout=_ADAPTER_CLOSE_TIMEOUT)
     for task in late:
         task.cancel()

@@ -97,7 +97,7 @@ class ArchivistBot(commands.Bot):
                 return
             text = mention_removed(message.content, self.user.id)
             if loads:
-                await self._sources.load_uploads(message, place, text)
+                await self._sources.load_uploads(message, place, text, addressed=mentioned)
             elif not text:
                 await message.reply(EMPTY_QUESTION, mention_author=False)
             else:

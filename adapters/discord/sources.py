@@ -37,15 +37,20 @@ class SourcesCog(commands.Cog, name="Sources"):
     def __init__(self, core: Core, options: DiscordOptions) -> None:
         self._core = core
         self._options = options
-        self._uploads = Uploads(
-            core, max_bytes=options.max_upload_bytes, interval=options.progress_interval
-        )
+        self._uploads = Uploads(core, max_bytes=options.max_upload_bytes)
 
-    async def load_uploads(self, message: discord.Message, place: Place, text: str) -> None:
-        """Load a message's PDFs one after another, each with its own progress message."""
+    async def load_uploads(
+        self, message: discord.Message, place: Place, text: str, *, addressed: bool
+    ) -> None:
+        """Load a message's PDFs one after another, each with its own progress message.
+
+        A member who may not manage sources is told so only when they addressed the bot:
+        anyone else sharing a PDF in the channel is just sharing it.
+        """
         refusal = management_refusal(message.author, message.channel, self._options.manager_roles)
         if refusal:
-            await message.reply(refusal, mention_author=False)
+            if addressed:
+                await message.reply(refusal, mention_author=False)
             return
         for attachment in (a for a in message.attachments if is_pdf(a)):
             status = await message.reply(f"Loading {attachment.filename}…", mention_author=False)
@@ -103,7 +108,11 @@ class SourcesCog(commands.Cog, name="Sources"):
             origin=None,
             show=show,
         )
-        await show.finish(line)
+        try:
+            await show.finish(line)
+        except discord.HTTPException:
+            # The interaction's token lasts 15 minutes; a longer load reports in the channel.
+            await place.channel.send(line)  # type: ignore[union-attr]
 
     @app_commands.command(name="attach", description="Let this channel's agent read a source.")
     @app_commands.describe(source="A source of this server")

@@ -35,10 +35,9 @@ def source_name(attachment: discord.Attachment, text: str) -> str:
 class Uploads:
     """Loads attachments into a guild's sources and attaches them to a channel's agent."""
 
-    def __init__(self, core: Core, *, max_bytes: int, interval: float) -> None:
+    def __init__(self, core: Core, *, max_bytes: int) -> None:
         self._core = core
         self._max_bytes = max_bytes
-        self._interval = interval
 
     async def load(
         self,
@@ -62,7 +61,8 @@ class Uploads:
             try:
                 data = await attachment.read()
             except discord.HTTPException as exc:
-                log.warning("download of %s failed: %s", attachment.url, exc)
+                # Not the URL: it is a signed link to a file that may come from a private channel.
+                log.warning("download of attachment %s failed: %s", attachment.id, exc)
                 return f"Could not download {attachment.filename} from Discord: try again."
             await asyncio.to_thread(path.write_bytes, data)
             report = await self._core.load(

@@ -72,7 +72,7 @@ async def _fetch(url: str, name: str, token: str, max_bytes: int) -> bytes:
                 if size > max_bytes:
                     raise ArchivistError(_too_big(name, max_bytes))
                 chunks.append(chunk)
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("download of %s failed: %r", name, exc)
         raise ArchivistError(f"Could not download {name} from Slack: try again.") from exc
     data = b"".join(chunks)

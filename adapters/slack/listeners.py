@@ -28,7 +28,7 @@ from adapters.slack.options import SlackOptions
 from adapters.slack.render import escape, message_blocks, reply_text
 from agent.agent import Incoming
 from agent.core import Core
-from agent.errors import ArchivistError
+from agent.errors import ArchivistError, shown_url
 from agent.fetch import download
 from agent.ingest import FileInput, LoadReport, Progress
 
@@ -64,6 +64,7 @@ class Listeners:
         self._core = core
         self._options = options
         self._api_base = api_base_url
+        self._working: set[asyncio.Task[object]] = set()
 
     def register(self, app: AsyncApp) -> None:
         """Attach every listener; bolt runs the first match, so file shares come first."""
@@ -77,6 +78,20 @@ class Listeners:
             app.command(name)(getattr(self, name.removeprefix("/")))
         app.action(ATTACH_ACTION)(self.attach_chosen)
         app.action(RESET_ACTION)(self.reset_confirmed)
+
+    def _track(self) -> None:
+        """Count the running listener as work that shutdown waits for."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._working.add(task)
+            task.add_done_callback(self._working.discard)
+
+    async def finish(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for answers and loads under way to be posted."""
+        current = asyncio.current_task()
+        pending = {t for t in self._working if t is not current}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     async def _drop_duplicates(
         self, body: dict[str, Any], next: Callable[[], Awaitable[None]]
@@ -100,6 +115,7 @@ class Listeners:
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Answer a mention in its thread, with 👀 on the question while the agent works."""
+        self._track()
         channel, ts = event["channel"], event["ts"]
         if not await self._core.first_delivery(f"slack:mention:{channel}:{ts}"):
             return
@@ -142,9 +158,14 @@ class Listeners:
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Load each PDF shared in a channel once, with a progress message in its thread."""
+        self._track()
         channel, ts, user = event["channel"], event["ts"], str(event.get("user"))
         pdfs = [f for f in event.get("files") or [] if is_pdf_file(f)]
-        pdfs = [f for f in pdfs if await self._core.first_delivery(f"slack:file:{f.get('id')}")]
+        pdfs = [
+            f
+            for f in pdfs
+            if await self._core.first_delivery(f"slack:file:{f.get('id')}:{channel}:{ts}")
+        ]
         if not pdfs:
             return
         conversation, scope = self._place(body.get("team_id") or event.get("team", ""), channel)
@@ -180,8 +201,8 @@ class Listeners:
                 api_base_url=self._api_base,
                 max_bytes=self._options.max_upload_bytes,
             )
-        except ArchivistError as exc:
-            await show.finish(str(exc))
+        except Exception as exc:
+            await show.finish(sentence_for(exc, f"download of {name}"))
             return
         try:
             line = await self._load(
@@ -342,6 +363,7 @@ class Listeners:
     ) -> None:
         """``/load URL``: fetch a PDF from the web (never from inside the network) and load it."""
         await ack()
+        self._track()
         conversation, scope = self._place(command["team_id"], command["channel_id"])
         user = command["user_id"]
         try:
@@ -352,7 +374,7 @@ class Listeners:
                 await self._load_latest(client, command, respond, conversation, scope)
                 return
             url = match.group(1)
-            await respond(text=f"Fetching {escape(url)}…")
+            await respond(text=f"Fetching {escape(shown_url(url))}…")
             folder = Path(await asyncio.to_thread(_temporary_folder))
             try:
                 got = await download(
@@ -362,9 +384,16 @@ class Listeners:
                     allow_private=self._options.allow_private_urls,
                     allowed_hosts=self._options.allowed_url_hosts,
                 )
-                show = ThrottledEdit(
-                    lambda text: respond(text=text, replace_original=True),
-                    interval=self._options.progress_interval,
+                # A real message, not the command's response_url: Slack takes only five
+                # posts there, fewer than a load's progress updates.
+                posted = await client.chat_postMessage(
+                    channel=command["channel_id"], text=f"Loading {escape(got.name)}…"
+                )
+                show = _updater(
+                    client,
+                    command["channel_id"],
+                    str(posted["ts"]),
+                    self._options.progress_interval,
                 )
                 line = await self._load(
                     conversation,
@@ -372,7 +401,8 @@ class Listeners:
                     got.path,
                     got.name,
                     by=f"slack:{user}",
-                    origin=url,
+                    # Without its query: a signed link's key must not reach every channel.
+                    origin=shown_url(url),
                     show=show,
                 )
             finally:

@@ -20,6 +20,9 @@ from agent.errors import ArchivistError
 log = logging.getLogger(__name__)
 
 SLACK_API = "https://slack.com/api/"
+# The core has finished or refused every turn when the adapter closes: what is left is
+# posting the replies.
+_DELIVERY_TIMEOUT = 10.0
 
 
 class SlackUnavailable(ArchivistError):
@@ -43,7 +46,8 @@ class SlackAdapter:
             # Socket Mode frames come over the app token's own websocket, unsigned.
             request_verification_enabled=options.app_token is None,
         )
-        Listeners(core, options, api_base).register(self.app)
+        self._listeners = Listeners(core, options, api_base)
+        self._listeners.register(self.app)
         self._handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._closed = asyncio.Event()
@@ -87,7 +91,8 @@ class SlackAdapter:
         raise SlackUnavailable("Not connected to Slack (yet): see the bot's log.")
 
     async def close(self) -> None:
-        """Disconnect or stop listening."""
+        """Let answers under way reach Slack, then disconnect or stop listening."""
+        await self._listeners.finish(_DELIVERY_TIMEOUT)
         if self._handler is not None:
             await self._handler.close_async()  # type: ignore[no-untyped-call]
         if self._runner is not None:

@@ -29,6 +29,10 @@ from agent.fetch import UrlRefused, download, is_public
         ("fd00:ec2::254", False),  # AWS metadata over IPv6
         ("::ffff:127.0.0.1", False),
         ("224.0.0.1", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 to 169.254.169.254
+        ("2002:7f00:1::1", False),  # 6to4 around 127.0.0.1
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("64:ff9b::5db8:d822", True),  # NAT64 to a public address
     ],
 )
 def test_only_globally_routable_addresses_are_public(address: str, public: bool) -> None:

@@ -305,7 +305,8 @@ async def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_p
     impatient = settings.model_copy(
         update={"ingest": settings.ingest.model_copy(update={"parse_timeout": 0.001})}
     )
-    slow = pdfs.make_manual_pdf(tmp_path / "slow.pdf", 3)
+    # Many pages: each parsing task (16 pages) takes far longer than the 1 ms allowed.
+    slow = pdfs.make_manual_pdf(tmp_path / "slow.pdf", 64)
     async with open_library(impatient) as library:
         report = await library.load(SCOPE, "x", [FileInput(slow)], created_by="t")
         [failed] = report.failed

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from agent.agent import Incoming
+from agent.errors import ArchivistError
 from agent.ingest import FileInput
 from bot.app import Runtime, open_runtime
 from bot.config import Settings
@@ -16,6 +17,9 @@ from bot.health import HealthServer
 from tests import pdfs
 from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI
+
+# The platform's readiness as the stand-in adapter check sees it (a test may clear it).
+connected: list[bool] = [True]
 
 
 @pytest.fixture
@@ -31,7 +35,18 @@ async def runtime(settings: Settings, fake_openai: FakeOpenAI) -> AsyncIterator[
 
 @pytest.fixture
 async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    server = HealthServer(checks=runtime.checks, metrics=runtime.metrics, host="127.0.0.1", port=0)
+    async def platform() -> None:
+        if not connected:
+            raise ArchivistError("Not connected to Discord (yet): see the bot's log.")
+
+    checks = {**runtime.checks, "discord": platform}
+    server = HealthServer(
+        checks=checks,
+        metrics=runtime.metrics,
+        host="127.0.0.1",
+        port=0,
+        advisory=frozenset({"llm"}),
+    )
     port = await server.start()
     try:
         yield f"http://127.0.0.1:{port}"
@@ -60,15 +75,26 @@ async def test_healthz_is_ready_when_every_dependency_answers(base_url: str) -> 
         assert f'"{name}": {{"ok": true}}' in body
 
 
-async def test_healthz_names_the_dependency_that_is_down(
+async def test_a_model_that_is_down_degrades_but_does_not_fail_readiness(
     base_url: str, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.models_status = 401
     status, _, body = await get(base_url + "/healthz")
-    assert status == 503
-    assert '"status": "unavailable"' in body
+    assert status == 200
+    assert '"status": "degraded"' in body
     assert '"milvus": {"ok": true}' in body
     assert "refused the bot's credentials (HTTP 401)" in body
+
+
+async def test_a_required_dependency_that_is_down_fails_readiness_by_name(base_url: str) -> None:
+    connected.clear()
+    try:
+        status, _, body = await get(base_url + "/healthz")
+    finally:
+        connected.append(True)
+    assert status == 503
+    assert '"status": "unavailable"' in body
+    assert "Not connected to Discord (yet)" in body
 
 
 async def test_metrics_count_turns_llm_calls_and_their_failures(

@@ -120,13 +120,20 @@ async def test_a_corrupt_upload_gets_a_sentence_and_loads_nothing(
 
 async def test_a_reader_may_ask_but_not_upload(server: Server, tmp_path: Path) -> None:
     manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2)
-    attachment = server.attachment(manual)
-    posted = await server.fake.send_message(server.docs, server.reader, attachments=[attachment])
-    refusal = await reply_to(server, posted)
-    assert (
-        refusal["content"]
-        == "Managing sources needs the Manage Channels permission in this channel."
+    shared = await server.fake.send_message(
+        server.docs, server.reader, "for reading", attachments=[server.attachment(manual)]
     )
+    addressed = await server.fake.send_message(
+        server.docs,
+        server.reader,
+        server.mention("load this"),
+        attachments=[server.attachment(manual)],
+    )
+    refusal = await reply_to(server, addressed)
+    assert refusal["content"] == (
+        "Managing sources needs the Manage Channels permission in this channel."
+    )
+    assert server.fake.replies_to(shared["id"]) == []  # sharing a file is not asking
     assert await server.core.sources(server.scope) == []
 
 
