@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from adapters.citations import sources_line
 from agent.agent import Incoming, Reply
 from agent.core import Core
 from agent.errors import ArchivistError
-from agent.functions import Citation, by_document
+from agent.functions import Citation
 from agent.ingest import FileInput, Progress
 
 HELP = """\
@@ -39,13 +40,7 @@ def _split_existing(args: list[str]) -> tuple[list[Path], list[str]]:
 
 def render_citations(citations: list[Citation]) -> str | None:
     """``Sources: gri.pdf p.41, p.43; faq.pdf p.2`` (documents in order of first use)."""
-    if not citations:
-        return None
-    parts = [
-        f"{doc} {', '.join(c.pages for c in cited)}".rstrip()
-        for doc, cited in by_document(citations)
-    ]
-    return "Sources: " + "; ".join(parts)
+    return sources_line(citations)
 
 
 class ConsoleAdapter:

@@ -70,3 +70,22 @@ def write_section(title: str, markdown: str, path: Path = BENCHMARKS_MD) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def latency_table(what: str, rows: list[tuple[str, list[float]]], target: str) -> str:
+    """A Markdown table of p50, p99 and max (ms) per bot state, with the target."""
+    table = (
+        f"| bot state | {what} | p50 ms | p99 ms | max ms | target |\n"
+        "|---|---:|---:|---:|---:|---|\n"
+    )
+    return table + "\n".join(
+        f"| {name} | {len(v)} | {percentile(v, 50):.1f} | {percentile(v, 99):.1f} |"
+        f" {max(v):.1f} | {target} |"
+        for name, v in rows
+    )

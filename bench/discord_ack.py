@@ -27,16 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import discord
 
 from bench._manuals import fetch_manual
-from bench._report import machine_line, write_section
+from bench._report import latency_table, machine_line, write_section
 from tests.fake_discord import FakeDiscord
 
 READY = re.compile(r"connected to Discord as")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 async def wait_for_line(stream: asyncio.StreamReader, pattern: re.Pattern[str]) -> None:
@@ -119,18 +113,10 @@ async def main(commands: int, interval: float) -> None:
                 if drain is not None:
                     drain.cancel()
 
-    rows = [
-        ("idle", idle),
-        ("while the 1,151-page PDF loads", loading),
-    ]
-    table = (
-        "| bot state | commands | p50 ms | p99 ms | max ms | target |\n"
-        "|---|---:|---:|---:|---:|---|\n"
-    )
-    table += "\n".join(
-        f"| {name} | {len(v)} | {percentile(v, 50):.1f} | {percentile(v, 99):.1f} |"
-        f" {max(v):.1f} | p99 <= 100 |"
-        for name, v in rows
+    table = latency_table(
+        "commands",
+        [("idle", idle), ("while the 1,151-page PDF loads", loading)],
+        "p99 <= 100",
     )
     print(table)
     print(f"load: {load_s:.0f} s ({outcome}); all commands during the load: {during}")

@@ -24,8 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._manuals import fetch_manual
-from bench._report import machine_line, write_section
-from bench.discord_ack import percentile
+from bench._report import latency_table, machine_line, write_section
 from tests.fake_slack import FakeSlack
 
 SERVING = re.compile(r"serving Slack events on port (\d+)")
@@ -108,15 +107,10 @@ async def main(requests: int, interval: float) -> None:
                 if drain is not None:
                     drain.cancel()
 
-    rows = [("idle", idle), ("while the 1,151-page PDF loads", loading)]
-    table = (
-        "| bot state | requests | p50 ms | p99 ms | max ms | target |\n"
-        "|---|---:|---:|---:|---:|---|\n"
-    )
-    table += "\n".join(
-        f"| {name} | {len(v)} | {percentile(v, 50):.1f} | {percentile(v, 99):.1f} |"
-        f" {max(v):.1f} | p99 <= 100 |"
-        for name, v in rows
+    table = latency_table(
+        "requests",
+        [("idle", idle), ("while the 1,151-page PDF loads", loading)],
+        "p99 <= 100",
     )
     print(table)
     print(f"load: {load_s:.0f} s ({result}); all requests during the load: {during}")

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from agent.agent import Incoming
 from agent.ingest import FileInput
 from agent.llm import LLM, Completion
-from bench._report import machine_line, write_section
+from bench._report import machine_line, percentile, write_section
 from bot.app import open_core
 from bot.config import load_settings
 from tests import pdfs
@@ -63,12 +63,6 @@ class TimedLLM:
     async def aclose(self) -> None:
         """Close the wrapped client."""
         await self.inner.aclose()
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 async def main(turns: int, latency: float, concurrent: int) -> None:

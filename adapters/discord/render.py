@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from adapters.citations import sources_line
 from adapters.text import split_text
 from agent.agent import Reply
-from agent.functions import Citation, by_document
+from agent.functions import Citation
 
 MESSAGE_LIMIT = 2000
 
@@ -16,13 +17,11 @@ def citation_line(citations: list[Citation]) -> str | None:
 
     Links are wrapped in ``<>`` so Discord shows no preview card for each of them.
     """
-    if not citations:
-        return None
-    parts = []
-    for document, cited in by_document(citations):
-        pages = [f"[{c.pages}](<{c.origin}>)" if c.origin else c.pages for c in cited]
-        parts.append(f"{_plain(document)} {', '.join(pages)}".rstrip())
-    return "Sources: " + "; ".join(parts)
+    return sources_line(
+        citations,
+        document=_plain,
+        page=lambda c: f"[{c.pages}](<{c.origin}>)" if c.origin else c.pages,
+    )
 
 
 def reply_text(reply: Reply, *, show_thoughts: bool = False) -> str:

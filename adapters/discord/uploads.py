@@ -12,9 +12,10 @@ from pathlib import Path
 import discord
 
 from adapters.discord.places import Place
+from adapters.loading import outcome_line, progress_line
 from adapters.progress import ThrottledEdit
 from agent.core import Core
-from agent.ingest import FileInput, LoadReport, Progress
+from agent.ingest import FileInput
 
 log = logging.getLogger(__name__)
 
@@ -73,29 +74,6 @@ class Uploads:
                 by=by,
                 progress=lambda p: show.update(progress_line(p)),
             )
-            return outcome_line(report, place)
+            return outcome_line(report, getattr(place.channel, "mention", "this channel"))
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
-
-
-def progress_line(progress: Progress) -> str:
-    """``Loading gri.pdf: 120/285 pages, 380 passages…``"""
-    return (
-        f"Loading {progress.document}: {progress.pages_done}/{progress.pages_total} pages,"
-        f" {progress.passages_done} passages…"
-    )
-
-
-def outcome_line(report: LoadReport, place: Place) -> str:
-    """``Loaded 914 passages from 285 pages of gri.pdf — attached to #docs``, or why not."""
-    if report.failed:
-        return report.failed[0].error or f"{report.failed[0].name} could not be loaded."
-    if not report.loaded:
-        names = ", ".join(f.name for f in report.files)
-        return f"{names} is already in source {report.source_name}."
-    loaded = report.loaded[0]
-    channel = getattr(place.channel, "mention", "this channel")
-    return (
-        f"Loaded {loaded.passages} passages from {loaded.pages} pages of {loaded.name}"
-        f" into source {report.source_name} — attached to {channel}"
-    )

@@ -21,6 +21,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.loading import outcome_line, progress_line
 from adapters.progress import ThrottledEdit
 from adapters.slack.access import management_refusal
 from adapters.slack.files import download_file, is_pdf_file
@@ -30,7 +31,7 @@ from agent.agent import Incoming
 from agent.core import Core
 from agent.errors import ArchivistError, shown_url
 from agent.fetch import download
-from agent.ingest import FileInput, LoadReport, Progress
+from agent.ingest import FileInput
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ LOAD_USAGE = "Usage: /load https://example.org/paper.pdf (or share the PDF in th
 _HISTORY = 100
 _URL = re.compile(r"<?(https?://[^\s|>]+)")
 Respond = Callable[..., Awaitable[Any]]
+
+
+class Refused(ArchivistError):
+    """The user may not do this; the message says who may."""
 
 
 def sentence_for(error: BaseException, where: str) -> str:
@@ -237,18 +242,17 @@ class Listeners:
                 source,
                 [FileInput(path, name=name, origin=origin)],
                 by=by,
-                progress=lambda p: show.update(_progress_line(p)),
+                progress=lambda p: show.update(progress_line(p)),
             )
         except ArchivistError as exc:
             return str(exc)
-        return _outcome_line(report)
+        return outcome_line(report, "this channel")
 
-    async def _manager_or_refuse(self, client: AsyncWebClient, user: str, respond: Respond) -> bool:
+    async def _require_manager(self, client: AsyncWebClient, user: str) -> None:
+        """Raise :class:`Refused` (reported like any failure) unless ``user`` may manage."""
         refusal = await management_refusal(client, user, self._options)
         if refusal:
-            await respond(text=refusal, response_type="ephemeral")
-            return False
-        return True
+            raise Refused(refusal)
 
     async def attach(
         self, ack: Any, command: dict[str, Any], respond: Respond, client: AsyncWebClient
@@ -257,8 +261,7 @@ class Listeners:
         await ack()
         conversation, scope = self._place(command["team_id"], command["channel_id"])
         try:
-            if not await self._manager_or_refuse(client, command["user_id"], respond):
-                return
+            await self._require_manager(client, command["user_id"])
             name = command.get("text", "").strip()
             if name:
                 await respond(
@@ -308,8 +311,7 @@ class Listeners:
         user = body["user"]["id"]
         conversation, scope = self._place(body["team"]["id"], body["channel"]["id"])
         try:
-            if not await self._manager_or_refuse(client, user, respond):
-                return
+            await self._require_manager(client, user)
             name = body["actions"][0]["selected_option"]["value"]
             await respond(
                 text=await self._attach(conversation, scope, name, user), replace_original=True
@@ -324,8 +326,7 @@ class Listeners:
         await ack()
         conversation, scope = self._place(command["team_id"], command["channel_id"])
         try:
-            if not await self._manager_or_refuse(client, command["user_id"], respond):
-                return
+            await self._require_manager(client, command["user_id"])
             name = command.get("text", "").strip()
             if not name:
                 await respond(text="Usage: /detach SOURCE")
@@ -367,8 +368,7 @@ class Listeners:
         conversation, scope = self._place(command["team_id"], command["channel_id"])
         user = command["user_id"]
         try:
-            if not await self._manager_or_refuse(client, user, respond):
-                return
+            await self._require_manager(client, user)
             match = _URL.search(command.get("text", ""))
             if not match:
                 await self._load_latest(client, command, respond, conversation, scope)
@@ -479,8 +479,7 @@ class Listeners:
         """``/reset``: a confirm button that only the person who asked may press."""
         await ack()
         try:
-            if not await self._manager_or_refuse(client, command["user_id"], respond):
-                return
+            await self._require_manager(client, command["user_id"])
             await respond(
                 text="Forget this channel's conversation?",
                 blocks=[
@@ -566,24 +565,3 @@ async def _say_failure(client: AsyncWebClient, channel: str, thread: str, senten
         )
     except SlackApiError:
         log.warning("could not report a failure in %s", channel, exc_info=True)
-
-
-def _progress_line(progress: Progress) -> str:
-    return (
-        f"Loading {progress.document}: {progress.pages_done}/{progress.pages_total} pages,"
-        f" {progress.passages_done} passages…"
-    )
-
-
-def _outcome_line(report: LoadReport) -> str:
-    if report.failed:
-        return report.failed[0].error or f"{report.failed[0].name} could not be loaded."
-    if not report.loaded:
-        return (
-            f"{', '.join(f.name for f in report.files)} is already in source {report.source_name}."
-        )
-    loaded = report.loaded[0]
-    return (
-        f"Loaded {loaded.passages} passages from {loaded.pages} pages of {loaded.name}"
-        f" into source {report.source_name} — attached to this channel"
-    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.citations import sources_line
 from adapters.text import split_text
 from agent.agent import Reply
-from agent.functions import Citation, by_document
+from agent.functions import Citation
 
 SECTION_LIMIT = 3000
 
@@ -18,13 +19,11 @@ def escape(text: str) -> str:
 
 def citation_line(citations: list[Citation]) -> str | None:
     """``Sources: gri.pdf p.41, p.43``; a page links to the shared file, if known."""
-    if not citations:
-        return None
-    parts = []
-    for document, cited in by_document(citations):
-        pages = [f"<{c.origin}|{c.pages}>" if c.origin else c.pages for c in cited]
-        parts.append(f"{escape(document)} {', '.join(pages)}".rstrip())
-    return "Sources: " + "; ".join(parts)
+    return sources_line(
+        citations,
+        document=escape,
+        page=lambda c: f"<{c.origin}|{c.pages}>" if c.origin else c.pages,
+    )
 
 
 def reply_text(reply: Reply, *, show_thoughts: bool = False) -> str:

@@ -75,6 +75,15 @@ def run_env(tmp_path: Path, model_cache: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def on_discord(fake: FakeDiscord) -> dict[str, str]:
+    """The variables that point ``archivist run`` at the fake Discord."""
+    return {
+        "DISCORD_TOKEN": fake.token,
+        "ARCHIVIST_DISCORD_API_BASE_URL": fake.api_base,
+        "ARCHIVIST_DISCORD_GATEWAY_URL": fake.gateway_url,
+    }
+
+
 async def start(env: dict[str, str]) -> Bot:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, stderr=asyncio.subprocess.PIPE
@@ -114,9 +123,7 @@ async def test_it_serves_health_metrics_and_answers_then_stops_gracefully(
     env = run_env(
         tmp_path,
         model_cache,
-        DISCORD_TOKEN=fake.token,
-        ARCHIVIST_DISCORD_API_BASE_URL=fake.api_base,
-        ARCHIVIST_DISCORD_GATEWAY_URL=fake.gateway_url,
+        **on_discord(fake),
         ARCHIVIST_LLM_BASE_URL=fake_openai.base_url,
         ARCHIVIST_LLM_MODEL="fake-model",
         OPENAI_API_KEY="sk-run-secret-0123456789",
@@ -153,9 +160,7 @@ async def test_metrics_count_an_answered_turn(
     env = run_env(
         tmp_path,
         model_cache,
-        DISCORD_TOKEN=fake.token,
-        ARCHIVIST_DISCORD_API_BASE_URL=fake.api_base,
-        ARCHIVIST_DISCORD_GATEWAY_URL=fake.gateway_url,
+        **on_discord(fake),
     )
     bot = await start(env)
     port = int((await bot.line(r"serving /healthz and /metrics on http://127\.0\.0\.1:(\d+)"))[1])
@@ -179,9 +184,7 @@ async def test_a_refused_intent_stops_start_up_with_the_switch_to_turn_on(
         env = run_env(
             tmp_path,
             model_cache,
-            DISCORD_TOKEN=fake.token,
-            ARCHIVIST_DISCORD_API_BASE_URL=fake.api_base,
-            ARCHIVIST_DISCORD_GATEWAY_URL=fake.gateway_url,
+            **on_discord(fake),
         )
         bot = await start(env)
         await bot.line(r"turn on 'Message Content Intent'")
