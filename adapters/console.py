@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.citations import sources_line
-from agent.agent import Incoming, Reply
 from agent.core import Core
+from agent.documents.loader import FileInput, Progress
 from agent.errors import ArchivistError
-from agent.functions import Citation
-from agent.ingest import FileInput, Progress
+from agent.mind.functions import Citation
+from agent.mind.loop import Incoming, Reply
 
 HELP = """\
 Type a message to talk to the agent, or a command:

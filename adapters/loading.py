@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.ingest import LoadReport, Progress
+from agent.documents.loader import LoadReport, Progress
 
 
 def progress_line(progress: Progress) -> str:

@@ -11,14 +11,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.agent import Agents, Incoming, Reply
-from agent.conversations import Conversations
 from agent.deliveries import Deliveries
+from agent.documents.library import Library, SearchPage
+from agent.documents.loader import FileInput, LoadReport, ProgressCallback
+from agent.documents.registry import Source
 from agent.errors import ArchivistError
-from agent.ingest import FileInput, LoadReport, ProgressCallback
-from agent.library import Library, SearchPage
-from agent.memory import AgentStore, AgentSummary, CoreMemory, RecallStore
-from agent.sources import Source
+from agent.mind.conversations import Conversations
+from agent.mind.loop import Agents, Incoming, Reply
+from agent.mind.memory import AgentStore, AgentSummary, CoreMemory, RecallStore
 from agent.telemetry import NoTelemetry, Telemetry
 
 

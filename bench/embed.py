@@ -40,7 +40,7 @@ from pydoc_data.topics import topics
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
 
-from agent.embed import LocalEmbedder, Vectors, fold_int8_model, int8_model_file
+from agent.documents.embed import LocalEmbedder, Vectors, fold_int8_model, int8_model_file
 
 VARIANTS = ("int8", "fp32-constfold", "fp32-folded")
 PASSAGES = 200

@@ -117,12 +117,13 @@ def bench_settings(data_dir: Path, overrides: dict[str, Any], config: Path | Non
 def apply_patches(overrides: dict[str, Any]) -> None:
     """Bench-only what-ifs for code changes that no setting reaches (agent/ is not edited).
 
-    ``patch.max_batch_cells=N``: ``agent.embed._MAX_BATCH_CELLS = N * 256 * 256`` (the cap on
+    ``patch.max_batch_cells=N``: ``agent.documents.embed._MAX_BATCH_CELLS = N * 256 * 256``
+    (the cap on
     batch x length^2; 8 in the code). ``patch.mem_pattern=0``: onnxruntime sessions without
     ``enable_mem_pattern``. ``patch.spinning=0``: onnxruntime's intra-op threads do not
     busy-wait (``session.intra_op.allow_spinning=0``).
     """
-    import agent.embed as embed
+    import agent.documents.embed as embed
 
     if "patch.max_batch_cells" in overrides:
         embed._MAX_BATCH_CELLS = int(overrides["patch.max_batch_cells"]) * 256 * 256
@@ -275,7 +276,7 @@ async def child_load(
     pdf: Path, manual: str, variant: str, data_dir: Path, over: dict[str, Any]
 ) -> LoadResult:
     """Load ``pdf`` through the project's own code path; measure time, CPU and memory."""
-    from agent.ingest import FileInput, Progress
+    from agent.documents.loader import FileInput, Progress
     from bot.app import open_library
 
     apply_patches(over)
@@ -377,7 +378,7 @@ async def child_floor(data_dir: Path, over: dict[str, Any], grouped: bool) -> Fl
 
 def child_parse(pdf: Path, pages_per_task: int) -> dict[str, float]:
     """Parse the whole PDF in this process as the parser process does; wall and CPU seconds."""
-    from agent.pdf import PdfLimits, extract_pages, inspect_pdf
+    from agent.documents.pdf import PdfLimits, extract_pages, inspect_pdf
 
     limits = PdfLimits(max_bytes=100 << 20, max_pages=5000, max_stream_bytes=64 << 20)
     cpu0 = time.process_time()

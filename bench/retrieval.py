@@ -12,7 +12,7 @@ asked with ``Library.search_sources``. A question counts as
 * and contributes ``1/rank`` of the first passage holding the answer to the **MRR**.
 
 Before anything is loaded the question set is checked against the PDF itself: every answer
-must occur on every page it lists (as pypdf extracts it and ``agent.pdf.clean_page_text``
+must occur on every page it lists (as pypdf extracts it and ``agent.documents.pdf.clean_page_text``
 cleans it); otherwise the script refuses to run.
 
 Search modes are pluggable: ``dense`` is the library's default search; any other mode is
@@ -49,7 +49,7 @@ from typing import Any
 import _manuals
 from pypdf import PdfReader, PdfWriter
 
-from agent.pdf import clean_page_text
+from agent.documents.pdf import clean_page_text
 
 BENCH_DIR = Path(__file__).resolve().parent
 QUESTIONS_DIR = BENCH_DIR / "questions"
@@ -128,7 +128,8 @@ def load_question_set(path: Path) -> QuestionSet:
 def check_question_set(qset: QuestionSet, pdf: Path) -> list[str]:
     """Problems with ``qset`` against ``pdf``: answers missing from a listed page, bad pages.
 
-    Page text is pypdf's ``extract_text`` cleaned by ``agent.pdf.clean_page_text``, i.e. what
+    Page text is pypdf's ``extract_text`` cleaned by
+    ``agent.documents.pdf.clean_page_text``, i.e. what
     the library indexes (ligatures expanded, words hyphenated across lines joined).
     """
     reader = PdfReader(str(pdf))
@@ -316,7 +317,7 @@ def truncated_pdf(pdf: Path, pages: int, into: Path) -> Path:
 
 async def load_manual(library: Any, pdf: Path, display_name: str, quiet: bool) -> tuple[Any, float]:
     """Load ``pdf`` into the bench source, printing progress; returns (report, seconds)."""
-    from agent.ingest import FileInput, Progress
+    from agent.documents.loader import FileInput, Progress
 
     last = [0.0]
 

@@ -24,7 +24,7 @@ reported too.
 
 **Variants** (collection designs):
 
-* ``app``: ``agent.archive.MilvusArchive`` exactly as it is (at the time of writing: one
+* ``app``: ``agent.documents.archive.MilvusArchive`` exactly as it is (at the time of writing: one
   partition per source on Lite, one partition and a filter on a server; Bounded reads).
 * ``plain``: one partition, filter ``source_id in [...]`` (the original design).
 * ``index``: as plain, plus a scalar index on ``source_id`` (INVERTED on Lite, STL_SORT on the
@@ -69,7 +69,7 @@ import _report
 import numpy as np
 import numpy.typing as npt
 
-from agent.archive import (
+from agent.documents.archive import (
     MAX_DOCUMENT_CHARS,
     MAX_TEXT_CHARS,
     MAX_WINDOW,
@@ -123,8 +123,8 @@ def base_path() -> Path:
 
 async def _embed_manual_passages() -> tuple[Vectors, list[str]]:
     """Chunk both manuals like the loader does and embed every passage (a minute or two)."""
-    from agent.chunk import Chunker
-    from agent.pdf import PdfLimits, extract_pages, inspect_pdf, strip_repeated_lines
+    from agent.documents.chunk import Chunker
+    from agent.documents.pdf import PdfLimits, extract_pages, inspect_pdf, strip_repeated_lines
     from bot.app import make_embedder
     from bot.config import load_settings
 

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
 
-from agent.agent import Incoming
-from agent.ingest import FileInput
-from agent.llm import LLM, Completion
+from agent.documents.loader import FileInput
+from agent.mind.llm import LLM, Completion
+from agent.mind.loop import Incoming
 from bench._report import machine_line, percentile, write_section
 from bot.app import open_core
 from bot.config import load_settings

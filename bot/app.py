@@ -9,21 +9,21 @@ from dataclasses import dataclass
 
 from adapters.discord import DiscordAdapter, DiscordOptions
 from adapters.slack import SlackAdapter, SlackOptions
-from agent.agent import AgentConfig, Agents
-from agent.archive import MilvusArchive, collection_name
-from agent.conversations import Conversations
 from agent.core import Core
 from agent.db import Database, open_database
 from agent.deliveries import Deliveries
-from agent.embed import Embedder, build_embedder
-from agent.ingest import Loader
-from agent.keyword import KeywordIndex
-from agent.library import Library
-from agent.llm import LLM, build_llm
-from agent.memory import AgentStore, RecallStore
-from agent.pdf import PdfLimits
-from agent.profiles import Profiles
-from agent.sources import SourceRegistry
+from agent.documents.archive import MilvusArchive, collection_name
+from agent.documents.embed import Embedder, build_embedder
+from agent.documents.keyword import KeywordIndex
+from agent.documents.library import Library
+from agent.documents.loader import Loader
+from agent.documents.pdf import PdfLimits
+from agent.documents.registry import SourceRegistry
+from agent.mind.conversations import Conversations
+from agent.mind.llm import LLM, build_llm
+from agent.mind.loop import AgentConfig, Agents
+from agent.mind.memory import AgentStore, RecallStore
+from agent.mind.profiles import Profiles
 from bot.config import Settings
 from bot.health import Check
 from bot.metrics import MeteredLLM, Metrics

@@ -24,11 +24,11 @@ from rich.table import Table
 
 from adapters.console import ConsoleAdapter
 from agent.core import Core
+from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
+from agent.documents.loader import FileInput, LoadReport
+from agent.documents.loader import Progress as LoadProgress
+from agent.documents.registry import GLOBAL_SCOPE
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
-from agent.ingest import FileInput, LoadReport
-from agent.ingest import Progress as LoadProgress
-from agent.library import SEARCH_MODES, Library, SearchMode, SearchPage
-from agent.sources import GLOBAL_SCOPE
 from bot.app import open_core, open_library
 from bot.config import ConfigError, Settings, load_settings
 from bot.configure import configure

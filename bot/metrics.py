@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.llm import LLM, Completion, LLMUnavailable
+from agent.mind.llm import LLM, Completion, LLMUnavailable
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Turns wait on a model: most take seconds, a heartbeat chain can take a minute.

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.embed import Embedder
-from agent.library import Library
+from agent.documents.embed import Embedder
+from agent.documents.library import Library
 from bot.app import make_embedder, open_library
 from bot.config import Settings, load_settings
 from tests.fake_openai import (

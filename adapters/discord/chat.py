@@ -15,9 +15,9 @@ from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, place_of
 from adapters.discord.render import reply_text, split_message
 from adapters.discord.views import Confirm
-from agent.agent import Incoming, Reply
 from agent.core import Core
 from agent.errors import ArchivistError
+from agent.mind.loop import Incoming, Reply
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import re
 
 from adapters.citations import sources_line
 from adapters.text import split_text
-from agent.agent import Reply
-from agent.functions import Citation
+from agent.mind.functions import Citation
+from agent.mind.loop import Reply
 
 MESSAGE_LIMIT = 2000
 

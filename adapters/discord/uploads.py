@@ -15,7 +15,7 @@ from adapters.discord.places import Place
 from adapters.loading import outcome_line, progress_line
 from adapters.progress import ThrottledEdit
 from agent.core import Core
-from agent.ingest import FileInput
+from agent.documents.loader import FileInput
 
 log = logging.getLogger(__name__)
 

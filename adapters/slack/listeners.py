@@ -27,11 +27,11 @@ from adapters.slack.access import management_refusal
 from adapters.slack.files import download_file, is_pdf_file
 from adapters.slack.options import SlackOptions
 from adapters.slack.render import escape, message_blocks, reply_text
-from agent.agent import Incoming
 from agent.core import Core
+from agent.documents.fetch import download
+from agent.documents.loader import FileInput
 from agent.errors import ArchivistError, shown_url
-from agent.fetch import download
-from agent.ingest import FileInput
+from agent.mind.loop import Incoming
 
 log = logging.getLogger(__name__)
 

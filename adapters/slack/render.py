@@ -6,8 +6,8 @@ from typing import Any
 
 from adapters.citations import sources_line
 from adapters.text import split_text
-from agent.agent import Reply
-from agent.functions import Citation
+from agent.mind.functions import Citation
+from agent.mind.loop import Reply
 
 SECTION_LIMIT = 3000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.archive import MilvusArchive
+from agent.documents.archive import MilvusArchive
 from agent.errors import ArchiveUnavailable, shown_url
 
 

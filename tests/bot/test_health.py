@@ -8,9 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.agent import Incoming
+from agent.documents.loader import FileInput
 from agent.errors import ArchivistError
-from agent.ingest import FileInput
+from agent.mind.loop import Incoming
 from bot.app import Runtime, open_runtime
 from bot.config import Settings
 from bot.health import HealthServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.ingest import FileInput
+from agent.documents.loader import FileInput
 from tests import pdfs
 from tests.adapters.discord.conftest import Server
 from tests.fake_discord import EPHEMERAL, FakeInteraction

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from adapters.discord.render import MESSAGE_LIMIT, citation_line, reply_text, split_message
-from agent.agent import Reply
-from agent.functions import Citation
+from agent.mind.functions import Citation
+from agent.mind.loop import Reply
 
 
 def test_short_text_is_one_message() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.slack.listeners import RESET_ACTION
-from agent.ingest import FileInput
+from agent.documents.loader import FileInput
 from tests import pdfs
 from tests.adapters.slack.conftest import Workspace
 

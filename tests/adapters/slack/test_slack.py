@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.slack.listeners import ATTACH_ACTION
-from agent.ingest import FileInput
+from agent.documents.loader import FileInput
 from tests import pdfs
 from tests.adapters.slack.conftest import Workspace
 from tests.fake_openai import chat_completion

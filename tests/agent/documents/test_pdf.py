@@ -1,4 +1,4 @@
-"""Tests for agent.pdf: validation, bomb guard, extraction and cleaning."""
+"""Tests for agent.documents.pdf: validation, bomb guard, extraction and cleaning."""
 
 from __future__ import annotations
 
@@ -14,16 +14,7 @@ from pathlib import Path
 import pytest
 from pypdf import get_configuration
 
-from agent.errors import (
-    CorruptDocument,
-    DocumentError,
-    DocumentTooLarge,
-    EmptyDocument,
-    EncryptedDocument,
-    NotAPdf,
-    NoTextDocument,
-)
-from agent.pdf import (
+from agent.documents.pdf import (
     PageText,
     PdfInfo,
     PdfLimits,
@@ -34,11 +25,20 @@ from agent.pdf import (
     safe_display_name,
     strip_repeated_lines,
 )
+from agent.errors import (
+    CorruptDocument,
+    DocumentError,
+    DocumentTooLarge,
+    EmptyDocument,
+    EncryptedDocument,
+    NotAPdf,
+    NoTextDocument,
+)
 from tests import pdfs
 
 MIB = 1024 * 1024
 LIMITS = PdfLimits(max_bytes=5 * MIB, max_pages=50, max_stream_bytes=8 * MIB)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def test_bomb_does_not_use_much_memory(tmp_path: Path) -> None:
         import json, resource
         from pathlib import Path
         from agent.errors import DocumentTooLarge
-        from agent.pdf import PdfLimits, extract_pages
+        from agent.documents.pdf import PdfLimits, extract_pages
         limits = PdfLimits(max_bytes={5 * MIB}, max_pages=10, max_stream_bytes={8 * MIB})
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
@@ -334,7 +334,7 @@ def test_pypdf_warnings_do_not_reach_the_root_logger(
         inspect_pdf(path, "t.pdf", LIMITS)
     names = {record.name for record in caplog.records}
     assert not any(name.startswith("pypdf") for name in names)
-    assert "agent.pdf" in names
+    assert "agent.documents.pdf" in names
     # The diversion lasts only for the call.
     pypdf_logger = logging.getLogger("pypdf")
     assert pypdf_logger.propagate is True

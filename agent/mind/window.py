@@ -15,10 +15,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from agent.functions import TurnContext
-from agent.library import Library
-from agent.llm import LLM
-from agent.memory import AgentStore, Message, RecallStore, StoredMessage
+from agent.documents.library import Library
+from agent.mind.functions import TurnContext
+from agent.mind.llm import LLM
+from agent.mind.memory import AgentStore, Message, RecallStore, StoredMessage
 
 log = logging.getLogger(__name__)
 

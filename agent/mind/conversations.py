@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from agent.agent import Agents, Incoming, Reply
 from agent.errors import ArchivistError
+from agent.mind.loop import Agents, Incoming, Reply
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
-from agent.functions import FUNCTIONS, Citation, TurnContext
-from agent.library import Library, SearchPage
-from agent.llm import LLM, Completion, LLMUnavailable
-from agent.memory import AgentState, AgentStore, CoreMemory, Message, RecallStore
-from agent.profiles import Profiles
-from agent.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
-from agent.window import ContextWindow
+from agent.mind.functions import FUNCTIONS, Citation, TurnContext
+from agent.mind.llm import LLM, Completion, LLMUnavailable
+from agent.mind.memory import AgentState, AgentStore, CoreMemory, Message, RecallStore
+from agent.mind.profiles import Profiles
+from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
+from agent.mind.window import ContextWindow
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class AgentConfig:
 
 class Agents:
     """Runs turns for every conversation's agent (one turn at a time per conversation is the
-    caller's job: see :class:`agent.conversations.Conversations`)."""
+    caller's job: see :class:`agent.mind.conversations.Conversations`)."""
 
     def __init__(
         self,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import re
 
-from agent.chunk import Chunk, Chunker
-from agent.embed import Embedder
+from agent.documents.chunk import Chunk, Chunker
+from agent.documents.embed import Embedder
 
 SENTENCES = [
     f"Sentence number {i} explains how the zorblax relay {i} is calibrated in the field."

@@ -37,7 +37,9 @@ class Profiles:
 
     def names(self, kind: str) -> list[str]:
         """Every available persona (``kind="personas"``) or human (``"humans"``) name."""
-        found = {p.name[:-4] for p in resources.files("agent.prompts").joinpath(kind).iterdir()}
+        found = {
+            p.name[:-4] for p in resources.files("agent.mind.prompts").joinpath(kind).iterdir()
+        }
         folder = self._folder(kind)
         if folder is not None and folder.is_dir():
             found.update(p.stem for p in folder.glob("*.txt"))
@@ -54,7 +56,7 @@ class Profiles:
         folder = self._folder(kind)
         if folder is not None and (folder / f"{name}.txt").is_file():
             return (folder / f"{name}.txt").read_text(encoding="utf-8").strip()
-        shipped = resources.files("agent.prompts").joinpath(kind).joinpath(f"{name}.txt")
+        shipped = resources.files("agent.mind.prompts").joinpath(kind).joinpath(f"{name}.txt")
         if shipped.is_file():
             return shipped.read_text(encoding="utf-8").strip()
         choices = ", ".join(self.names(kind))

@@ -3,7 +3,7 @@
 Dense retrieval misses exact terms (option flags, function names, error codes); this index
 finds them. It lives in the state file rather than in Milvus so that it works the same on
 Milvus Lite and on every Milvus server version (BM25 arrived in Milvus 2.5), and it obeys the
-same :class:`~agent.archive.Scope` as the archive.
+same :class:`~agent.documents.archive.Scope` as the archive.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from agent.archive import Hit, Passage, Scope
 from agent.db import Database
+from agent.documents.archive import Hit, Passage, Scope
 
 # Whitespace-separated query words become FTS5 phrases; the index's own tokenizer then splits
 # each phrase the way it split the text ("-fgnu-tm" -> "fgnu tm", adjacent).

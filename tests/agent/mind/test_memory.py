@@ -12,7 +12,8 @@ import pytest
 
 import agent.db
 from agent.db import MIGRATIONS, Database, open_database
-from agent.memory import (
+from agent.documents.registry import SourceRegistry
+from agent.mind.memory import (
     AgentStore,
     CoreMemory,
     MemoryEditError,
@@ -21,7 +22,6 @@ from agent.memory import (
     StoredMessage,
     timestamp,
 )
-from agent.sources import SourceRegistry
 
 KEY = "console:local:default"
 PERSONA = "I am Archivist, a careful librarian."

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from agent.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
+from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
 
 if TYPE_CHECKING:
     # Never importable at run time: the schema must not need the context's type.

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from agent.embed import (
+from agent.documents.embed import (
     Embedder,
     LocalEmbedder,
     Vectors,
@@ -130,7 +130,7 @@ async def test_an_unusable_cache_falls_back_to_the_int8_graph(
     not_a_folder.write_text("a file where the cache folder should be")
     fallback, folded = local(not_a_folder), local(model_cache)
     try:
-        with caplog.at_level(logging.WARNING, logger="agent.embed"):
+        with caplog.at_level(logging.WARNING, logger="agent.documents.embed"):
             vectors = await fallback.embed(["The fold failed, the embedding did not."])
         reference = await folded.embed(["The fold failed, the embedding did not."])
     finally:

@@ -1,6 +1,6 @@
 """The functions the agent calls: MemGPT's memory operations over our stores.
 
-Each function's signature and docstring are its schema (see :mod:`agent.tools`): the docstring
+Each function's signature and docstring are its schema (see :mod:`agent.mind.tools`): the docstring
 tells the model when to use it. Every function takes the turn's :class:`TurnContext` as ``ctx``
 and returns the text the model reads back; a refused call raises an ``ArchivistError`` whose
 message the model reads as a function error.
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from agent.documents.library import Library, SearchResult, page_label
 from agent.errors import ArchivistError
-from agent.library import Library, SearchResult, page_label
-from agent.memory import AgentState, CoreMemory, RecallPage, RecallStore
+from agent.mind.memory import AgentState, CoreMemory, RecallPage, RecallStore
 
 _MAX_PAGE = 1000
 

@@ -14,8 +14,8 @@ from typing import Literal
 
 import aiosqlite
 
-from agent.archive import Scope
 from agent.db import Database
+from agent.documents.archive import Scope
 from agent.errors import EmbeddingMismatch, SourceNotFound
 
 GLOBAL_SCOPE = "global"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from agent.agent import SEARCH_ONLY_LABEL, Incoming
 from agent.core import Core
-from agent.ingest import FileInput
-from agent.window import SUMMARY_PROMPT
+from agent.documents.loader import FileInput
+from agent.mind.loop import SEARCH_ONLY_LABEL, Incoming
+from agent.mind.window import SUMMARY_PROMPT
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from agent.agent import Incoming, Reply
-from agent.conversations import INTERNAL_ERROR, SHUTTING_DOWN, Conversations, ShuttingDown
 from agent.errors import ArchivistError
+from agent.mind.conversations import INTERNAL_ERROR, SHUTTING_DOWN, Conversations, ShuttingDown
+from agent.mind.loop import Incoming, Reply
 
 
 class ScriptedAgents:

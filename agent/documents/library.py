@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from agent.archive import MAX_WINDOW, Archive, Hit, Passage, Scope
-from agent.embed import Embedder, Vectors
-from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
-from agent.ingest import (
+from agent.documents.archive import MAX_WINDOW, Archive, Hit, Passage, Scope
+from agent.documents.embed import Embedder, Vectors
+from agent.documents.keyword import KeywordIndex
+from agent.documents.loader import (
     CHUNK_BITS,
     FileInput,
     Loader,
@@ -25,9 +25,8 @@ from agent.ingest import (
     ProgressCallback,
     process_owner,
 )
-from agent.keyword import KeywordIndex
-from agent.recovery import drain_cleanups, recover
-from agent.sources import (
+from agent.documents.recovery import drain_cleanups, recover
+from agent.documents.registry import (
     NOTES,
     NOTES_SCOPE_PREFIX,
     Source,
@@ -36,6 +35,7 @@ from agent.sources import (
     mismatch_message,
     quoted_name,
 )
+from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
 
 
 def page_label(page: int, last_page: int) -> str:

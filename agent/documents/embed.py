@@ -134,7 +134,7 @@ class _WordPiece:
     """
 
     def __init__(self) -> None:
-        shipped = resources.files("agent") / "models" / LOCAL_MODEL_ID / "tokenizer.json"
+        shipped = resources.files("agent.documents") / "models" / LOCAL_MODEL_ID / "tokenizer.json"
         source = shipped.read_text(encoding="utf-8")
         self._plain = Tokenizer.from_str(source)
         self._plain.no_padding()

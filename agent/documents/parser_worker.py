@@ -1,8 +1,8 @@
 """What runs inside the PDF parser process, kept apart so that process imports little.
 
 The parser process unpickles the functions it runs by module: anything defined in
-``agent.ingest`` would drag Milvus and onnxruntime (~200 MB) into it; this module needs only
-the standard library and :mod:`agent.errors`.
+``agent.documents.loader`` would drag Milvus and onnxruntime (~200 MB) into it; this module
+needs only the standard library and :mod:`agent.errors`.
 """
 
 from __future__ import annotations

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.archive import Scope
-from agent.embed import Vectors
+from agent.documents.archive import Scope
+from agent.documents.embed import Vectors
+from agent.documents.library import Library
+from agent.documents.loader import FileInput, Progress
 from agent.errors import ArchiveUnavailable, EmbeddingMismatch, SourceNotFound
-from agent.ingest import FileInput, Progress
-from agent.library import Library
 from bot.app import open_library
 from bot.config import Settings
 from tests import pdfs
-from tests.agent.test_sources import INJECTIONS
+from tests.agent.documents.test_registry import INJECTIONS
 
 SCOPE = "global"
 

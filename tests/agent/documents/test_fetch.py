@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from agent.fetch import UrlRefused, download, is_public
+from agent.documents.fetch import UrlRefused, download, is_public
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from agent.llm import LLM, LLMUnavailable, OpenAILLM, build_llm
+from agent.mind.llm import LLM, LLMUnavailable, OpenAILLM, build_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
 
 API_KEY = "sk-llm-test-never-log-me-7731"
@@ -193,7 +193,7 @@ async def test_failures_become_llm_unavailable_without_leaking_the_key(
     assert says in str(caught.value)
     assert len(fake_openai.requests) == attempts
     assert fake_openai.pending == 0
-    failures = [record for record in caplog.records if record.name == "agent.llm"]
+    failures = [record for record in caplog.records if record.name == "agent.mind.llm"]
     assert len(failures) == 1, "one log line per failure"
     assert MODEL in failures[0].getMessage()
     assert fake_openai.base_url in failures[0].getMessage()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent.db import MIGRATIONS, open_database
+from agent.documents.registry import GLOBAL_SCOPE, NOTES, NOTES_SCOPE_PREFIX, SourceRegistry
 from agent.errors import EmbeddingMismatch, SourceNotFound
-from agent.sources import GLOBAL_SCOPE, NOTES, NOTES_SCOPE_PREFIX, SourceRegistry
 
 INJECTIONS = ['x") or (source_id >= 0', "x' or 1=1 --", "gri'; DROP TABLE sources; --", "%", "_"]
 

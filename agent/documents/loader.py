@@ -21,19 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from agent.archive import Archive, Passage
-from agent.chunk import Chunk, Chunker
-from agent.embed import Embedder
-from agent.errors import (
-    ArchivistError,
-    CorruptDocument,
-    DocumentError,
-    DocumentTooLarge,
-    SourceNotFound,
-)
-from agent.keyword import KeywordIndex
-from agent.parser_worker import die_with_parent, run_limited, too_slow
-from agent.pdf import (
+from agent.documents.archive import Archive, Passage
+from agent.documents.chunk import Chunk, Chunker
+from agent.documents.embed import Embedder
+from agent.documents.keyword import KeywordIndex
+from agent.documents.parser_worker import die_with_parent, run_limited, too_slow
+from agent.documents.pdf import (
     PageText,
     PdfInfo,
     PdfLimits,
@@ -43,8 +36,15 @@ from agent.pdf import (
     safe_display_name,
     strip_repeated_lines,
 )
-from agent.recovery import drain_cleanups
-from agent.sources import Source, SourceFile, SourceRegistry, quoted_name
+from agent.documents.recovery import drain_cleanups
+from agent.documents.registry import Source, SourceFile, SourceRegistry, quoted_name
+from agent.errors import (
+    ArchivistError,
+    CorruptDocument,
+    DocumentError,
+    DocumentTooLarge,
+    SourceNotFound,
+)
 
 log = logging.getLogger(__name__)
 

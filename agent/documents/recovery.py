@@ -14,8 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from agent.documents.registry import SourceFile, SourceRegistry
 from agent.errors import ArchivistError
-from agent.sources import SourceFile, SourceRegistry
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The mind: the agent loop, its functions, memory, the context window, the model client."""
