@@ -3,6 +3,9 @@
 An adapter turns platform events into these calls and renders what comes back; it never
 touches stores or models itself. Every call names its conversation (``platform:workspace:
 channel``) and, where names are resolved, the workspace scope they are resolved in.
+
+This module is the adapters' whole view of the core: every name they use is exported here
+(``__all__``), so nothing in ``adapters/`` imports from ``agent.documents`` or ``agent.mind``.
 """
 
 from __future__ import annotations
@@ -12,14 +15,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.deliveries import Deliveries
+from agent.documents.fetch import download
 from agent.documents.library import Library, SearchPage
-from agent.documents.loader import FileInput, LoadReport, ProgressCallback
+from agent.documents.loader import FileInput, LoadReport, Progress, ProgressCallback
 from agent.documents.registry import Source
-from agent.errors import ArchivistError
+from agent.errors import INTERNAL_ERROR, ArchivistError, shown_url
 from agent.mind.conversations import Conversations
-from agent.mind.loop import Agents, Incoming, Reply
+from agent.mind.loop import Agents, Incoming, Reply, Stop
 from agent.mind.memory import AgentStore, AgentSummary, CoreMemory, RecallStore
+from agent.mind.notes import archive_overview, documents_only
 from agent.telemetry import NoTelemetry, Telemetry
+from agent.values import Citation, by_document
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "AgentNotFound",
+    "ArchivistError",
+    "Citation",
+    "Core",
+    "FileInput",
+    "Incoming",
+    "LoadReport",
+    "MemoryView",
+    "Progress",
+    "ProgressCallback",
+    "Reply",
+    "SearchPage",
+    "Source",
+    "Stop",
+    "by_document",
+    "download",
+    "shown_url",
+]
 
 
 class AgentNotFound(ArchivistError):
@@ -107,7 +134,7 @@ class Core:
 
     async def attached(self, conversation: str) -> list[Source]:
         """Sources attached to a conversation's agent."""
-        return await self._library.attached(conversation)
+        return documents_only(await self._library.attached(conversation), conversation)
 
     async def load(
         self,
@@ -148,7 +175,7 @@ class Core:
         )
         if state is None:
             raise AgentNotFound(f"No agent for conversation '{conversation[:80]}'.")
-        passages, names = await self._library.archive_stats(conversation)
+        passages, names = await archive_overview(self._library, conversation)
         return MemoryView(
             core=CoreMemory.of(state, self._store).render(),
             messages=await self._recall.count(state.id),

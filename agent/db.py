@@ -180,6 +180,13 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX deliveries_seen ON deliveries (seen_at);
     """,
+    # 6: an agent's notes source (scope 'agent:<key>', name 'notes') is attached to its agent
+    # like any source, instead of being found by its name.
+    """
+    INSERT OR IGNORE INTO attachments (agent_key, source_id, attached_by)
+        SELECT substr(scope, 7), id, substr(scope, 7) FROM sources
+        WHERE scope LIKE 'agent:%' AND name = 'notes';
+    """,
 )
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+# What a person is told when a bug (anything not an ArchivistError) stopped their request.
+INTERNAL_ERROR = "Something went wrong on our side (it has been logged): try again."
+
 
 class ArchivistError(Exception):
     """A failure whose message is written for the person who caused it."""
@@ -52,6 +55,10 @@ class DocumentTooLarge(DocumentError):
 
 class SourceNotFound(ArchivistError):
     """No source of that name is visible in the caller's scope."""
+
+
+class PassageTooLong(ArchivistError):
+    """Text given to be stored as one passage is longer than the embedding model reads."""
 
 
 class SourceNotReady(ArchivistError):

@@ -16,7 +16,7 @@ from agent.documents.archive import MilvusArchive, collection_name
 from agent.documents.embed import Embedder, build_embedder
 from agent.documents.keyword import KeywordIndex
 from agent.documents.library import Library
-from agent.documents.loader import Loader
+from agent.documents.loader import LoadOptions
 from agent.documents.pdf import PdfLimits
 from agent.documents.registry import SourceRegistry
 from agent.mind.conversations import Conversations
@@ -225,22 +225,17 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
             try:
                 registry = SourceRegistry(db)
                 keyword = KeywordIndex(db)
-                loader = Loader(
-                    registry=registry,
-                    archive=archive,
-                    keyword=keyword,
-                    embedder=embedder,
-                    limits=pdf_limits(settings),
-                    parse_timeout=settings.ingest.parse_timeout,
-                    overlap_tokens=settings.ingest.overlap_tokens,
-                    pages_per_task=settings.ingest.pages_per_task,
-                )
                 library = Library(
                     registry=registry,
                     archive=archive,
                     keyword=keyword,
                     embedder=embedder,
-                    loader=loader,
+                    load_options=LoadOptions(
+                        limits=pdf_limits(settings),
+                        parse_timeout=settings.ingest.parse_timeout,
+                        overlap_tokens=settings.ingest.overlap_tokens,
+                        pages_per_task=settings.ingest.pages_per_task,
+                    ),
                     default_mode=settings.search.mode,
                 )
                 await library.start()

@@ -14,15 +14,16 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus import CollectionSchema, DataType, MilvusClient, MilvusException
+from pymilvus.milvus_client import IndexParams
 
 from agent.errors import ArchiveUnavailable, shown_url
+from agent.values import Hit, Passage, Scope
 
 log = logging.getLogger(__name__)
 
@@ -35,45 +36,8 @@ _INSERT_BATCH = 512
 _VISIBILITY_POLL = 0.25
 _PING_TIMEOUT = 5.0
 _OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A passage ready for the archive; ``id`` is chosen by the caller and stable."""
-
-    id: int
-    scope: str
-    source_id: int
-    file_id: int
-    agent_id: int
-    document: str
-    page: int
-    last_page: int
-    chunk: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result."""
-
-    id: int
-    source_id: int
-    file_id: int
-    document: str
-    page: int
-    last_page: int
-    chunk: int
-    text: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a search may read: these sources, minus these files (loading or being removed)."""
-
-    source_ids: tuple[int, ...]
-    excluded_file_ids: tuple[int, ...] = ()
+# Collections made by earlier versions also have these fields (never read): their rows get blanks.
+_LEGACY_FIELDS: dict[str, Any] = {"scope": "", "agent_id": 0}
 
 
 class Archive(Protocol):
@@ -86,9 +50,11 @@ class Archive(Protocol):
         self, vector: npt.NDArray[np.float32], scope: Scope, *, limit: int, offset: int = 0
     ) -> list[Hit]:
         """The best matches for ``vector`` within ``scope``, best first."""
+        ...
 
     async def count(self, scope: Scope) -> int:
         """How many passages ``scope`` covers."""
+        ...
 
     async def wait_visible(self, file_id: int, expected: int, timeout: float = 60.0) -> None:
         """Return once a file's ``expected`` passages are visible to every reader."""
@@ -127,6 +93,33 @@ def scope_filter(scope: Scope) -> str:
     return expr
 
 
+def collection_schema(client: MilvusClient, dim: int) -> CollectionSchema:
+    """The fields of a passage collection, as every backend stores them."""
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("source_id", DataType.INT64)
+    schema.add_field("file_id", DataType.INT64)
+    schema.add_field("document", DataType.VARCHAR, max_length=MAX_DOCUMENT_CHARS * 4)
+    schema.add_field("page", DataType.INT64)
+    schema.add_field("last_page", DataType.INT64)
+    schema.add_field("chunk", DataType.INT64)
+    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_CHARS * 4)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    return schema
+
+
+def index_params(client: MilvusClient) -> IndexParams:
+    """The vector index: HNSW on both backends (Milvus Lite 3.x builds it with FAISS)."""
+    index = client.prepare_index_params()
+    index.add_index(
+        field_name="vector",
+        index_type="HNSW",
+        metric_type="COSINE",
+        params={"M": 16, "efConstruction": 200},
+    )
+    return index
+
+
 class MilvusArchive:
     """:class:`Archive` on pymilvus; blocking client calls run in worker threads.
 
@@ -145,6 +138,7 @@ class MilvusArchive:
         self._per_source = not is_server_uri(uri)
         # Lite runs in this process only, so what it lists at start stays true.
         self._partitions: set[str] = set()
+        self._legacy: dict[str, Any] = {}
 
     @classmethod
     async def connect(
@@ -183,34 +177,17 @@ class MilvusArchive:
 
     def _ensure_collection(self) -> None:
         if self._client.has_collection(self._collection):
+            described = cast(dict[str, Any], self._client.describe_collection(self._collection))
+            present = {field["name"] for field in described["fields"]}
+            self._legacy = {k: v for k, v in _LEGACY_FIELDS.items() if k in present}
             # A server keeps collections released after a restart until they are loaded.
             self._client.load_collection(self._collection)
             return
-        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("scope", DataType.VARCHAR, max_length=256)
-        schema.add_field("source_id", DataType.INT64)
-        schema.add_field("file_id", DataType.INT64)
-        schema.add_field("agent_id", DataType.INT64)
-        schema.add_field("document", DataType.VARCHAR, max_length=MAX_DOCUMENT_CHARS * 4)
-        schema.add_field("page", DataType.INT64)
-        schema.add_field("last_page", DataType.INT64)
-        schema.add_field("chunk", DataType.INT64)
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_CHARS * 4)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
-        index = self._client.prepare_index_params()
-        # HNSW on both: Milvus Lite 3.x builds it with FAISS, the server natively.
-        index.add_index(
-            field_name="vector",
-            index_type="HNSW",
-            metric_type="COSINE",
-            params={"M": 16, "efConstruction": 200},
-        )
         log.info("creating Milvus collection %s (dim %d)", self._collection, self._dim)
         self._client.create_collection(
             self._collection,
-            schema=schema,
-            index_params=index,
+            schema=collection_schema(self._client, self._dim),
+            index_params=index_params(self._client),
             consistency_level="Bounded",
         )
 
@@ -221,7 +198,7 @@ class MilvusArchive:
         for start in range(0, len(passages), _INSERT_BATCH):
             batch = passages[start : start + _INSERT_BATCH]
             rows = [
-                _row(p, v)
+                _row(p, v) | self._legacy
                 for p, v in zip(batch, vectors[start : start + _INSERT_BATCH], strict=True)
             ]
             if not self._per_source:
@@ -353,10 +330,8 @@ def _excluded_filter(scope: Scope) -> str:
 def _row(passage: Passage, vector: Iterable[float]) -> dict[str, Any]:
     return {
         "id": int(passage.id),
-        "scope": passage.scope[:256],
         "source_id": int(passage.source_id),
         "file_id": int(passage.file_id),
-        "agent_id": int(passage.agent_id),
         "document": passage.document[:MAX_DOCUMENT_CHARS],
         "page": int(passage.page),
         "last_page": int(passage.last_page),

@@ -304,7 +304,7 @@ def _pooled(
     session: ort.InferenceSession, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]
 ) -> Vectors:
     feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-    hidden: npt.NDArray[np.float32] = session.run([_OUTPUT], feeds)[0]
+    hidden = np.asarray(session.run([_OUTPUT], feeds)[0], dtype=np.float32)
     # Mean over real tokens only, as sentence-transformers pools this model.
     weights = mask.astype(np.float32)
     summed = np.matmul(weights[:, np.newaxis, :], hidden)[:, 0, :]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from agent.db import Database
-from agent.documents.archive import Hit, Passage, Scope
+from agent.values import Hit, Passage, Scope
 
 # Whitespace-separated query words become FTS5 phrases; the index's own tokenizer then splits
 # each phrase the way it split the text ("-fgnu-tm" -> "fgnu tm", adjacent).

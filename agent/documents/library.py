@@ -14,21 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from agent.documents.archive import MAX_WINDOW, Archive, Hit, Passage, Scope
+from agent.documents.archive import MAX_WINDOW, Archive
 from agent.documents.embed import Embedder, Vectors
 from agent.documents.keyword import KeywordIndex
-from agent.documents.loader import (
-    CHUNK_BITS,
-    FileInput,
-    Loader,
-    LoadReport,
-    ProgressCallback,
-    process_owner,
-)
+from agent.documents.loader import FileInput, Loader, LoadOptions, LoadReport, ProgressCallback
 from agent.documents.recovery import drain_cleanups, recover
 from agent.documents.registry import (
-    NOTES,
-    NOTES_SCOPE_PREFIX,
     Source,
     SourceFile,
     SourceRegistry,
@@ -36,14 +27,7 @@ from agent.documents.registry import (
     quoted_name,
 )
 from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
-
-
-def page_label(page: int, last_page: int) -> str:
-    """``p.41``, ``p.41-42``, or nothing for text without pages (an agent's notes)."""
-    if page <= 0:
-        return ""
-    return f"p.{page}" if last_page <= page else f"p.{page}-{last_page}"
-
+from agent.values import Citation, Hit, Scope, page_label
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
@@ -75,6 +59,10 @@ class SearchResult:
     def citation(self) -> str:
         """``gri.pdf p.41``, or ``gri.pdf p.41-42`` for a passage that runs onto the next page."""
         return f"{self.document} {page_label(self.page, self.last_page)}".rstrip()
+
+    def cited_as(self, handle: int) -> Citation:
+        """This result as a citation under ``handle``."""
+        return Citation(handle, self.document, self.page, self.last_page, self.source, self.origin)
 
 
 @dataclass(frozen=True)
@@ -119,15 +107,21 @@ class Library:
         archive: Archive,
         keyword: KeywordIndex,
         embedder: Embedder,
-        loader: Loader,
+        load_options: LoadOptions,
         default_mode: SearchMode = "hybrid",
     ) -> None:
         self._registry = registry
         self._archive = archive
         self._keyword = keyword
         self._embedder = embedder
-        self._loader = loader
-        self._default_mode = default_mode
+        self._loader = Loader(
+            registry=registry,
+            archive=archive,
+            keyword=keyword,
+            embedder=embedder,
+            options=load_options,
+        )
+        self._default_mode: SearchMode = default_mode
         self._stores = (archive, keyword)
         self._query_vectors: OrderedDict[str, Vectors] = OrderedDict()
 
@@ -154,8 +148,20 @@ class Library:
         created_by: str,
         progress: ProgressCallback | None = None,
     ) -> LoadReport:
-        """Load files into the source ``name`` of ``scope`` (see :meth:`Loader.load`)."""
+        """Load files into the source ``name`` of ``scope``, creating it if needed.
+
+        Bad files are reported in the result and do not stop the others; a new source that
+        ends with no loaded file is removed again.
+        """
         return await self._loader.load(scope, name, files, created_by=created_by, progress=progress)
+
+    async def add_text(
+        self, scope: str, name: str, text: str, *, document: str, created_by: str
+    ) -> Source:
+        """Store ``text`` as a passage of its own in the source ``name`` of ``scope`` (made if
+        new; the same text twice is stored once) and return the source, searchable now."""
+        await self._loader.add_text(scope, name, text, document=document, created_by=created_by)
+        return await self._registry.resolve_exact(scope, name)
 
     async def sources(self, scope: str | None = None) -> list[Source]:
         """Sources visible from ``scope``, or all of them for None (operator view)."""
@@ -216,45 +222,6 @@ class Library:
                 )
         return await self._search(sources, query, top_k=top_k, page=page, mode=mode)
 
-    async def remember(self, agent_key: str, agent_id: int, text: str) -> None:
-        """Save an agent's own note to its archival memory (searched with its attachments)."""
-        pieces = len(self._embedder.token_spans(text))
-        if pieces > self._embedder.max_text_tokens:
-            raise ArchivistError(
-                f"archival_memory_insert failed: the note is {pieces} word pieces, over the"
-                f" limit of {self._embedder.max_text_tokens}; save it as several shorter notes."
-            )
-        source = await self._registry.open_for_loading(
-            NOTES_SCOPE_PREFIX + agent_key,
-            NOTES,
-            model=self._embedder.model_id,
-            dim=self._embedder.dim,
-            created_by=agent_key,
-        )
-        notes = await self._registry.notes_file(source.id, owner=process_owner())
-        chunk = await self._registry.next_passage(notes.id)
-        passage = Passage(
-            id=(notes.id << CHUNK_BITS) | chunk,
-            scope=source.scope,
-            source_id=source.id,
-            file_id=notes.id,
-            agent_id=agent_id,
-            document="saved notes",
-            page=0,
-            last_page=0,
-            chunk=chunk,
-            text=text,
-        )
-        vectors = await self._embedder.embed([text])
-        await self._archive.insert([passage], vectors)
-        await self._keyword.insert([passage])
-
-    async def archive_stats(self, agent_key: str) -> tuple[int, list[str]]:
-        """Passages an agent's archival search covers, and the names of its attached sources."""
-        attached, notes = await self._registry.archival(agent_key)
-        readable = [s for s in attached + notes if s.status == "ready"]
-        return sum(s.passages for s in readable), [s.name for s in attached]
-
     async def search_attached(
         self,
         agent_key: str,
@@ -264,14 +231,13 @@ class Library:
         page: int = 0,
         mode: SearchMode | None = None,
     ) -> SearchPage:
-        """Search an agent's archival memory: its attached sources and its own notes.
+        """Search the sources attached to an agent.
 
         Sources not ready, or embedded with another model, are skipped silently.
         """
-        attached, notes = await self._registry.archival(agent_key)
         sources = [
             s
-            for s in attached + notes
+            for s in await self._registry.attached(agent_key)
             if s.embedding_model == self._embedder.model_id
             and s.embedding_dim == self._embedder.dim
         ]

@@ -9,23 +9,21 @@ file failed and removes whatever reached the archive.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import multiprocessing
 import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-from agent.documents.archive import Archive, Passage
+from agent.documents.archive import Archive
 from agent.documents.chunk import Chunk, Chunker
-from agent.documents.embed import Embedder
+from agent.documents.embed import Embedder, Vectors
 from agent.documents.keyword import KeywordIndex
-from agent.documents.parser_worker import die_with_parent, run_limited, too_slow
+from agent.documents.parse_pool import PREFETCH, ParsePool
 from agent.documents.pdf import (
     PageText,
     PdfInfo,
@@ -40,20 +38,18 @@ from agent.documents.recovery import drain_cleanups
 from agent.documents.registry import Source, SourceFile, SourceRegistry, quoted_name
 from agent.errors import (
     ArchivistError,
-    CorruptDocument,
     DocumentError,
     DocumentTooLarge,
+    PassageTooLong,
     SourceNotFound,
 )
+from agent.values import Passage
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Passage ids are (file id << CHUNK_BITS) | chunk index: stable, so a retried insert replaces.
 CHUNK_BITS = 24
 _EMBED_GROUP = 64
-_PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -83,6 +79,16 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How files are checked and cut: ``[ingest]`` as the loader needs it."""
+
+    limits: PdfLimits
+    parse_timeout: float = 120.0
+    overlap_tokens: int = 32
+    pages_per_task: int = 16
 
 
 @dataclass(frozen=True)
@@ -148,64 +154,6 @@ class LoadReport:
         return line
 
 
-class ParsePool:
-    """A one-process pool for PDF parsing that replaces itself if the worker dies or hangs.
-
-    ``spawn`` rather than ``fork``: this process runs threads (gRPC, onnxruntime) that a
-    forked child would inherit in an unknown state.
-    """
-
-    def __init__(self, *, timeout: float = 120.0) -> None:
-        self._timeout = timeout
-        self._executor: ProcessPoolExecutor | None = None
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=die_with_parent,
-            )
-        return self._executor
-
-    async def run(self, display_name: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in the worker process.
-
-        The worker stops a call that runs longer than the timeout itself (a hostile file can
-        make a parser loop), so time spent queued does not count; a worker that crashes, or
-        hangs where even that cannot reach it, is replaced. Either way the file is refused
-        with a :class:`DocumentError`.
-        """
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(
-            self._pool(), run_limited, self._timeout, display_name, fn, *args
-        )
-        try:
-            # Backstop only: this load queues at most _PREFETCH calls ahead of this one.
-            return await asyncio.wait_for(call, self._timeout * (_PREFETCH + 1) + 10)
-        except BrokenProcessPool:
-            self.shutdown()
-            raise CorruptDocument(
-                display_name,
-                f"'{display_name}' made the PDF parser crash: re-save it with a PDF tool"
-                " (or print it to a new PDF) and try again.",
-            ) from None
-        except asyncio.TimeoutError:
-            self.shutdown()
-            raise too_slow(display_name, self._timeout) from None
-
-    def shutdown(self) -> None:
-        """Stop the worker process at once (a new one starts on next use)."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        # A hung worker would never pick up a shutdown request: end it outright.
-        # (_processes is private but has been stable since Python 3.2.)
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
-
-
 def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:
     """Feed a range of pages (repeated headers and footers removed) to the chunker."""
     chunks: list[Chunk] = []
@@ -221,6 +169,24 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass
+class _Load:
+    """One call of :meth:`Loader.load`: where it writes, who asked, and how far it got."""
+
+    source: Source
+    loaded_by: str
+    files_total: int
+    progress: ProgressCallback | None
+    # A pool of its own: a timeout that stops this load's parser stops no other load.
+    pool: ParsePool
+    times: StageTimes = field(default_factory=StageTimes)
+
+    def gone(self, display: str) -> SourceNotFound:
+        return SourceNotFound(
+            f"Source {quoted_name(self.source.name)} was deleted while '{display}' was loading."
+        )
+
+
 class Loader:
     """Runs loads into sources; one instance serves the whole process."""
 
@@ -231,19 +197,13 @@ class Loader:
         archive: Archive,
         keyword: KeywordIndex,
         embedder: Embedder,
-        limits: PdfLimits,
-        parse_timeout: float = 120.0,
-        overlap_tokens: int = 32,
-        pages_per_task: int = 16,
+        options: LoadOptions,
     ) -> None:
         self._registry = registry
         self._archive = archive
         self._keyword = keyword
         self._embedder = embedder
-        self._limits = limits
-        self._parse_timeout = parse_timeout
-        self._overlap = overlap_tokens
-        self._pages_per_task = pages_per_task
+        self._options = options
 
     async def load(
         self,
@@ -259,46 +219,81 @@ class Loader:
         Bad files are reported in the result and do not stop the others. A source created by
         this call that ends with no loaded file is removed again, leaving nothing behind.
         """
-        source = await self._registry.open_for_loading(
+        source = await self._open(scope, name, created_by)
+        load = _Load(
+            source, created_by, len(files), progress, ParsePool(timeout=self._options.parse_timeout)
+        )
+        results: list[FileResult] = []
+        try:
+            for index, item in enumerate(files):
+                results.append(await self._load_file(load, item, index))
+        finally:
+            load.pool.shutdown()
+            await self._discard_if_empty(source)
+        final = await self._registry.get(source.id)
+        return LoadReport(source=final, source_name=name, files=results, times=load.times)
+
+    async def add_text(
+        self, scope: str, name: str, text: str, *, document: str, created_by: str
+    ) -> bool:
+        """Store ``text`` as one passage, a document of its own, in the source ``name`` of
+        ``scope`` (created if new); False if the same text is in that source already.
+
+        Searchable once this returns. The text must fit one passage.
+        """
+        pieces = len(self._embedder.token_spans(text))
+        if pieces > self._embedder.max_text_tokens:
+            raise PassageTooLong(
+                f"The text is {pieces} word pieces, over the limit of"
+                f" {self._embedder.max_text_tokens} for one passage: store it in shorter parts."
+            )
+        source = await self._open(scope, name, created_by)
+        data = text.encode()
+        try:
+            row = await self._registry.add_file(
+                source.id,
+                name=document,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                loaded_by=created_by,
+                owner=process_owner(),
+            )
+            if row is None:
+                return False
+            passage = Passage(row.id << CHUNK_BITS, source.id, row.id, document, 0, 0, 0, text)
+            try:
+                await self._insert([passage], await self._embedder.embed([text]))
+                await self._archive.wait_visible(row.id, 1)
+                if not await self._registry.finish_file(row.id, pages=0, passages=1):
+                    raise SourceNotFound(f"Source {quoted_name(name)} was deleted meanwhile.")
+            except BaseException as exc:
+                await asyncio.shield(self._fail(row, str(exc) or type(exc).__name__))
+                raise
+            return True
+        finally:
+            await self._discard_if_empty(source)
+
+    async def _open(self, scope: str, name: str, created_by: str) -> Source:
+        return await self._registry.open_for_loading(
             scope,
             name,
             model=self._embedder.model_id,
             dim=self._embedder.dim,
             created_by=created_by,
         )
-        times = StageTimes()
-        results: list[FileResult] = []
-        # A pool of our own: a timeout that stops this load's parser stops no other load.
-        pool = ParsePool(timeout=self._parse_timeout)
-        try:
-            for index, item in enumerate(files):
-                results.append(
-                    await self._load_file(
-                        pool, source, item, index, len(files), created_by, times, progress
-                    )
-                )
-        finally:
-            pool.shutdown()
-            # Nothing loaded or loading (here or by a concurrent load): leave nothing behind.
-            if await asyncio.shield(self._registry.discard_if_empty(source.id)):
-                await drain_cleanups(self._registry, (self._archive, self._keyword))
-        final = await self._registry.get(source.id)
-        return LoadReport(source=final, source_name=name, files=results, times=times)
 
-    async def _load_file(
-        self,
-        pool: ParsePool,
-        source: Source,
-        item: FileInput,
-        index: int,
-        total: int,
-        loaded_by: str,
-        times: StageTimes,
-        progress: ProgressCallback | None,
-    ) -> FileResult:
+    async def _discard_if_empty(self, source: Source) -> None:
+        """Nothing loaded or loading (here or by a concurrent load): leave nothing behind."""
+        if await asyncio.shield(self._registry.discard_if_empty(source.id)):
+            await drain_cleanups(self._registry, (self._archive, self._keyword))
+
+    async def _load_file(self, load: _Load, item: FileInput, index: int) -> FileResult:
         display = item.display_name
+        source = load.source
         try:
-            info = await pool.run(display, inspect_pdf, item.path, display, self._limits)
+            info = await load.pool.run(
+                display, inspect_pdf, item.path, display, self._options.limits
+            )
         except DocumentError as exc:
             log.info("refused %s for source %d: %s", display, source.id, exc)
             return FileResult(display, "failed", error=str(exc))
@@ -311,7 +306,7 @@ class Loader:
             name=display,
             sha256=info.sha256,
             size=info.size,
-            loaded_by=loaded_by,
+            loaded_by=load.loaded_by,
             owner=process_owner(),
             origin=item.origin,
         )
@@ -323,14 +318,10 @@ class Loader:
                 " (same content): nothing to do.",
             )
         try:
-            passages = await self._ingest(
-                pool, source, row, item, info, index, total, times, progress
-            )
+            passages = await self._ingest(load, row, item, info, index)
             await self._archive.wait_visible(row.id, passages)
             if not await self._registry.finish_file(row.id, pages=info.pages, passages=passages):
-                raise SourceNotFound(
-                    f"Source {quoted_name(source.name)} was deleted while '{display}' was loading."
-                )
+                raise load.gone(display)
         except ArchivistError as exc:
             log.warning("loading %s into source %d failed: %s", display, source.id, exc)
             await self._fail(row, str(exc))
@@ -348,27 +339,19 @@ class Loader:
         return FileResult(display, "loaded", pages=info.pages, passages=passages)
 
     async def _ingest(
-        self,
-        pool: ParsePool,
-        source: Source,
-        row: SourceFile,
-        item: FileInput,
-        info: PdfInfo,
-        index: int,
-        total: int,
-        times: StageTimes,
-        progress: ProgressCallback | None,
+        self, load: _Load, row: SourceFile, item: FileInput, info: PdfInfo, index: int
     ) -> int:
         """Parse, chunk, embed and insert one file; returns the number of passages."""
         display = item.display_name
+        limits, per_task = self._options.limits, self._options.pages_per_task
         chunker = Chunker(
             self._embedder.token_spans,
             max_tokens=self._embedder.max_text_tokens,
-            overlap_tokens=self._overlap,
+            overlap_tokens=self._options.overlap_tokens,
         )
         ranges = [
-            (first, min(first + self._pages_per_task - 1, info.pages))
-            for first in range(1, info.pages + 1, self._pages_per_task)
+            (first, min(first + per_task - 1, info.pages))
+            for first in range(1, info.pages + 1, per_task)
         ]
         pending: list[asyncio.Future[list[PageText]]] = []
         passages = 0
@@ -380,20 +363,20 @@ class Loader:
                 first, last = ranges[next_range]
                 pending.append(
                     asyncio.ensure_future(
-                        pool.run(
-                            display, extract_pages, item.path, display, first, last, self._limits
+                        load.pool.run(
+                            display, extract_pages, item.path, display, first, last, limits
                         )
                     )
                 )
 
-        for i in range(_PREFETCH):
+        for i in range(PREFETCH):
             submit(i)
         try:
             for position in range(len(ranges)):
                 started = time.perf_counter()
                 pages = await pending.pop(0)
-                times.parse += time.perf_counter() - started
-                submit(position + _PREFETCH)
+                load.times.parse += time.perf_counter() - started
+                submit(position + PREFETCH)
 
                 started = time.perf_counter()
                 last = position == len(ranges) - 1
@@ -402,47 +385,40 @@ class Loader:
                 pages_with_text += sum(1 for page in pages if page.text.strip())
                 if last:
                     ensure_text(pages_with_text, info.pages, display)
-                times.chunk += time.perf_counter() - started
+                load.times.chunk += time.perf_counter() - started
 
-                passages = await self._store(source, row, display, chunks, passages, times)
+                passages = await self._store(load, row, chunks, passages)
                 pages_done += len(pages)
                 if not await self._registry.heartbeat(row.id):
-                    raise SourceNotFound(
-                        f"Source {quoted_name(source.name)} was deleted while '{display}'"
-                        " was loading."
+                    raise load.gone(display)
+                if load.progress is not None:
+                    load.progress(
+                        Progress(
+                            display, index + 1, load.files_total, pages_done, info.pages, passages
+                        )
                     )
-                if progress is not None:
-                    progress(Progress(display, index + 1, total, pages_done, info.pages, passages))
         finally:
             for future in pending:
                 future.cancel()
         return passages
 
     async def _store(
-        self,
-        source: Source,
-        row: SourceFile,
-        display: str,
-        chunks: list[Chunk],
-        first_chunk: int,
-        times: StageTimes,
+        self, load: _Load, row: SourceFile, chunks: list[Chunk], first_chunk: int
     ) -> int:
         """Embed and insert ``chunks`` numbered from ``first_chunk``; returns the new total."""
         if first_chunk + len(chunks) >= 1 << CHUNK_BITS:
-            raise DocumentTooLarge(display, f"'{display}' yields too many passages to store.")
+            raise DocumentTooLarge(row.name, f"'{row.name}' yields too many passages to store.")
         for start in range(0, len(chunks), _EMBED_GROUP):
             group = chunks[start : start + _EMBED_GROUP]
             began = time.perf_counter()
             vectors = await self._embedder.embed([c.text for c in group])
-            times.embed += time.perf_counter() - began
+            load.times.embed += time.perf_counter() - began
             records = [
                 Passage(
                     id=(row.id << CHUNK_BITS) | (first_chunk + start + offset),
-                    scope=source.scope,
-                    source_id=source.id,
+                    source_id=load.source.id,
                     file_id=row.id,
-                    agent_id=0,
-                    document=display,
+                    document=row.name,
                     page=chunk.page,
                     last_page=chunk.last_page,
                     chunk=first_chunk + start + offset,
@@ -451,10 +427,13 @@ class Loader:
                 for offset, chunk in enumerate(group)
             ]
             began = time.perf_counter()
-            await self._archive.insert(records, vectors)
-            await self._keyword.insert(records)
-            times.insert += time.perf_counter() - began
+            await self._insert(records, vectors)
+            load.times.insert += time.perf_counter() - began
         return first_chunk + len(chunks)
+
+    async def _insert(self, passages: list[Passage], vectors: Vectors) -> None:
+        await self._archive.insert(passages, vectors)
+        await self._keyword.insert(passages)
 
     async def _fail(self, row: SourceFile, reason: str) -> None:
         await self._registry.fail_file(row, reason)

@@ -8,10 +8,14 @@ needs only the standard library and :mod:`agent.errors`.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
 
 from agent.errors import DocumentTooLarge
 
@@ -29,9 +33,11 @@ def too_slow(display_name: str, timeout: float) -> DocumentTooLarge:
     )
 
 
-def die_with_parent() -> None:
-    """Process initializer: on Linux, end this worker when the process that started it dies
-    (even by SIGKILL), instead of leaving an orphan parsing on."""
+def start_worker(pid: Synchronized[int]) -> None:
+    """Process initializer: tell the parent this worker's pid (so it can end a hung worker)
+    and, on Linux, end this worker when the process that started it dies (even by SIGKILL)
+    instead of leaving an orphan parsing on."""
+    pid.value = os.getpid()
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -15,15 +15,12 @@ from typing import Literal
 import aiosqlite
 
 from agent.db import Database
-from agent.documents.archive import Scope
 from agent.errors import EmbeddingMismatch, SourceNotFound
+from agent.values import Scope
 
 GLOBAL_SCOPE = "global"
 # Unix time in SQL, for heartbeats compared with time.time().
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
-# An agent's own archival notes are a source of its own, in the scope "agent:<conversation>".
-NOTES = "notes"
-NOTES_SCOPE_PREFIX = "agent:"
 
 Status = Literal["loading", "ready", "failed"]
 
@@ -216,33 +213,6 @@ class SourceRegistry:
         row = await self._db.fetchone("SELECT * FROM source_files WHERE id = ?", (file_id,))
         return _file(row) if row else None
 
-    async def notes_file(self, source_id: int, *, owner: str) -> SourceFile:
-        """The single always-ready file that holds an agent's own archival notes."""
-        row = await self.add_file(
-            source_id, name=NOTES, sha256=NOTES, size=0, loaded_by=owner, owner=owner
-        )
-        if row is not None:
-            await self.finish_file(row.id, pages=0, passages=0)
-        found = await self.find_file(source_id, NOTES)
-        assert found is not None
-        return found
-
-    async def next_passage(self, file_id: int) -> int:
-        """Reserve the next passage number of a ready file (an agent's notes).
-
-        Reserved before the passage is written, so two notes never share an id; a note
-        whose write then fails leaves a gap, never an overwrite.
-        """
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE source_files SET passages = passages + 1 WHERE id = ?"
-                " RETURNING passages - 1",
-                (int(file_id),),
-            )
-            row = await cursor.fetchone()
-        assert row is not None
-        return int(row[0])
-
     async def heartbeat(self, file_id: int) -> bool:
         """Record that the load of a file is still at work; False if the file is gone
         (its source was deleted meanwhile)."""
@@ -369,21 +339,6 @@ class SourceRegistry:
             (agent_key,),
         )
         return [_source(row) for row in rows]
-
-    async def archival(self, agent_key: str) -> tuple[list[Source], list[Source]]:
-        """What an agent's archival memory is made of, in one query: the sources linked to it
-        (by name), and its own notes source if it has saved notes (a list of at most one)."""
-        notes_scope = NOTES_SCOPE_PREFIX + agent_key
-        rows = await self._db.fetchall(
-            f"SELECT {_SOURCE_COLUMNS} {_SOURCE_FROM}"  # noqa: S608 (constants)
-            " WHERE s.id IN (SELECT source_id FROM attachments WHERE agent_key = ?)"
-            " OR (s.scope = ? AND s.name = ?)"
-            " GROUP BY s.id ORDER BY s.name",
-            (agent_key, notes_scope, NOTES),
-        )
-        sources = [_source(row) for row in rows]
-        notes = [s for s in sources if s.scope == notes_scope]
-        return [s for s in sources if s.scope != notes_scope], notes
 
     async def read_scope(self, source_ids: Sequence[int]) -> Scope:
         """Narrow ``source_ids`` to ready sources, hiding their files still loading or removed.

@@ -12,16 +12,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from enum import Enum
+from typing import Any, Final, Protocol, TypeVar
 
-from agent.errors import ArchivistError
-from agent.mind.loop import Agents, Incoming, Reply
+from agent.errors import INTERNAL_ERROR, ArchivistError
+from agent.mind.loop import Incoming, Reply, Stop
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-INTERNAL_ERROR = "Something went wrong on our side while answering (it has been logged): try again."
 SHUTTING_DOWN = "The bot is restarting: ask again in a moment."
 
 
@@ -38,17 +38,29 @@ class _Job:
     done: asyncio.Future[Any]
 
 
+class _Sentinel(Enum):
+    STOP = "stop"
+
+
 # Queued after a conversation's last job at shutdown: its worker ends when it gets here.
-_STOP: Final = None
+_STOP: Final = _Sentinel.STOP
+
+
+class TurnRunner(Protocol):
+    """What runs one turn of a conversation's agent (:class:`agent.mind.loop.Agents`)."""
+
+    async def turn(self, incoming: Incoming) -> Reply:
+        """Handle one message and return the reply."""
+        ...
 
 
 class Conversations:
     """Routes work to per-conversation workers."""
 
-    def __init__(self, agents: Agents, *, idle_seconds: float = 300.0) -> None:
+    def __init__(self, agents: TurnRunner, *, idle_seconds: float = 300.0) -> None:
         self._agents = agents
         self._idle = idle_seconds
-        self._queues: dict[str, asyncio.Queue[_Job | None]] = {}
+        self._queues: dict[str, asyncio.Queue[_Job | _Sentinel]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -74,15 +86,15 @@ class Conversations:
                 return await self._agents.turn(incoming)
             except ArchivistError as exc:
                 log.warning("turn in %s failed: %s", incoming.conversation, exc)
-                return Reply([], notice=str(exc), failed=True)
+                return Reply([], stop=Stop.ERROR, notice=str(exc))
             except Exception:
                 log.exception("turn in %s failed", incoming.conversation)
-                return Reply([], notice=INTERNAL_ERROR, failed=True)
+                return Reply([], stop=Stop.INTERNAL_ERROR, notice=INTERNAL_ERROR)
 
         try:
             return await self.run(incoming.conversation, turn)
         except ShuttingDown:
-            return Reply([], notice=SHUTTING_DOWN, failed=True)
+            return Reply([], stop=Stop.SHUTTING_DOWN, notice=SHUTTING_DOWN)
 
     async def run(self, conversation: str, job: Callable[[], Awaitable[T]]) -> T:
         """Run ``job`` in the conversation's order (e.g. a reset between two turns).
@@ -101,7 +113,7 @@ class Conversations:
         queue.put_nowait(_Job(job, done))
         return await asyncio.shield(done)
 
-    async def _work(self, key: str, queue: asyncio.Queue[_Job | None]) -> None:
+    async def _work(self, key: str, queue: asyncio.Queue[_Job | _Sentinel]) -> None:
         try:
             while True:
                 try:
@@ -129,7 +141,7 @@ class Conversations:
                 del self._queues[key]
             while not queue.empty():
                 waiting = queue.get_nowait()
-                if waiting is not None and not waiting.done.done():
+                if waiting is not _STOP and not waiting.done.done():
                     waiting.done.set_exception(ShuttingDown())
 
     async def close(self, grace: float = 0.0) -> None:

@@ -8,68 +8,22 @@ message the model reads as a function error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from agent.documents.library import Library, SearchResult, page_label
-from agent.errors import ArchivistError
+from agent.documents.library import Library, SearchResult
+from agent.errors import ArchivistError, PassageTooLong
 from agent.mind.memory import AgentState, CoreMemory, RecallPage, RecallStore
+from agent.mind.notes import save_note
+from agent.values import Citation
 
 _MAX_PAGE = 1000
 
 
 class FunctionError(ArchivistError):
     """A function call the model made that cannot be carried out; the text is for the model."""
-
-
-@dataclass(frozen=True)
-class Citation:
-    """A passage an answer relied on, as adapters render it (``gri.pdf p.41``)."""
-
-    handle: int
-    document: str
-    page: int
-    last_page: int
-    source: str
-    origin: str | None = None
-    """Where the document came from (an upload's link), for adapters that can link to it."""
-
-    @classmethod
-    def of(cls, handle: int, result: SearchResult) -> Citation:
-        """The citation of a search result, under ``handle``."""
-        return cls(
-            handle,
-            result.document,
-            result.page,
-            result.last_page,
-            result.source,
-            result.origin,
-        )
-
-    @property
-    def pages(self) -> str:
-        """``p.41``, ``p.41-42``, or nothing for the agent's own notes."""
-        return page_label(self.page, self.last_page)
-
-    @property
-    def label(self) -> str:
-        """``gri.pdf p.41``, ``gri.pdf p.41-42``, or just the name for the agent's own notes."""
-        return f"{self.document} {self.pages}".rstrip()
-
-
-def by_document(citations: Sequence[Citation]) -> list[tuple[str, list[Citation]]]:
-    """Citations grouped by document in order of first use, each page range once.
-
-    What every adapter's "Sources: gri.pdf p.41, p.43; faq.pdf p.2" line is made from.
-    """
-    groups: dict[str, list[Citation]] = {}
-    for citation in citations:
-        cited = groups.setdefault(citation.document, [])
-        if citation.pages and all(c.pages != citation.pages for c in cited):
-            cited.append(citation)
-    return list(groups.items())
 
 
 @dataclass
@@ -92,7 +46,7 @@ class TurnContext:
         if key not in self._keys:
             handle = len(self._keys) + 1
             self._keys[key] = handle
-            self.handles[handle] = Citation.of(handle, result)
+            self.handles[handle] = result.cited_as(handle)
         return self._keys[key]
 
 
@@ -195,7 +149,10 @@ async def archival_memory_insert(ctx: TurnContext, content: str) -> str:
     Args:
         content: The note; write it so that it makes sense on its own later.
     """
-    await ctx.library.remember(ctx.agent.key, ctx.agent.id, content)
+    try:
+        await save_note(ctx.library, ctx.agent.key, content)
+    except PassageTooLong as exc:
+        raise FunctionError(f"archival_memory_insert failed: {exc}") from None
     return "Saved to archival memory."
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 
 from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
-from agent.mind.functions import FUNCTIONS, Citation, TurnContext
+from agent.mind.functions import FUNCTIONS, TurnContext
 from agent.mind.llm import LLM, Completion, LLMUnavailable
 from agent.mind.memory import AgentState, AgentStore, CoreMemory, Message, RecallStore
 from agent.mind.profiles import Profiles
 from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
 from agent.mind.window import ContextWindow
+from agent.values import Citation
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +41,43 @@ class Incoming:
     speaker_name: str = "user"
 
 
+class Stop(Enum):
+    """Why a turn ended."""
+
+    ANSWERED = "answered"
+    """The model replied and asked for no further step."""
+    STEP_LIMIT = "step_limit"
+    """The model was still calling functions when ``max_steps`` ran out."""
+    SEARCH_ONLY = "search_only"
+    """No model is configured: the reply is archive search results."""
+    MODEL_UNAVAILABLE = "model_unavailable"
+    ERROR = "error"
+    """An expected failure outside the model (Milvus down, for one); the notice says which."""
+    INTERNAL_ERROR = "internal_error"
+    SHUTTING_DOWN = "shutting_down"
+
+
+_FAILURES = frozenset({Stop.MODEL_UNAVAILABLE, Stop.ERROR, Stop.INTERNAL_ERROR, Stop.SHUTTING_DOWN})
+
+
 @dataclass(frozen=True)
 class Reply:
-    """What a turn produced: messages for the people, the citations they used, and a notice.
+    """What a turn produced: messages for the people, the citations they used, why it
+    stopped, and a notice: a one-sentence failure or mode label (the LLM being down, say).
 
-    ``notice`` is a one-sentence failure or mode label (for example the LLM being down), and
-    ``failed`` tells the two apart; the user's message is kept in memory whatever happens.
+    The user's message is kept in memory whatever happens.
     """
 
     messages: list[str]
     citations: list[Citation] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
+    stop: Stop = Stop.ANSWERED
     notice: str | None = None
-    failed: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True when the turn did not finish (the notice says why)."""
+        return self.stop in _FAILURES
 
 
 @dataclass(frozen=True)
@@ -141,6 +167,7 @@ class Agents:
             page_size=self._config.page_size,
         )
         thoughts: list[str] = []
+        stop = Stop.STEP_LIMIT
         try:
             for _ in range(self._config.max_steps):
                 messages = await self._window.prompt(ctx)
@@ -148,17 +175,22 @@ class Agents:
                 if completion.content:
                     thoughts.append(completion.content)
                 if not await self._act(ctx, completion):
+                    stop = Stop.ANSWERED
                     break
         except LLMUnavailable as exc:
-            return Reply(ctx.messages, _cited(ctx), thoughts, notice=str(exc), failed=True)
+            return Reply(
+                ctx.messages, _cited(ctx), thoughts, Stop.MODEL_UNAVAILABLE, notice=str(exc)
+            )
         if not ctx.messages:
             # The step bound ended a chain that never spoke: say so rather than leave the
-            # person with nothing (inner monologue stays private).
-            ctx.messages.append(
+            # person with nothing (inner monologue stays private), and remember having said it.
+            fallback = (
                 f"I could not finish within {self._config.max_steps} steps: please ask again,"
                 " perhaps more narrowly."
             )
-        return Reply(ctx.messages, _cited(ctx), thoughts)
+            await self._recall.add(state.id, Message("assistant", fallback))
+            ctx.messages.append(fallback)
+        return Reply(ctx.messages, _cited(ctx), thoughts, stop)
 
     async def _act(self, ctx: TurnContext, completion: Completion) -> bool:
         """Persist the model's message and run its calls; True if the model wants another step."""
@@ -214,8 +246,8 @@ class Agents:
         found = await self._library.search_attached(state.key, text, top_k=self._config.page_size)
         reply = _search_only_text(found)
         await self._recall.add(state.id, Message("assistant", reply))
-        citations = [Citation.of(r.rank, r) for r in found.results]
-        return Reply([reply], citations, notice=SEARCH_ONLY_LABEL)
+        citations = [r.cited_as(r.rank) for r in found.results]
+        return Reply([reply], citations, stop=Stop.SEARCH_ONLY, notice=SEARCH_ONLY_LABEL)
 
 
 def _search_only_text(found: SearchPage) -> str:

@@ -19,6 +19,7 @@ from agent.documents.library import Library
 from agent.mind.functions import TurnContext
 from agent.mind.llm import LLM
 from agent.mind.memory import AgentStore, Message, RecallStore, StoredMessage
+from agent.mind.notes import archive_overview
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class ContextWindow:
             self._recall.in_context(ctx.agent.id),
             self._store.summary(ctx.agent.id),
             self._recall.count(ctx.agent.id),
-            self._library.archive_stats(ctx.agent.key),
+            archive_overview(self._library, ctx.agent.key),
         )
         text = SYSTEM_PROMPT.format(
             persona_name=ctx.agent.persona_name or "an assistant",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from adapters.discord.render import MESSAGE_LIMIT, citation_line, reply_text, split_message
-from agent.mind.functions import Citation
-from agent.mind.loop import Reply
+from agent.mind.loop import Reply, Stop
+from agent.values import Citation
 
 
 def test_short_text_is_one_message() -> None:
@@ -57,7 +57,12 @@ def test_citations_link_to_the_upload_when_known() -> None:
 
 
 def test_a_failed_reply_shows_its_notice_and_thoughts_stay_hidden() -> None:
-    reply = Reply(["Partial."], thoughts=["secret plan"], notice="The model is down.", failed=True)
+    reply = Reply(
+        ["Partial."],
+        thoughts=["secret plan"],
+        stop=Stop.MODEL_UNAVAILABLE,
+        notice="The model is down.",
+    )
     text = reply_text(reply)
     assert "secret plan" not in text
     assert re.search(r"Partial\.\n\n⚠️ The model is down\.$", text)

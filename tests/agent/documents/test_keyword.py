@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.documents.archive import Hit
 from agent.documents.keyword import match_expression
 from agent.documents.library import Library, fuse
 from agent.documents.loader import FileInput
+from agent.values import Hit
 from tests import pdfs
 
 FILLER = "Compilers translate source code into machine code in several careful passes. " * 6

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.documents.archive import Scope
 from agent.documents.embed import Vectors
 from agent.documents.library import Library
 from agent.documents.loader import FileInput, Progress
 from agent.errors import ArchiveUnavailable, EmbeddingMismatch, SourceNotFound
+from agent.values import Scope
 from bot.app import open_library
 from bot.config import Settings
 from tests import pdfs

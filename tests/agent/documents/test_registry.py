@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.db import MIGRATIONS, open_database
-from agent.documents.registry import GLOBAL_SCOPE, NOTES, NOTES_SCOPE_PREFIX, SourceRegistry
+from agent.documents.registry import GLOBAL_SCOPE, SourceRegistry
 from agent.errors import EmbeddingMismatch, SourceNotFound
 
 INJECTIONS = ['x") or (source_id >= 0', "x' or 1=1 --", "gri'; DROP TABLE sources; --", "%", "_"]
@@ -101,23 +101,6 @@ async def test_attach_is_idempotent_and_detach_removes_the_link(registry: Source
     assert await registry.detach("console:local:default", source_id) is True
     assert await registry.detach("console:local:default", source_id) is False
     assert await registry.attached("console:local:default") == []
-
-
-async def test_archival_memory_is_the_attached_sources_and_the_agents_own_notes(
-    registry: SourceRegistry,
-) -> None:
-    key = "console:local:default"
-    zeta = await _ready_source(registry, GLOBAL_SCOPE, "zeta")
-    alpha = await _ready_source(registry, GLOBAL_SCOPE, "alpha")
-    await _ready_source(registry, GLOBAL_SCOPE, "unattached")
-    await _ready_source(registry, NOTES_SCOPE_PREFIX + "someone:else:x", NOTES)
-    assert await registry.archival(key) == ([], [])
-    for source_id in (zeta, alpha):
-        await registry.attach(key, source_id, attached_by="t")
-    notes = await _ready_source(registry, NOTES_SCOPE_PREFIX + key, NOTES)
-    attached, own_notes = await registry.archival(key)
-    assert [s.id for s in attached] == [alpha, zeta] == [s.id for s in await registry.attached(key)]
-    assert [s.id for s in own_notes] == [notes]
 
 
 async def test_delete_removes_links_and_queues_passage_removal(registry: SourceRegistry) -> None:

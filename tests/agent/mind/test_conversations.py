@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from agent.errors import ArchivistError
-from agent.mind.conversations import INTERNAL_ERROR, SHUTTING_DOWN, Conversations, ShuttingDown
+from agent.errors import INTERNAL_ERROR, ArchivistError
+from agent.mind.conversations import SHUTTING_DOWN, Conversations, ShuttingDown
 from agent.mind.loop import Incoming, Reply
 
 

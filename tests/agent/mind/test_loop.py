@@ -13,7 +13,7 @@ import pytest
 
 from agent.core import Core
 from agent.documents.loader import FileInput
-from agent.mind.loop import SEARCH_ONLY_LABEL, Incoming
+from agent.mind.loop import SEARCH_ONLY_LABEL, Incoming, Stop
 from agent.mind.window import SUMMARY_PROMPT
 from bot.app import open_core
 from bot.config import Settings
@@ -97,6 +97,11 @@ async def test_heartbeat_chains_stop_at_max_steps_with_a_message(
         "I could not finish within 4 steps: please ask again, perhaps more narrowly."
     ]
     assert reply.thoughts == ["Keep looking."] * 4  # the monologue is not shown as an answer
+    assert reply.stop is Stop.STEP_LIMIT and not reply.failed
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Sorry about that."})])
+    await core.ask(ask("Still there?"))
+    said = [m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] == "assistant"]
+    assert reply.messages[0] in said  # what the person was told is remembered
 
 
 async def test_a_failing_function_still_answers_its_call(
