@@ -7,7 +7,7 @@ beyond the Debian archive the machine's apt is already set up for.
 
 Benches use it as::
 
-    from _manuals import fetch_manual
+    from bench._manuals import fetch_manual
     pdf = fetch_manual("cpp-annotations")   # a 1,151-page PDF
     pdf = fetch_manual("r-exts")            # a 236-page PDF
 """

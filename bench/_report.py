@@ -5,8 +5,7 @@ the same title (everything up to the next ``## `` heading) or appends it, leavin
 scripts' sections as they are. :func:`machine_line` says where and with what the numbers were
 measured, so sections from different days or machines are not compared blindly.
 
-Scripts run as ``python bench/NAME.py``, which puts this folder on ``sys.path``: import it as
-``import _report``.
+Scripts import it as ``from bench import _report`` and run as ``python -m bench.NAME``.
 """
 
 from __future__ import annotations

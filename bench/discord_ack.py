@@ -8,7 +8,7 @@ callback arriving, both read on this process's clock. Commands alternate between
 First ``--commands`` of them on an idle bot, then as many while the 1,151-page C++
 Annotations, uploaded to the channel, loads in the bot's process. Discord allows 3 s.
 
-    python bench/discord_ack.py [--commands 200] [--interval 0.3]
+    python -m bench.discord_ack [--commands 200] [--interval 0.3]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
 
 import discord
 
@@ -134,7 +134,7 @@ async def main(commands: int, interval: float) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.3)
     args = parser.parse_args()

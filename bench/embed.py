@@ -17,8 +17,8 @@ a set of queries.
 
 Usage::
 
-    python bench/embed.py                        # table, and "## Embeddings" in docs/benchmarks.md
-    python bench/embed.py --rounds 1 --no-write  # quicker, prints only
+    python -m bench.embed                        # table, and "## Embeddings" in docs/benchmarks.md
+    python -m bench.embed --rounds 1 --no-write  # quicker, prints only
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from pydoc_data.topics import topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
 
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
@@ -128,6 +130,7 @@ async def measure(variant: str, work: Path, passes: int) -> Result:
     await embedder.embed(["warm-up"])
     load_s = time.perf_counter() - began
     rates = []
+    vectors = np.empty((0, embedder.dim), dtype=np.float32)  # each timed pass replaces it
     for _ in range(passes):
         began = time.perf_counter()
         vectors = await embedder.embed(passages)
@@ -178,13 +181,15 @@ def table(results: dict[str, Result], work: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per variant")
     parser.add_argument("--passes", type=int, default=2, help="timed passes per round")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1 or args.passes < 1:
+        parser.error("--rounds and --passes must be at least 1")
     if args.child:
         print(json.dumps(asdict(asyncio.run(measure(args.child, args.work, args.passes)))))
         return 0
@@ -222,10 +227,10 @@ def main() -> int:
     print()
     print(notes)
     if not args.no_write:
-        import _report  # type: ignore[import-not-found]  # bench/ is on sys.path as a script
+        from bench import _report  # here, not at the top: the children's RSS is measured
 
         body = "\n\n".join(
-            [_report.machine_line(), markdown, notes, "Reproduce: `python bench/embed.py`"]
+            [_report.machine_line(), markdown, notes, "Reproduce: `python -m bench.embed`"]
         )
         print("wrote", _report.write_section("Embeddings", body))
     return 0

@@ -2,9 +2,9 @@
 
 Usage::
 
-    python bench/fetch_manuals.py                    # every manual
-    python bench/fetch_manuals.py cpp-annotations    # just one
-    python bench/fetch_manuals.py --list
+    python -m bench.fetch_manuals                    # every manual
+    python -m bench.fetch_manuals cpp-annotations    # just one
+    python -m bench.fetch_manuals --list
 """
 
 from __future__ import annotations
@@ -13,12 +13,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from _manuals import DATA_DIR, MANUALS, FetchError, fetch_manual, package_version, sha256
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
+
+from bench._manuals import (
+    DATA_DIR,
+    MANUALS,
+    FetchError,
+    fetch_manual,
+    package_version,
+    sha256,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Fetch the named manuals (all by default) and print where each PDF is."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "manuals", nargs="*", help=f"manual keys: {', '.join(sorted(MANUALS))} (default: all)"
     )

@@ -1,8 +1,8 @@
 """Ingest speed and memory: a whole manual through ``Library.load``, against the embedding floor.
 
 For each manual (by default the 1,151-page C++ Annotations and the 236-page *Writing R
-Extensions*, see ``_manuals``) and each settings variant, three fresh processes run one after
-the other, so that every peak RSS belongs to one job only:
+Extensions*, see ``bench._manuals``) and each settings variant, three fresh processes run one
+after the other, so that every peak RSS belongs to one job only:
 
 1. **load**: settings -> ``open_library`` -> ``Library.load`` of the PDF into a new temporary
    data dir (SQLite + Milvus Lite). Reported: pages, passages, wall time of the ``load`` call,
@@ -26,9 +26,9 @@ concurrency) for the diagnosis.
 
 Usage::
 
-    python bench/ingest.py                              # both manuals, default settings
-    python bench/ingest.py --manuals r-exts --no-write  # quick, prints only
-    python bench/ingest.py --sweep --sweep-manual r-exts --parse-only
+    python -m bench.ingest                              # both manuals, default settings
+    python -m bench.ingest --manuals r-exts --no-write  # quick, prints only
+    python -m bench.ingest --sweep --sweep-manual r-exts --parse-only
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _manuals
-import _report
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
+
+from bench import _manuals, _report
 
 BENCH_DIR = Path(__file__).resolve().parent
 SECTION = "Ingest"
@@ -118,19 +119,19 @@ def apply_patches(overrides: dict[str, Any]) -> None:
     """Bench-only what-ifs for code changes that no setting reaches (agent/ is not edited).
 
     ``patch.max_batch_cells=N``: ``agent.documents.embed._MAX_BATCH_CELLS = N * 256 * 256``
-    (the cap on
-    batch x length^2; 8 in the code). ``patch.mem_pattern=0``: onnxruntime sessions without
-    ``enable_mem_pattern``. ``patch.spinning=0``: onnxruntime's intra-op threads do not
-    busy-wait (``session.intra_op.allow_spinning=0``).
+    (the cap on batch x length^2; 8 in the code). ``patch.mem_pattern=0``: onnxruntime
+    sessions without ``enable_mem_pattern``. ``patch.spinning=0``: onnxruntime's intra-op
+    threads do not busy-wait (``session.intra_op.allow_spinning=0``).
     """
     import agent.documents.embed as embed
 
     if "patch.max_batch_cells" in overrides:
-        embed._MAX_BATCH_CELLS = int(overrides["patch.max_batch_cells"]) * 256 * 256
+        # A Final in the code: rebinding the module's global is the point of this what-if.
+        embed.__dict__["_MAX_BATCH_CELLS"] = int(overrides["patch.max_batch_cells"]) * 256 * 256
     no_pattern = overrides.get("patch.mem_pattern") == 0
     no_spin = overrides.get("patch.spinning") == 0
     if no_pattern or no_spin:
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
 
         def new_session(path: Path, *, threads: int) -> Any:
             options = ort.SessionOptions()
@@ -276,7 +277,7 @@ async def child_load(
     pdf: Path, manual: str, variant: str, data_dir: Path, over: dict[str, Any]
 ) -> LoadResult:
     """Load ``pdf`` through the project's own code path; measure time, CPU and memory."""
-    from agent.documents.loader import FileInput, Progress
+    from agent.documents.loads import FileInput, Progress
     from bot.app import open_library
 
     apply_patches(over)
@@ -453,7 +454,7 @@ class Row:
 
     @property
     def peak_gb(self) -> float:
-        return max(self.load["rss_main_mb"], self.floor["rss_mb"]) / 1024
+        return max(float(self.load["rss_main_mb"]), float(self.floor["rss_mb"])) / 1024
 
     def meets(self) -> dict[str, bool]:
         """Which targets this row meets."""
@@ -726,10 +727,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_json:
         body += (
             "\n\nReproduce: the runs named in the notes, each with `--json FILE`, then"
-            " `python bench/ingest.py --from-json FILE ...` renders them together."
+            " `python -m bench.ingest --from-json FILE ...` renders them together."
         )
     else:
-        cmd = "python bench/ingest.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+        cmd = "python -m bench.ingest" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
         body += f"\n\nReproduce: `{cmd}`"
     print(body)
     if not args.no_write:

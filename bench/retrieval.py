@@ -21,11 +21,11 @@ skipped with a note until then.
 
 Usage::
 
-    python bench/retrieval.py                                # full manual, temporary data dir
-    python bench/retrieval.py --limit-pages 120              # quick run on the first 120 pages
-    python bench/retrieval.py --reuse /tmp/cpp-bench         # load once, reuse afterwards
-    python bench/retrieval.py --modes dense,hybrid --reuse /tmp/cpp-bench
-    python bench/retrieval.py --check-only                   # just validate the question set
+    python -m bench.retrieval                                # full manual, temporary data dir
+    python -m bench.retrieval --limit-pages 120              # quick run on the first 120 pages
+    python -m bench.retrieval --reuse /tmp/cpp-bench         # load once, reuse afterwards
+    python -m bench.retrieval --modes dense,hybrid --reuse /tmp/cpp-bench
+    python -m bench.retrieval --check-only                   # just validate the question set
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _manuals
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
+
 from pypdf import PdfReader, PdfWriter
 
 from agent.documents.pdf import clean_page_text
+from bench import _manuals, _report
 
 BENCH_DIR = Path(__file__).resolve().parent
 QUESTIONS_DIR = BENCH_DIR / "questions"
@@ -317,7 +319,7 @@ def truncated_pdf(pdf: Path, pages: int, into: Path) -> Path:
 
 async def load_manual(library: Any, pdf: Path, display_name: str, quiet: bool) -> tuple[Any, float]:
     """Load ``pdf`` into the bench source, printing progress; returns (report, seconds)."""
-    from agent.documents.loader import FileInput, Progress
+    from agent.documents.loads import FileInput, Progress
 
     last = [0.0]
 
@@ -454,27 +456,6 @@ def report_markdown(
     return "\n".join(parts)
 
 
-def write_report(title: str, markdown: str) -> Path | None:
-    """Write the section through ``bench/_report.py``; returns the file written, if any."""
-    import _report
-
-    result = _report.write_section(title, markdown)
-    return result if isinstance(result, Path) else None
-
-
-def machine_line() -> str:
-    """``_report.machine_line()``, or a plain fallback if it cannot be had."""
-    try:
-        import _report
-
-        return str(_report.machine_line())
-    except Exception as exc:  # the report helper is someone else's; do not lose the run
-        import os
-        import platform
-
-        return f"Machine: {platform.machine()}, {os.cpu_count()} cores ({exc!r})"
-
-
 # --------------------------------------------------------------------------------- run
 
 
@@ -524,24 +505,6 @@ async def run(args: argparse.Namespace) -> int:
             print(f"data dir kept: {data_dir} (pass --reuse {data_dir} next time)", file=sys.stderr)
 
 
-async def _load_existing_collection(library: Any) -> None:
-    """Work around a reopened Milvus Lite collection staying 'released' (not searchable).
-
-    ``MilvusArchive.connect`` creates and thereby loads a new collection but does not load
-    one that already exists, so searching a reused data dir fails with "collection ... is in
-    state 'released'". Loading it here is a no-op once the archive does that itself.
-    """
-    archive = library.archive
-    client = getattr(archive, "_client", None)
-    collection = getattr(archive, "_collection", None)
-    if client is None or collection is None:
-        return
-    try:
-        await asyncio.to_thread(client.load_collection, collection)
-    except Exception as exc:  # best effort: the search will report the real problem
-        print(f"note: could not load collection {collection}: {exc}", file=sys.stderr)
-
-
 def _existing_load(data_dir: Path) -> tuple[LoadInfo | None, bool]:
     """The bench's record of an earlier load into ``data_dir``, and whether the dir is empty."""
     meta_path = data_dir / META_FILE
@@ -586,8 +549,6 @@ async def _run_in(
 
     settings = bench_settings(data_dir, args.config)
     async with open_library(settings) as library:
-        if info is not None:
-            await _load_existing_collection(library)
         if info is None:
             to_load = pdf
             if limit is not None:
@@ -688,10 +649,10 @@ async def _run_in(
             top_k=args.top_k,
             asked=len(questions),
             command=args.command_line,
-            machine=machine_line(),
+            machine=_report.machine_line(),
         )
-        written = write_report(title, markdown)
-        print(f"\nwrote section {title!r} to {written or 'docs/benchmarks.md'}", file=sys.stderr)
+        written = _report.write_section(title, markdown)
+        print(f"\nwrote section {title!r} to {written}", file=sys.stderr)
     return 0
 
 
@@ -781,7 +742,7 @@ def reproduce_command(argv: list[str]) -> str:
             continue
         else:
             kept.append(arg)
-    return " ".join(["python bench/retrieval.py", *kept])
+    return " ".join(["python -m bench.retrieval", *kept])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

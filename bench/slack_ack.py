@@ -7,7 +7,7 @@ Requests alternate between ``/sources`` slash commands and plain channel message
 bot acknowledges and ignores). First ``--requests`` on an idle bot, then as many while the
 1,151-page C++ Annotations, shared in the channel, loads in the bot's process. Slack allows 3 s.
 
-    python bench/slack_ack.py [--requests 500] [--interval 0.12]
+    python -m bench.slack_ack [--requests 500] [--interval 0.12]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
 
 from bench._manuals import fetch_manual
 from bench._report import latency_table, machine_line, write_section
@@ -129,7 +129,7 @@ async def main(requests: int, interval: float) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--interval", type=float, default=0.12)
     args = parser.parse_args()

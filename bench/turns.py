@@ -5,7 +5,7 @@ latency; each turn is one ``archival_memory_search`` with a heartbeat, then ``se
 The overhead of a turn is its wall time minus the time spent inside the model's calls (the
 HTTP round trips included), measured around the LLM seam.
 
-    python bench/turns.py [--turns 200] [--latency 0.2] [--concurrent 100]
+    python -m bench.turns [--turns 200] [--latency 0.2] [--concurrent 100]
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
 
 from pydantic import SecretStr
 
-from agent.documents.loader import FileInput
+from agent.documents.loads import FileInput
 from agent.mind.llm import LLM, Completion
 from agent.mind.loop import Incoming
 from bench._report import machine_line, percentile, write_section
@@ -147,7 +147,7 @@ async def main(turns: int, latency: float, concurrent: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrent", type=int, default=100)
