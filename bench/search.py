@@ -6,8 +6,8 @@ collection design keeps it within p50 <= 10 ms, p99 <= 30 ms and recall@5 >= 0.9
 backends?
 
 **Data.** Vectors are derived from *real* all-MiniLM-L6-v2 embeddings: the passages of the two
-bench manuals (``_manuals``: C++ Annotations and Writing R Extensions, ~3,800 passages) are
-cut with the project's chunker and embedded once with the project's embedder (cached in
+bench manuals (``bench._manuals``: C++ Annotations and Writing R Extensions, ~3,800 passages)
+are cut with the project's chunker and embedded once with the project's embedder (cached in
 ``bench/data/search-base-*.npz``). 500 of them are held out as queries; every stored row is
 ``normalise(a + lam * b + noise)`` for two random real passage vectors ``a`` and ``b``,
 ``lam ~ U(0, 0.5)`` and Gaussian noise (``sigma`` per dimension, default 0.03), and carries
@@ -41,9 +41,9 @@ starts and stops, unless ``--server-uri`` names one.
 
 Usage::
 
-    python bench/search.py                                   # 10k,100k; Lite + server; all variants
-    python bench/search.py --sizes 1M --backends server --variants plain,partitions
-    python bench/search.py --sizes 10k --queries 100 --no-write
+    python -m bench.search                                   # 10k,100k; Lite + server; all variants
+    python -m bench.search --sizes 1M --backends server --variants plain,partitions
+    python -m bench.search --sizes 10k --queries 100 --no-write
 """
 
 from __future__ import annotations
@@ -64,22 +64,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import _manuals
-import _report
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
+
 import numpy as np
 import numpy.typing as npt
+from pymilvus import MilvusClient
 
 from agent.documents.archive import (
-    MAX_DOCUMENT_CHARS,
-    MAX_TEXT_CHARS,
+    _OUTPUT_FIELDS,
     MAX_WINDOW,
-    Hit,
     MilvusArchive,
-    Passage,
-    Scope,
+    _excluded_filter,
     _hit,
     _row,
+    collection_schema,
+    index_params,
+    scope_filter,
 )
+from agent.values import Hit, Passage, Scope
+from bench import _manuals, _report
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -93,7 +96,6 @@ HELD_OUT = 500
 WARMUP = 20
 BUCKETS = 64
 TOP_K = 5
-OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
 INSERT_CHUNK = 5000
 DIM = 384
 
@@ -183,7 +185,8 @@ class Dataset:
     queries: Vectors  # (q, dim), unit norm
 
 
-def _normalise(x: Vectors) -> Vectors:
+def _normalise(x: npt.NDArray[np.floating[Any]]) -> Vectors:
+    """Rows scaled to unit length, as float32."""
     out: Vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     return out
 
@@ -236,10 +239,8 @@ def passages_of(data: Dataset, start: int, stop: int) -> list[Passage]:
         rows.append(
             Passage(
                 id=i,
-                scope="global",
                 source_id=sid,
                 file_id=sid * 100 + (i % 3),
-                agent_id=0,
                 document=f"source-{sid}.pdf",
                 page=1 + i % 400,
                 last_page=1 + i % 400,
@@ -256,48 +257,33 @@ def passages_of(data: Dataset, start: int, stop: int) -> list[Passage]:
 class VariantArchive(MilvusArchive):
     """``MilvusArchive`` with another collection design, prototyped here for the bench.
 
-    Same fields, same HNSW index and search parameters; what changes is how rows are placed
-    into partitions and how a scope becomes ``partition_names`` and/or a filter. Everything
-    that decides the design is overridden here, so the variants stay what they say whatever
-    ``agent/archive.py`` does (that is measured as the ``app`` variant, with the class as is).
+    The app's fields and vector index (``collection_schema``, ``index_params``) and search
+    parameters; what changes is how rows are placed into partitions and how a scope becomes
+    ``partition_names`` and/or a filter. Everything that decides the design is overridden
+    here, so the variants stay what they say whatever ``agent/documents/archive.py`` does
+    (that is measured as the ``app`` variant, with the class as is).
     """
 
     variant = "plain"
     server = False
-    known_partitions: set[str] = set()  # noqa: RUF012 (one collection per process)
 
-    def __init__(self, client: Any, collection: str, dim: int, uri: str) -> None:
+    def __init__(self, client: MilvusClient, collection: str, dim: int, uri: str) -> None:
         super().__init__(client, collection, dim, uri)
         # MilvusArchive may route rows to partitions itself (it does on Lite); not here.
         self._per_source = False
+        self.known_partitions: set[str] = set()
 
     def _ensure_collection(self) -> None:
-        from pymilvus import DataType
-
         if self._client.has_collection(self._collection):
             self._client.load_collection(self._collection)
             return
-        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("scope", DataType.VARCHAR, max_length=256)
-        schema.add_field(
-            "source_id", DataType.INT64, is_partition_key=self.variant == "partition_key"
-        )
-        schema.add_field("file_id", DataType.INT64)
-        schema.add_field("agent_id", DataType.INT64)
-        schema.add_field("document", DataType.VARCHAR, max_length=MAX_DOCUMENT_CHARS * 4)
-        schema.add_field("page", DataType.INT64)
-        schema.add_field("last_page", DataType.INT64)
-        schema.add_field("chunk", DataType.INT64)
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_CHARS * 4)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
-        index = self._client.prepare_index_params()
-        index.add_index(
-            field_name="vector",
-            index_type="HNSW",
-            metric_type="COSINE",
-            params={"M": 16, "efConstruction": 200},
-        )
+        # The app's fields and vector index; a variant adds only what makes it one.
+        schema = collection_schema(self._client, self._dim)
+        index = index_params(self._client)
+        if self.variant == "partition_key":
+            source_id = next(f for f in schema.fields if f.name == "source_id")
+            source_id.is_partition_key = True
+            schema.verify()  # records the partition key
         if self.variant == "index":
             index.add_index(
                 field_name="source_id", index_type="STL_SORT" if self.server else "INVERTED"
@@ -309,13 +295,11 @@ class VariantArchive(MilvusArchive):
             for bucket in range(BUCKETS):
                 self._client.create_partition(self._collection, f"b{bucket}")
 
-    def partition_of(self, source_id: int) -> str | None:
-        """The partition a source's rows go to (None: let Milvus decide)."""
+    def partition_of(self, source_id: int) -> str:
+        """The partition a source's rows go to in the partitioned designs."""
         if self.variant == "partitions":
             return f"s{int(source_id)}"
-        if self.variant == "buckets":
-            return f"b{int(source_id) % BUCKETS}"
-        return None
+        return f"b{int(source_id) % BUCKETS}"
 
     async def insert(self, passages: Sequence[Passage], vectors: npt.NDArray[np.float32]) -> None:
         """Upsert in 512-row batches, grouped by partition for the partitioned designs."""
@@ -324,7 +308,7 @@ class VariantArchive(MilvusArchive):
             return
         groups: dict[str, list[int]] = {}
         for i, p in enumerate(passages):
-            groups.setdefault(str(self.partition_of(p.source_id)), []).append(i)
+            groups.setdefault(self.partition_of(p.source_id), []).append(i)
         for name, members in groups.items():
             if self.variant == "partitions" and name not in self.known_partitions:
                 if not self._client.has_partition(self._collection, name):
@@ -335,7 +319,7 @@ class VariantArchive(MilvusArchive):
                 await self._call(self._client.upsert, self._collection, rows, partition_name=name)
 
     consistency = "Bounded"
-    ef = 64  # HNSW search breadth floor, as in agent/archive.py
+    ef = 64  # HNSW search breadth floor, as in agent/documents/archive.py
 
     async def search(
         self, vector: npt.NDArray[np.float32], scope: Scope, *, limit: int, offset: int = 0
@@ -347,25 +331,21 @@ class VariantArchive(MilvusArchive):
         """
         if not scope.source_ids or limit <= 0 or offset >= MAX_WINDOW:
             return []
-        sources = ", ".join(str(int(s)) for s in scope.source_ids)
-        clauses = []
         names: list[str] | None = None
+        where = scope_filter(scope)
         if self.variant in ("partitions", "buckets"):
-            names = sorted({str(self.partition_of(s)) for s in scope.source_ids})
-        if self.variant != "partitions":
-            clauses.append(f"source_id in [{sources}]")
-        if scope.excluded_file_ids:
-            files = ", ".join(str(int(i)) for i in scope.excluded_file_ids)
-            clauses.append(f"file_id not in [{files}]")
+            names = sorted({self.partition_of(s) for s in scope.source_ids})
+        if self.variant == "partitions":
+            where = _excluded_filter(scope)  # the partitions are the scope
         results = await self._call(
             self._client.search,
             self._collection,
             data=[vector.astype(np.float32).tolist()],
-            filter=" and ".join(clauses),
+            filter=where,
             limit=limit,
             offset=offset,
             partition_names=names,
-            output_fields=list(OUTPUT_FIELDS),
+            output_fields=list(_OUTPUT_FIELDS),
             search_params={
                 "metric_type": "COSINE",
                 "params": {"ef": max(self.ef, limit + offset)},
@@ -578,7 +558,6 @@ def server(args: argparse.Namespace) -> Any:
     if args.server_uri:
         yield args.server_uri, 0
         return
-    sys.path.insert(0, str(REPO))
     from tests.milvus_server import MilvusServerProcess, free_port
 
     deadline = time.monotonic() + args.wait_server
@@ -765,7 +744,7 @@ def render(results: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"(~{first.get('scope_sources', 0):.0f} sources each), {args.queries} timed",
                 f"queries ({args.strong_queries} with Strong consistency on the server) after",
                 f"{WARMUP} warm-up ones. Consistency `app`: `MilvusArchive.search` exactly as",
-                "`agent/archive.py` has it (Bounded, since loads wait for visibility);",
+                "`agent/documents/archive.py` has it (Bounded: loads wait for visibility);",
                 "`Session`: read-your-writes for the same client; `Strong`: waits for the",
                 "server's time tick. Rows: real all-MiniLM-L6-v2 passage embeddings of the",
                 "bench manuals, mixed and perturbed",
@@ -789,13 +768,13 @@ def render(results: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
         parts.append(args.notes.read_text(encoding="utf-8").strip())
     if args.from_json:
         parts.append(
-            "Reproduce: `python bench/search.py` (10k and 100k, every variant, both backends);"
+            "Reproduce: `python -m bench.search` (10k and 100k, every variant, both backends);"
             " `--sizes 100k --backends server --variants plain,index --ef 128` (and 256);"
             " `--sizes 1M --backends server --variants app`; each with `--json FILE`, then"
             " `--from-json FILE` renders them together."
         )
     else:
-        cmd = "python bench/search.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+        cmd = "python -m bench.search" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
         parts.append(f"Reproduce: `{cmd}`")
     return "\n\n".join(parts)
 
