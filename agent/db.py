@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +19,12 @@ from pathlib import Path
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+# Whitespace-separated query words become FTS5 phrases; the index's own tokenizer then splits
+# each phrase the way it split the text ("-fgnu-tm" -> "fgnu tm", adjacent).
+_WORD = re.compile(r"\S+")
+_HAS_TOKEN = re.compile(r"\w")
+_MAX_TERMS = 32
 
 # Read-only connections beside the writer, each with its own thread (SQLite releases the GIL
 # while it works). bench/turns.py measured 1, 2 and 4 alike on 2 cores; more than one keeps a
@@ -188,6 +195,17 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE scope LIKE 'agent:%' AND name = 'notes';
     """,
 )
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 query that ORs the words of ``query`` as quoted phrases; None if no words.
+
+    Quoting every word (with ``"`` doubled) means no user text is read as FTS5 syntax.
+    """
+    words = [w for w in _WORD.findall(query) if _HAS_TOKEN.search(w)][:_MAX_TERMS]
+    if not words:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 async def _apply_migrations(conn: aiosqlite.Connection) -> None:

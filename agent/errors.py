@@ -87,3 +87,11 @@ def shown_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def quoted_name(name: str) -> str:
+    """A user-supplied name made safe to echo: printable, short, quoted."""
+    printable = "".join(ch if ch.isprintable() else "?" for ch in name)
+    if len(printable) > 80:
+        printable = printable[:79] + "…"
+    return f"'{printable}'"

@@ -25,8 +25,8 @@ from rich.table import Table
 from adapters.console import ConsoleAdapter
 from agent.core import Core
 from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
-from agent.documents.loader import FileInput, LoadReport
-from agent.documents.loader import Progress as LoadProgress
+from agent.documents.loads import FileInput, LoadReport
+from agent.documents.loads import Progress as LoadProgress
 from agent.documents.registry import GLOBAL_SCOPE
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
 from bot.app import open_core, open_library

@@ -8,29 +8,12 @@ same :class:`~agent.documents.archive.Scope` as the archive.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from agent.db import Database
+from agent.db import Database, match_expression
 from agent.values import Hit, Passage, Scope
 
-# Whitespace-separated query words become FTS5 phrases; the index's own tokenizer then splits
-# each phrase the way it split the text ("-fgnu-tm" -> "fgnu tm", adjacent).
-_WORD = re.compile(r"\S+")
-_HAS_TOKEN = re.compile(r"\w")
-_MAX_TERMS = 32
 _DELETE_BATCH = 5000
-
-
-def match_expression(query: str) -> str | None:
-    """An FTS5 query that ORs the words of ``query`` as quoted phrases; None if no words.
-
-    Quoting every word (with ``"`` doubled) means no user text is read as FTS5 syntax.
-    """
-    words = [w for w in _WORD.findall(query) if _HAS_TOKEN.search(w)][:_MAX_TERMS]
-    if not words:
-        return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 class KeywordIndex:

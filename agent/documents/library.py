@@ -17,16 +17,16 @@ from typing import Literal
 from agent.documents.archive import MAX_WINDOW, Archive
 from agent.documents.embed import Embedder, Vectors
 from agent.documents.keyword import KeywordIndex
-from agent.documents.loader import FileInput, Loader, LoadOptions, LoadReport, ProgressCallback
+from agent.documents.loader import Loader, LoadOptions
+from agent.documents.loads import FileInput, LoadReport, ProgressCallback
 from agent.documents.recovery import drain_cleanups, recover
 from agent.documents.registry import (
     Source,
     SourceFile,
     SourceRegistry,
     mismatch_message,
-    quoted_name,
 )
-from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady
+from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady, quoted_name
 from agent.values import Citation, Hit, Scope, page_label
 
 SearchMode = Literal["hybrid", "dense", "keyword"]

@@ -14,15 +14,21 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 from agent.documents.archive import Archive
 from agent.documents.chunk import Chunk, Chunker
 from agent.documents.embed import Embedder, Vectors
 from agent.documents.keyword import KeywordIndex
+from agent.documents.loads import (
+    FileInput,
+    FileResult,
+    LoadReport,
+    Progress,
+    ProgressCallback,
+    StageTimes,
+)
 from agent.documents.parse_pool import PREFETCH, ParsePool
 from agent.documents.pdf import (
     PageText,
@@ -31,17 +37,17 @@ from agent.documents.pdf import (
     ensure_text,
     extract_pages,
     inspect_pdf,
-    safe_display_name,
     strip_repeated_lines,
 )
 from agent.documents.recovery import drain_cleanups
-from agent.documents.registry import Source, SourceFile, SourceRegistry, quoted_name
+from agent.documents.registry import Source, SourceFile, SourceRegistry
 from agent.errors import (
     ArchivistError,
     DocumentError,
     DocumentTooLarge,
     PassageTooLong,
     SourceNotFound,
+    quoted_name,
 )
 from agent.values import Passage
 
@@ -53,35 +59,6 @@ _EMBED_GROUP = 64
 
 
 @dataclass(frozen=True)
-class FileInput:
-    """A file to load: where it is, what to call it, and where it came from (for citations)."""
-
-    path: Path
-    name: str | None = None
-    origin: str | None = None
-
-    @property
-    def display_name(self) -> str:
-        """The name shown to users and stored with passages."""
-        return safe_display_name(self.name or self.path.name)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a load is: the current file and totals so far."""
-
-    document: str
-    file_index: int
-    files_total: int
-    pages_done: int
-    pages_total: int
-    passages_done: int
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass(frozen=True)
 class LoadOptions:
     """How files are checked and cut: ``[ingest]`` as the loader needs it."""
 
@@ -89,69 +66,6 @@ class LoadOptions:
     parse_timeout: float = 120.0
     overlap_tokens: int = 32
     pages_per_task: int = 16
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """The outcome of loading one file."""
-
-    name: str
-    status: Literal["loaded", "duplicate", "failed"]
-    pages: int = 0
-    passages: int = 0
-    error: str | None = None
-
-
-@dataclass
-class StageTimes:
-    """Seconds spent waiting on each stage (parse is what was not hidden behind embedding)."""
-
-    parse: float = 0.0
-    chunk: float = 0.0
-    embed: float = 0.0
-    insert: float = 0.0
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What a load did, file by file."""
-
-    source: Source | None
-    source_name: str
-    files: list[FileResult]
-    times: StageTimes = field(default_factory=StageTimes)
-
-    @property
-    def failed(self) -> list[FileResult]:
-        """Files that did not load."""
-        return [f for f in self.files if f.status == "failed"]
-
-    @property
-    def loaded(self) -> list[FileResult]:
-        """Files whose passages are now in the source."""
-        return [f for f in self.files if f.status == "loaded"]
-
-    @property
-    def passages(self) -> int:
-        """Passages added by the files that loaded."""
-        return sum(f.passages for f in self.loaded)
-
-    def summary(self) -> str:
-        """One line in the style of ``Loaded 914 passages from 285 pages (1 file) into ...``."""
-        loaded = self.loaded
-        passages = self.passages
-        pages = sum(f.pages for f in loaded)
-        files = f"{len(loaded)} file" + ("" if len(loaded) == 1 else "s")
-        line = (
-            f"Loaded {passages} passages from {pages} pages ({files}) into source"
-            f" {quoted_name(self.source_name)}"
-        )
-        duplicates = [f for f in self.files if f.status == "duplicate"]
-        if duplicates:
-            line += f"; {len(duplicates)} already there"
-        if self.failed:
-            line += f"; {len(self.failed)} failed"
-        return line
 
 
 def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:

@@ -15,7 +15,7 @@ from typing import Literal
 import aiosqlite
 
 from agent.db import Database
-from agent.errors import EmbeddingMismatch, SourceNotFound
+from agent.errors import EmbeddingMismatch, SourceNotFound, quoted_name
 from agent.values import Scope
 
 GLOBAL_SCOPE = "global"
@@ -370,14 +370,6 @@ class SourceRegistry:
 
 def _not_found(name: str) -> SourceNotFound:
     return SourceNotFound(f"No such source: {quoted_name(name)}. List sources to see the names.")
-
-
-def quoted_name(name: str) -> str:
-    """A user-supplied name made safe to echo: printable, short, quoted."""
-    printable = "".join(ch if ch.isprintable() else "?" for ch in name)
-    if len(printable) > 80:
-        printable = printable[:79] + "…"
-    return f"'{printable}'"
 
 
 def mismatch_message(source: Source, model: str, dim: int) -> str:

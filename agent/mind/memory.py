@@ -19,10 +19,8 @@ from typing import Any, Literal, get_args
 
 import aiosqlite
 
-from agent.db import Database
-from agent.documents.keyword import match_expression
-from agent.documents.registry import quoted_name
-from agent.errors import ArchivistError
+from agent.db import Database, match_expression
+from agent.errors import ArchivistError, quoted_name
 
 DEFAULT_CHAR_LIMIT = 2000
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.documents.loader import FileInput
+from agent.documents.loads import FileInput
 from agent.errors import ArchivistError
 from agent.mind.loop import Incoming
 from bot.app import Runtime, open_runtime

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.documents.keyword import match_expression
 from agent.documents.library import Library, fuse
-from agent.documents.loader import FileInput
+from agent.documents.loads import FileInput
 from agent.values import Hit
 from tests import pdfs
 
@@ -55,11 +54,6 @@ async def test_fts_syntax_in_queries_is_just_text(
     await _load_flags(library, tmp_path)
     found = await library.search_sources("global", ["cpp"], query, mode="keyword")
     assert found.total > 0  # no error; matches are whatever the words match
-
-
-def test_match_expression_quotes_every_word() -> None:
-    assert match_expression('say "hi" -O2') == '"say" OR """hi""" OR "-O2"'
-    assert match_expression("  -- ** ") is None
 
 
 async def test_keyword_search_respects_workspaces(library: Library, tmp_path: Path) -> None:

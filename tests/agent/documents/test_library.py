@@ -11,7 +11,7 @@ import pytest
 
 from agent.documents.embed import Vectors
 from agent.documents.library import Library
-from agent.documents.loader import FileInput, Progress
+from agent.documents.loads import FileInput, Progress
 from agent.errors import ArchiveUnavailable, EmbeddingMismatch, SourceNotFound
 from agent.values import Scope
 from bot.app import open_library

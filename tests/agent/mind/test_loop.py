@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent.core import Core
-from agent.documents.loader import FileInput
+from agent.documents.loads import FileInput
 from agent.mind.loop import SEARCH_ONLY_LABEL, Incoming, Stop
 from agent.mind.window import SUMMARY_PROMPT
 from bot.app import open_core

@@ -9,7 +9,7 @@ import pytest
 
 from agent.db import MIGRATIONS, open_database
 from agent.documents.library import Library
-from agent.documents.loader import FileInput
+from agent.documents.loads import FileInput
 from agent.documents.registry import SourceRegistry
 from agent.errors import PassageTooLong
 from agent.mind.loop import Incoming
