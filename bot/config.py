@@ -28,7 +28,7 @@ from pydantic_settings import (
 if sys.version_info >= (3, 11):
     import tomllib
 else:
-    import tomli as tomllib
+    import tomli as tomllib  # pyright: ignore[reportMissingImports] (3.10 only)
 
 ENV_PREFIX = "ARCHIVIST_"
 DEFAULT_CONFIG_FILE = Path("config.toml")
@@ -173,6 +173,7 @@ class SlackSettings(_Section):
     http_path: str = Field(default="/slack/events", pattern=r"^/")
     managers: Literal["admins", "everyone"] = "admins"
     manager_user_ids: list[str] = Field(default_factory=list)
+    ingest_uploads: Literal["always", "mention", "off"] = "always"
 
     @field_validator("api_base_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""The ``archivist`` subcommands, one module per group; :mod:`bot.cli` assembles them."""

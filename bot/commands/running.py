@@ -1,0 +1,78 @@
+"""What every command shares: exit codes, the consoles, and running a coroutine to an exit code.
+
+Exit codes a script can rely on: 0 success; 1 the operation failed (a bad file, a failed
+load); 2 usage or configuration error; 3 no such source; 4 storage unavailable (Milvus down,
+or its Lite file in use by another process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from agent.core import Core
+from agent.documents.library import Library
+from agent.documents.registry import GLOBAL_SCOPE
+from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
+from bot.app import open_core, open_library
+from bot.run import StartupError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_UNAVAILABLE = 4
+
+T = TypeVar("T")
+
+log = logging.getLogger("archivist")
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+
+scope_option = click.option(
+    "--scope", default=GLOBAL_SCOPE, show_default=True, help="Workspace to resolve names in."
+)
+
+
+def _exit_code(error: ArchivistError) -> int:
+    if isinstance(error, SourceNotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(error, ArchiveUnavailable):
+        return EXIT_UNAVAILABLE
+    if isinstance(error, StartupError):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def run_command(ctx: click.Context, main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; an ArchivistError becomes its sentence and exit code."""
+    try:
+        return asyncio.run(main)
+    except ArchivistError as exc:
+        err.print(f"error: {exc}", markup=False)
+        code = _exit_code(exc)
+    ctx.exit(code)
+
+
+def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]) -> T:
+    """Open the library from the context's settings and run ``work`` with it."""
+
+    async def main() -> T:
+        async with open_library(ctx.obj) as library:
+            return await work(library)
+
+    return run_command(ctx, main())
+
+
+def run_with_core(ctx: click.Context, work: Callable[[Core], Awaitable[T]]) -> T:
+    """Open the whole agent core from the context's settings and run ``work`` with it."""
+
+    async def main() -> T:
+        async with open_core(ctx.obj) as core:
+            return await work(core)
+
+    return run_command(ctx, main())

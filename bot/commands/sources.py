@@ -1,0 +1,281 @@
+"""``archivist load`` and ``archivist sources``: loading, listing, searching, linking sources."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
+from agent.documents.loads import FileInput, LoadReport
+from agent.documents.loads import Progress as LoadProgress
+from agent.documents.registry import GLOBAL_SCOPE
+from bot.commands.running import EXIT_FAILED, err, out, run_with_library, scope_option
+from bot.config import Settings
+
+
+@click.group()
+def load() -> None:
+    """Load documents into a named source."""
+
+
+def _collect_files(
+    input_files: tuple[Path, ...], extra: tuple[Path, ...], input_dir: Path | None, recursive: bool
+) -> list[Path]:
+    files = list(input_files) + list(extra)
+    if input_dir is not None:
+        pattern = "**/*" if recursive else "*"
+        files.extend(
+            sorted(p for p in input_dir.glob(pattern) if p.is_file() and p.suffix.lower() == ".pdf")
+        )
+    return files
+
+
+@load.command("directory")
+@click.option("--name", required=True, help="Name of the source to load into (created if new).")
+@click.option(
+    "--input-files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PDF files to load (repeat the option, or list them after it).",
+)
+@click.option(
+    "--input-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Load every PDF in this folder.",
+)
+@click.option("--recursive", is_flag=True, help="With --input-dir, include sub-folders.")
+@click.option(
+    "--scope", default=GLOBAL_SCOPE, show_default=True, help="Workspace the source is in."
+)
+@click.argument(
+    "extra_files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.pass_context
+def load_directory(
+    ctx: click.Context,
+    name: str,
+    input_files: tuple[Path, ...],
+    input_dir: Path | None,
+    recursive: bool,
+    scope: str,
+    extra_files: tuple[Path, ...],
+) -> None:
+    """Load PDF files into the source NAME, e.g.
+
+    archivist load directory --name gri --input-files gri.pdf
+    """
+    files = _collect_files(input_files, extra_files, input_dir, recursive)
+    if not files:
+        raise click.UsageError("nothing to load: give --input-files or an --input-dir with PDFs")
+
+    async def work(library: Library) -> LoadReport:
+        with _progress_bar() as on_progress:
+            return await library.load(
+                scope,
+                name,
+                [FileInput(path) for path in files],
+                created_by="cli",
+                progress=on_progress,
+            )
+
+    report = run_with_library(ctx, work)
+    for result in report.files:
+        if result.status != "loaded" and result.error:
+            err.print(
+                f"{'error' if result.status == 'failed' else 'note'}: {result.error}", markup=False
+            )
+    out.print(report.summary(), markup=False)
+    if report.failed:
+        ctx.exit(EXIT_FAILED)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[LoadProgress], None] | None]:
+    """A rich progress bar on a terminal; nothing when output is piped."""
+    if not err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pages · {task.fields[passages]} passages"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(p: LoadProgress) -> None:
+            if p.document not in tasks:
+                tasks[p.document] = bar.add_task(p.document, total=p.pages_total, passages=0)
+            bar.update(tasks[p.document], completed=p.pages_done, passages=p.passages_done)
+
+        yield update
+
+
+@click.group()
+def sources() -> None:
+    """List, inspect, search, attach and delete sources."""
+
+
+@sources.command("list")
+@click.option("--scope", default=None, help="Only sources visible from this workspace.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
+    """List sources with their status, files, pages and passages."""
+    rows = run_with_library(ctx, lambda library: library.sources(scope))
+    if as_json:
+        out.print_json(json.dumps([asdict(s) for s in rows]))
+        return
+    if not rows:
+        out.print("No sources yet. Load one with:")
+        out.print("  archivist load directory --name NAME --input-files FILE.pdf")
+        return
+    table = Table("name", "scope", "status", "files", "pages", "passages", "created")
+    for s in rows:
+        status = s.status if not s.error else f"{s.status}: {s.error}"
+        table.add_row(
+            s.name,
+            s.scope,
+            status,
+            str(s.files),
+            str(s.pages),
+            str(s.passages),
+            s.created_at[:10],
+        )
+    out.print(table)
+
+
+@sources.command("show")
+@click.argument("name")
+@scope_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> None:
+    """Show one source and its files."""
+    source, files = run_with_library(ctx, lambda library: library.source(scope, name))
+    if as_json:
+        out.print_json(json.dumps({**asdict(source), "file_list": [asdict(f) for f in files]}))
+        return
+    out.print(
+        f"{source.name} ({source.scope}): {source.status}, {source.files} files,"
+        f" {source.pages} pages, {source.passages} passages,"
+        f" {source.embedding_model} ({source.embedding_dim} dimensions)",
+        markup=False,
+    )
+    table = Table("file", "status", "pages", "passages", "size", "sha256", "loaded")
+    for f in files:
+        status = f.status if not f.error else f"{f.status}: {f.error}"
+        table.add_row(
+            f.name,
+            status,
+            str(f.pages),
+            str(f.passages),
+            str(f.size),
+            f.sha256[:12],
+            f.loaded_at[:19],
+        )
+    out.print(table)
+
+
+@sources.command("delete")
+@click.argument("name")
+@scope_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def sources_delete(ctx: click.Context, name: str, scope: str, yes: bool) -> None:
+    """Delete a source, its passages and its attachments."""
+    if not yes and not click.confirm(f"Delete source '{name}' and all its passages?"):
+        ctx.exit(EXIT_FAILED)
+    source = run_with_library(ctx, lambda library: library.delete(scope, name))
+    out.print(f"Deleted source '{source.name}' ({source.passages} passages).", markup=False)
+
+
+@sources.command("attach")
+@click.argument("name")
+@click.option("--conversation", required=True, help="Conversation key, e.g. console:local:default.")
+@scope_option
+@click.pass_context
+def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str) -> None:
+    """Attach a source to a conversation's agent (idempotent)."""
+    source, new = run_with_library(
+        ctx, lambda library: library.attach(conversation, scope, name, by="cli")
+    )
+    verb = "Attached" if new else "Already attached:"
+    out.print(f"{verb} '{source.name}' to {conversation}.", markup=False)
+
+
+@sources.command("detach")
+@click.argument("name")
+@click.option("--conversation", required=True, help="Conversation key, e.g. console:local:default.")
+@scope_option
+@click.pass_context
+def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str) -> None:
+    """Detach a source from a conversation's agent."""
+    source, removed = run_with_library(
+        ctx, lambda library: library.detach(conversation, scope, name)
+    )
+    verb = "Detached" if removed else "Was not attached:"
+    out.print(f"{verb} '{source.name}' from {conversation}.", markup=False)
+
+
+@sources.command("search")
+@click.argument("query")
+@click.option(
+    "--source", "names", multiple=True, required=True, help="Source to search (repeatable)."
+)
+@click.option("--top-k", default=None, type=click.IntRange(1, 100), help="Results per page.")
+@click.option(
+    "--page", default=1, type=click.IntRange(1), show_default=True, help="Page of results."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(SEARCH_MODES),
+    default=None,
+    help="hybrid (dense + keyword), dense or keyword; default: [search] mode.",
+)
+@scope_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of results.")
+@click.pass_context
+def sources_search(
+    ctx: click.Context,
+    query: str,
+    names: tuple[str, ...],
+    top_k: int | None,
+    page: int,
+    mode: SearchMode | None,
+    scope: str,
+    as_json: bool,
+) -> None:
+    """Search sources for QUERY; results cite document and page."""
+    settings: Settings = ctx.obj
+    k = top_k or settings.search.top_k
+    found: SearchPage = run_with_library(
+        ctx,
+        lambda library: library.search_sources(
+            scope, names, query, top_k=k, page=page - 1, mode=mode
+        ),
+    )
+    if as_json:
+        out.print_json(json.dumps([asdict(r) for r in found.results]))
+        return
+    for r in found.results:
+        text = " ".join(r.text.split())
+        out.print(f"[{r.rank}] {r.citation} ({r.score:.2f}) [{r.source}] {text}", markup=False)
+    if found.results:
+        first, last = found.results[0].rank, found.results[-1].rank
+        out.print(
+            f"Showing {first}-{last} of {found.total} passages (page {page} of {found.pages}).",
+            markup=False,
+        )
+    else:
+        out.print(f"No results (page {page} of {found.pages}).", markup=False)
