@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NA
 
 from pypdf import PdfReader, PdfWriter
 
-from agent.documents.pdf import clean_page_text
+from agent.documents.page_text import clean_page_text
 from bench import _manuals, _report
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -126,7 +126,8 @@ def base_path() -> Path:
 async def _embed_manual_passages() -> tuple[Vectors, list[str]]:
     """Chunk both manuals like the loader does and embed every passage (a minute or two)."""
     from agent.documents.chunk import Chunker
-    from agent.documents.pdf import PdfLimits, extract_pages, inspect_pdf, strip_repeated_lines
+    from agent.documents.page_text import strip_repeated_lines
+    from agent.documents.pdf import PdfLimits, extract_pages, inspect_pdf
     from bot.app import make_embedder
     from bot.config import load_settings
 

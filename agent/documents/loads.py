@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from agent.documents.pdf import safe_display_name
+from agent.documents.display_names import safe_display_name
 from agent.documents.registry import Source
 from agent.errors import quoted_name
 

@@ -6,9 +6,12 @@ can run in a worker process: :func:`inspect_pdf` checks a file once, then
 opening the file itself.
 
 Every failure a user can cause surfaces as a :class:`~agent.errors.DocumentError`
-whose message names the file through :func:`safe_display_name`. pypdf exceptions
-never escape, and pypdf's own log warnings are collected per call and logged
-as one summary line on this module's logger instead of flooding the root logger.
+whose message names the file through
+:func:`~agent.documents.display_names.safe_display_name`. pypdf exceptions never
+escape, and pypdf's own log warnings are collected per call (see
+:mod:`agent.documents.pypdf_logs`) and logged as one summary line on this module's
+logger instead of flooding the root logger. Page text is cleaned as
+:mod:`agent.documents.page_text` describes.
 
 Resource limits (decompression bombs) use pypdf's ``Configuration``, which
 pypdf 7 keeps in a ``ContextVar``: :func:`inspect_pdf` and :func:`extract_pages`
@@ -23,19 +26,17 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
-import threading
-import unicodedata
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pypdf import Configuration, PasswordType, PdfReader, apply_configuration, get_configuration
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
+from agent.documents.display_names import safe_display_name
+from agent.documents.page_text import PageText, clean_page_text
+from agent.documents.pypdf_logs import ROUTER, PypdfWarnings
 from agent.errors import (
     CorruptDocument,
     DocumentError,
@@ -47,23 +48,17 @@ from agent.errors import (
 )
 
 __all__ = [
-    "PageText",
     "PdfInfo",
     "PdfLimits",
-    "clean_page_text",
     "ensure_text",
     "extract_pages",
     "inspect_pdf",
-    "safe_display_name",
-    "strip_repeated_lines",
 ]
 
 _log = logging.getLogger(__name__)
 
 _MIB = 1024 * 1024
 _MAGIC_WINDOW = 1024
-_MAX_NAME_CHARS = 100
-_FALLBACK_NAME = "unnamed.pdf"
 
 
 @dataclass(frozen=True)
@@ -94,56 +89,6 @@ class PdfInfo:
     pages: int
     sha256: str
     size: int
-
-
-@dataclass(frozen=True)
-class PageText:
-    """Cleaned text of one page; ``number`` is 1-based, as cited to users."""
-
-    number: int
-    text: str
-
-
-# --------------------------------------------------------------------------- names
-
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-_SPACE_RUN = re.compile(r"\s+")
-
-
-def safe_display_name(name: str) -> str:
-    """Return ``name`` made safe to quote in a one-line user message.
-
-    Control characters and bidirectional overrides (which can disguise an
-    extension) are dropped, whitespace of any kind (newlines, tabs) is collapsed
-    to single spaces, only the last path component is kept (``/`` or ``\\``), ASCII
-    single quotes become a typographic apostrophe (U+2019) so the quotes around
-    the name in messages stay unambiguous, and names over 100 characters are
-    shortened in the middle with ``…`` keeping a short extension. An empty
-    result becomes ``unnamed.pdf``.
-    """
-    chars: list[str] = []
-    for char in name:
-        if char in _BIDI_CONTROLS:
-            continue
-        if char.isspace():
-            chars.append(" ")  # newlines and tabs separate words; keep them apart
-        elif unicodedata.category(char) != "Cc":
-            chars.append(char)
-    cleaned = "".join(chars).replace("\\", "/")
-    parts = [part for part in cleaned.split("/") if part.strip()]
-    base = _SPACE_RUN.sub(" ", parts[-1]).strip() if parts else ""
-    base = base.replace("'", "\u2019")
-    if not base:
-        return _FALLBACK_NAME
-    if len(base) <= _MAX_NAME_CHARS:
-        return base
-    stem, dot, suffix = base.rpartition(".")
-    # Keep ".pdf" visible: it is the part a user recognises after a long name.
-    tail = f"{dot}{suffix}" if stem and 0 < len(suffix) <= 10 else ""
-    head = base[: len(base) - len(tail)] if tail else base
-    return head[: _MAX_NAME_CHARS - 1 - len(tail)].rstrip() + "\u2026" + tail
 
 
 # ------------------------------------------------------------------------ messages
@@ -227,94 +172,6 @@ def _not_a_pdf(name: str, head: bytes) -> NotAPdf:
     return NotAPdf(name, f"'{name}' is not a PDF file: upload the PDF itself.")
 
 
-# ------------------------------------------------------------- pypdf log routing
-
-
-@dataclass
-class _Warnings:
-    """pypdf log records seen during one call on one thread."""
-
-    count: int = 0
-    first: list[str] = field(default_factory=list)
-    swallowed_limit: LimitReachedError | None = None
-
-    def add(self, record: logging.LogRecord) -> None:
-        self.count += 1
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record must not break reading
-            message = str(record.msg)
-        message = message[:300]
-        if len(self.first) < 3:
-            self.first.append(message)
-        _log.debug("pypdf: %s", message)
-        # pypdf catches some errors, e.g. in form XObjects during text
-        # extraction, and only logs them; a limit hit there is still a bomb.
-        args = record.args
-        values: Any = args.values() if isinstance(args, Mapping) else (args or ())
-        for value in values:
-            if isinstance(value, LimitReachedError):
-                self.swallowed_limit = value
-
-
-class _PypdfLogRouter(logging.Handler):
-    """Diverts pypdf's log records to the current call's :class:`_Warnings`.
-
-    While at least one call is active (in any thread) the ``pypdf`` logger stops
-    propagating and this handler sits on it; records from threads without an
-    active call are handed to the root logger as if nothing had changed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self._local = threading.local()
-        self._users = 0
-        self._saved: tuple[bool, int] = (True, logging.NOTSET)
-        self._saved_effective = logging.NOTSET
-        self._install_lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # Handlers run on the thread that logged, so thread-local state is the call's.
-        state: _Warnings | None = getattr(self._local, "state", None)
-        if state is None:
-            # Another thread's pypdf use: deliver as before, including a level
-            # someone set on "pypdf" that capture() may have lowered.
-            if record.levelno >= self._saved_effective:
-                logging.getLogger().handle(record)
-        else:
-            state.add(record)
-
-    @contextmanager
-    def capture(self, state: _Warnings) -> Iterator[None]:
-        logger = logging.getLogger("pypdf")
-        with self._install_lock:
-            if self._users == 0:
-                self._saved = (logger.propagate, logger.level)
-                self._saved_effective = logger.getEffectiveLevel()
-                logger.addHandler(self)
-                logger.propagate = False
-                # If someone silenced pypdf above WARNING we would miss swallowed
-                # limit errors; records still go nowhere but our summary.
-                if logger.getEffectiveLevel() > logging.WARNING:
-                    logger.setLevel(logging.WARNING)
-            self._users += 1
-        previous: _Warnings | None = getattr(self._local, "state", None)
-        self._local.state = state
-        try:
-            yield
-        finally:
-            self._local.state = previous
-            with self._install_lock:
-                self._users -= 1
-                if self._users == 0:
-                    logger.removeHandler(self)
-                    logger.propagate, saved_level = self._saved
-                    logger.setLevel(saved_level)
-
-
-_ROUTER = _PypdfLogRouter()
-
-
 # ------------------------------------------------------------------ pypdf guard
 
 
@@ -339,10 +196,10 @@ def _pypdf_configuration(limits: PdfLimits) -> Configuration:
 
 
 @contextmanager
-def _reading(name: str, limits: PdfLimits) -> Iterator[_Warnings]:
+def _reading(name: str, limits: PdfLimits) -> Iterator[PypdfWarnings]:
     """Run pypdf work under our limits and turn whatever it raises into DocumentErrors."""
-    state = _Warnings()
-    with apply_configuration(_pypdf_configuration(limits)), _ROUTER.capture(state):
+    state = PypdfWarnings()
+    with apply_configuration(_pypdf_configuration(limits)), ROUTER.capture(state):
         try:
             yield state
         except DocumentError:
@@ -486,7 +343,7 @@ def extract_pages(
 
 
 def _extract_range(
-    reader: PdfReader, name: str, first: int, last: int, warnings: _Warnings
+    reader: PdfReader, name: str, first: int, last: int, warnings: PypdfWarnings
 ) -> list[PageText]:
     result: list[PageText] = []
     failed = 0
@@ -519,126 +376,3 @@ def ensure_text(pages_with_text: int, total_pages: int, display_name: str) -> No
         f"'{name}' has no extractable text (it looks like scanned images): "
         "run OCR on it first, e.g. with ocrmypdf, then load it again.",
     )
-
-
-# ---------------------------------------------------------------------- cleaning
-
-# A table rather than NFKC: NFKC would also turn "m²" into "m2" and "…" into "...".
-_CHAR_MAP: dict[int, str] = {
-    0xFB00: "ff",
-    0xFB01: "fi",
-    0xFB02: "fl",
-    0xFB03: "ffi",
-    0xFB04: "ffl",
-    0xFB05: "st",
-    0xFB06: "st",
-    0x200B: "",  # zero-width space
-    0xFEFF: "",  # byte order mark / zero-width no-break space
-    0x2028: "\n",
-    0x2029: "\n\n",
-    0x0C: "\n\n",  # form feed
-    0x0B: "\n",
-}
-# C0/C1 controls other than tab and newline, and any whitespace but tab and newline.
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|[^\S\n\t]")
-_LETTERS = r"[^\W\d_]"
-_COMPOUND = re.compile(rf"({_LETTERS}+)[-\u2010]({_LETTERS}+)")
-_LINE_END_HYPHEN = re.compile(rf"({_LETTERS}+)[-\u2010\u00ad][ \t]*\n[ \t]*({_LETTERS}+)")
-_BLANKS = re.compile(r"[ \t]+")
-_MANY_NEWLINES = re.compile(r"\n{3,}")
-
-
-def _normalise_char(match: re.Match[str]) -> str:
-    # Control characters (NUL, bell, ...) go; Unicode spaces (NBSP, thin space) become spaces.
-    return "" if unicodedata.category(match.group()) == "Cc" else " "
-
-
-def clean_page_text(raw: str) -> str:
-    """Normalise extracted page text for indexing and quoting.
-
-    Expands ligatures (ﬁ → fi), turns Unicode spaces into spaces, drops NULs and
-    other control characters, joins words hyphenated across a line break
-    (``exam-\\nple`` → ``example``; kept as ``well-known`` when the page also
-    uses that compound mid-line, or when the next part is capitalised), keeps
-    single line breaks, collapses blank lines to one paragraph break ``\\n\\n``,
-    collapses runs of spaces and tabs, and strips.
-    """
-    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(_CHAR_MAP)
-    text = _CONTROL_OR_SPACE.sub(_normalise_char, text)
-    text = "\n".join(_BLANKS.sub(" ", line).strip() for line in text.split("\n"))
-
-    compounds = {f"{a}-{b}".casefold() for a, b in _COMPOUND.findall(text)}
-
-    def join(match: re.Match[str]) -> str:
-        left, right = match.group(1), match.group(2)
-        # A capital on either side ("Jean-\nPaul", "PDF-\nfiles") means the hyphen is real.
-        real_hyphen = left[-1].isupper() or f"{left}-{right}".casefold() in compounds
-        if right[0].islower() and not real_hyphen:
-            return left + right
-        return f"{left}-{right}"
-
-    text = _LINE_END_HYPHEN.sub(join, text).replace("\u00ad", "")
-    return _MANY_NEWLINES.sub("\n\n", text).strip()
-
-
-_DIGITS = re.compile(r"\d+")
-_MIN_PAGES_FOR_STRIPPING = 4
-_MAX_EDGE_LINE_CHARS = 120
-
-
-def _edge_key(line: str) -> str | None:
-    if len(line) > _MAX_EDGE_LINE_CHARS:
-        return None  # a long line is body text, not a running header
-    return _BLANKS.sub(" ", _DIGITS.sub("", line)).strip().casefold()
-
-
-def _edges(text: str) -> tuple[list[str], int, int]:
-    lines = text.split("\n")
-    filled = [i for i, line in enumerate(lines) if line.strip()]
-    return lines, filled[0], filled[-1]
-
-
-def strip_repeated_lines(pages: list[PageText]) -> list[PageText]:
-    """Remove running headers and footers from a batch of pages.
-
-    A page's first or last line is removed when, with digits removed (page
-    numbers), the same line is the first (or last) line of more than half of the
-    pages that have text. Batches with fewer than four such pages are returned
-    unchanged. Only one line is considered at each edge, which keeps this cheap
-    and conservative.
-    """
-    texted = [page for page in pages if page.text.strip()]
-    if len(texted) < _MIN_PAGES_FOR_STRIPPING:
-        return list(pages)
-    heads: Counter[str] = Counter()
-    tails: Counter[str] = Counter()
-    for page in texted:
-        lines, top, bottom = _edges(page.text)
-        head, tail = _edge_key(lines[top]), _edge_key(lines[bottom])
-        if head is not None:
-            heads[head] += 1
-        if tail is not None:
-            tails[tail] += 1
-    half = len(texted) / 2
-    repeated_heads = {key for key, count in heads.items() if count > half}
-    repeated_tails = {key for key, count in tails.items() if count > half}
-    if not repeated_heads and not repeated_tails:
-        return list(pages)
-
-    result: list[PageText] = []
-    for page in pages:
-        if not page.text.strip():
-            result.append(page)
-            continue
-        lines, top, bottom = _edges(page.text)
-        drop: set[int] = set()
-        if _edge_key(lines[top]) in repeated_heads:
-            drop.add(top)
-        if _edge_key(lines[bottom]) in repeated_tails:
-            drop.add(bottom)
-        if not drop:
-            result.append(page)
-            continue
-        kept = "\n".join(line for i, line in enumerate(lines) if i not in drop)
-        result.append(PageText(number=page.number, text=_MANY_NEWLINES.sub("\n\n", kept).strip()))
-    return result
