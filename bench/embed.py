@@ -42,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NA
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
 
-from agent.documents.embed import LocalEmbedder, Vectors, fold_int8_model, int8_model_file
+from agent.documents.embed import Vectors
+from agent.documents.local_embed import LocalEmbedder, fold_int8_model
+from agent.documents.onnx_model import int8_model_file
 
 VARIANTS = ("int8", "fp32-constfold", "fp32-folded")
 PASSAGES = 200

@@ -123,7 +123,7 @@ def apply_patches(overrides: dict[str, Any]) -> None:
     sessions without ``enable_mem_pattern``. ``patch.spinning=0``: onnxruntime's intra-op
     threads do not busy-wait (``session.intra_op.allow_spinning=0``).
     """
-    import agent.documents.embed as embed
+    import agent.documents.local_embed as embed
 
     if "patch.max_batch_cells" in overrides:
         # A Final in the code: rebinding the module's global is the point of this what-if.

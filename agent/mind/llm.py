@@ -43,8 +43,8 @@ LLMErrorKind = Literal[
     "timeout", "rate_limited", "server_error", "connection", "auth", "bad_request"
 ]
 
-# Same as agent.documents.embed's, repeated so that this module does not import the
-# embedding stack. AsyncOpenAI refuses a missing key (and would read
+# Same as agent.documents.remote_embed's and embed's, repeated so that this module does not
+# import the embedding stack. AsyncOpenAI refuses a missing key (and would read
 # OPENAI_API_KEY and OPENAI_BASE_URL from the environment); keyless local
 # servers accept any bearer token.
 _NO_API_KEY: Final = "unused"

