@@ -22,8 +22,9 @@ from agent.documents.registry import Source
 from agent.errors import INTERNAL_ERROR, ArchivistError, shown_url
 from agent.mind.conversations import Conversations
 from agent.mind.loop import Agents, Incoming, Reply, Stop
-from agent.mind.memory import AgentStore, AgentSummary, CoreMemory, RecallStore
+from agent.mind.memory import AgentStore, AgentSummary, CoreMemory
 from agent.mind.notes import archive_overview, documents_only
+from agent.mind.recall import RecallStore
 from agent.telemetry import NoTelemetry, Telemetry
 from agent.values import Citation, by_document
 

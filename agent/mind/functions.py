@@ -15,8 +15,9 @@ from typing import Literal
 
 from agent.documents.library import Library, SearchResult
 from agent.errors import ArchivistError, PassageTooLong
-from agent.mind.memory import AgentState, CoreMemory, RecallPage, RecallStore
+from agent.mind.memory import AgentState, CoreMemory
 from agent.mind.notes import save_note
+from agent.mind.recall import RecallPage, RecallStore
 from agent.values import Citation
 
 _MAX_PAGE = 1000

@@ -18,8 +18,9 @@ from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
 from agent.mind.functions import FUNCTIONS, TurnContext
 from agent.mind.llm import LLM, Completion, LLMUnavailable
-from agent.mind.memory import AgentState, AgentStore, CoreMemory, Message, RecallStore
+from agent.mind.memory import AgentState, AgentStore, CoreMemory
 from agent.mind.profiles import Profiles
+from agent.mind.recall import Message, RecallStore
 from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
 from agent.mind.window import ContextWindow
 from agent.values import Citation

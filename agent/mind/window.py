@@ -18,8 +18,9 @@ from typing import Any
 from agent.documents.library import Library
 from agent.mind.functions import TurnContext
 from agent.mind.llm import LLM
-from agent.mind.memory import AgentStore, Message, RecallStore, StoredMessage
+from agent.mind.memory import AgentStore
 from agent.mind.notes import archive_overview
+from agent.mind.recall import Message, RecallStore, StoredMessage
 
 log = logging.getLogger(__name__)
 

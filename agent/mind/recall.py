@@ -1,0 +1,311 @@
+"""Recall memory in SQLite: every message of an agent's conversation, searchable.
+
+Each message is written before the agent acts on it, and eviction from the prompt only flips a
+flag, so the whole conversation stays searchable. The summary that evicted messages are folded
+into belongs to the agent (:mod:`agent.mind.memory`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Literal, get_args
+
+import aiosqlite
+
+from agent.db import Database, match_expression
+from agent.mind.memory import SET_SUMMARY
+from agent.mind.timestamps import now, parse_timestamp, timestamp
+
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+# What conversation search covers, as in MemGPT: what people said and what the agent said.
+# System prompts and function results are the agent's plumbing, not the conversation.
+SEARCHED_ROLES: tuple[Role, ...] = ("user", "assistant")
+_SEARCHED_ROLES_SQL = "(" + ", ".join(f"'{role}'" for role in SEARCHED_ROLES) + ")"
+
+_COLUMN_NAMES = (
+    "id",
+    "role",
+    "speaker_id",
+    "speaker_name",
+    "content",
+    "tool_calls",
+    "tool_call_id",
+    "name",
+    "in_context",
+    "created_at",
+)
+_MESSAGE_COLUMNS = ", ".join(_COLUMN_NAMES)
+_INSERT_COLUMNS = (
+    "agent_id, in_context, role, speaker_id, speaker_name,"
+    " content, tool_calls, tool_call_id, name, created_at"
+)
+_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SPEAKER_NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message as the agent loop handles it, before it is stored.
+
+    ``content`` may be None only for an assistant message that just calls functions.
+    ``tool_calls`` (assistant only) are chat-API tool call dicts; ``tool_call_id`` and ``name``
+    (tool only) say which call a function result answers. ``speaker_id``/``speaker_name`` name
+    the person behind a user message. ``created_at`` must be time-zone aware; it defaults to now.
+    """
+
+    role: Role
+    content: str | None = None
+    speaker_id: str | None = None
+    speaker_name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    created_at: datetime = field(default_factory=now)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown message role {self.role!r}")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool calls")
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise ValueError("tool messages, and only they, need a tool_call_id")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message without tool calls needs content")
+        timestamp(self.created_at)  # rejects a naive time now rather than when it is stored
+
+    def to_openai(self) -> dict[str, Any]:
+        """The message as a chat-completions API dict.
+
+        A user message with a speaker name has it prefixed to the content, ``[Alice] hello``:
+        in a channel several people talk to one agent, and the API's own ``name`` field is
+        limited to ``[A-Za-z0-9_-]`` and ignored by many models and compatible servers. A tool
+        message carries no ``name``: the API's tool message has none, and strict compatible
+        servers reject unknown fields; ``tool_call_id`` already ties it to its call.
+        """
+        content = self.content
+        if self.role == "user" and self.speaker_name and content is not None:
+            content = f"[{_display_name(self.speaker_name)}] {content}"
+        message: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        if self.role == "tool":
+            message["tool_call_id"] = self.tool_call_id
+            message["content"] = content or ""
+        return message
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessage(Message):
+    """A message read back from recall memory, with its row id and whether it is in context.
+
+    ``created_at`` comes back at the stored (millisecond) precision.
+    """
+
+    id: int
+    in_context: bool
+
+
+@dataclass(frozen=True)
+class RecallPage:
+    """One page of conversation search results, with the true number of matches."""
+
+    results: list[StoredMessage]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the whole result set fills."""
+        return math.ceil(self.total / self.page_size)
+
+
+def _display_name(name: str) -> str:
+    # A display name is user-controlled: keep it on one line and out of the bracket syntax so
+    # it cannot pose as another speaker or as a new line of the conversation.
+    clean = "".join(ch if ch.isprintable() and ch not in "[]" else " " for ch in name)
+    clean = " ".join(clean.split())
+    return clean[:_SPEAKER_NAME_MAX] or "?"
+
+
+def _message_row(agent_id: int, message: Message, *, in_context: bool) -> tuple[object, ...]:
+    """A message's values in the order of ``_INSERT_COLUMNS``."""
+    return (
+        int(agent_id),
+        int(in_context),
+        message.role,
+        message.speaker_id,
+        message.speaker_name,
+        message.content,
+        json.dumps(message.tool_calls) if message.tool_calls is not None else None,
+        message.tool_call_id,
+        message.name,
+        timestamp(message.created_at),
+    )
+
+
+def _stored(row: aiosqlite.Row) -> StoredMessage:
+    tool_calls = row["tool_calls"]
+    return StoredMessage(
+        id=int(row["id"]),
+        role=row["role"],
+        speaker_id=row["speaker_id"],
+        speaker_name=row["speaker_name"],
+        content=row["content"],
+        tool_calls=json.loads(tool_calls) if tool_calls is not None else None,
+        tool_call_id=row["tool_call_id"],
+        name=row["name"],
+        in_context=bool(row["in_context"]),
+        created_at=parse_timestamp(row["created_at"]),
+    )
+
+
+class RecallStore:
+    """Every message of every agent's conversation, in order, searchable by words and dates."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, agent_id: int, message: Message, *, in_context: bool = True) -> int:
+        """Store a message in its own transaction and return its id.
+
+        Committed before returning, so the loop can persist each message before acting on it
+        and a crash never loses what was said. ``in_context=False`` records a message for
+        search only, such as the text of a send_message call, which the prompt already holds
+        inside the call itself.
+        """
+        (message_id,) = await self.add_all(agent_id, [(message, in_context)])
+        return message_id
+
+    async def add_all(self, agent_id: int, messages: Sequence[tuple[Message, bool]]) -> list[int]:
+        """Store ``(message, in_context)`` pairs in one transaction, in order; return their ids.
+
+        For messages that arrive together, such as a function's result and what it sent to
+        the people: committed before returning, all or none.
+        """
+        if not messages:
+            return []
+        values = ", ".join([_MESSAGE_VALUES] * len(messages))
+        params = [
+            value
+            for message, in_context in messages
+            for value in _message_row(agent_id, message, in_context=in_context)
+        ]
+        rows = await self._db.write(
+            f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values} RETURNING id",  # noqa: S608
+            params,
+        )
+        # RETURNING's row order is unspecified; ids grow in the order the rows were inserted.
+        return sorted(int(row[0]) for row in rows)
+
+    async def in_context(self, agent_id: int) -> list[StoredMessage]:
+        """The messages still in the prompt, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages"  # noqa: S608 (a constant)
+            " WHERE agent_id = ? AND in_context = 1 ORDER BY id",
+            (int(agent_id),),
+        )
+        return [_stored(row) for row in rows]
+
+    async def evict(self, agent_id: int, up_to_id: int, *, summary: str | None = None) -> int:
+        """Take messages with ids up to ``up_to_id`` out of the prompt; return how many.
+
+        The rows stay, so search still finds them. Pass the new ``summary`` covering them to
+        store it in the same transaction: a crash then never leaves messages evicted but
+        unsummarised, nor summarised twice.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE messages SET in_context = 0"
+                " WHERE agent_id = ? AND id <= ? AND in_context = 1",
+                (int(agent_id), int(up_to_id)),
+            )
+            if summary is not None:
+                await conn.execute(SET_SUMMARY, (summary, int(agent_id)))
+            return int(cursor.rowcount)
+
+    async def count(self, agent_id: int) -> int:
+        """How many messages of every role the agent has stored, evicted ones included."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM messages WHERE agent_id = ?", (int(agent_id),)
+        )
+        return int(row[0]) if row else 0
+
+    async def search(
+        self, agent_id: int, query: str, *, page: int = 0, page_size: int = 5
+    ) -> RecallPage:
+        """User and assistant messages matching any word of ``query``, best (BM25) first.
+
+        System prompts and function results are not searched (see ``SEARCHED_ROLES``). The
+        query is plain words: FTS5 syntax in it is matched as text. ``page`` counts from 0.
+        """
+        _check_page(page, page_size)
+        expression = match_expression(query)
+        if expression is None:
+            return RecallPage([], 0, page, page_size)
+        # Only constants are interpolated into the SQL here and in search_date.
+        where = f"messages_fts MATCH ? AND m.agent_id = ? AND m.role IN {_SEARCHED_ROLES_SQL}"
+        join = "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+        params = (expression, int(agent_id))
+        total = await self._db.fetchone(f"SELECT COUNT(*) {join} WHERE {where}", params)
+        columns = ", ".join(f"m.{name}" for name in _COLUMN_NAMES)
+        rows = await self._db.fetchall(
+            f"SELECT {columns} {join} WHERE {where}"
+            " ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?",
+            (*params, page_size, page * page_size),
+        )
+        return RecallPage(
+            [_stored(r) for r in rows], int(total[0]) if total else 0, page, page_size
+        )
+
+    async def search_date(
+        self,
+        agent_id: int,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        page: int = 0,
+        page_size: int = 5,
+    ) -> RecallPage:
+        """User and assistant messages from ``start`` to ``end`` inclusive, oldest first.
+
+        A date means the whole UTC day: ``start=end=date(2024, 5, 1)`` is all of 1 May. A
+        datetime is an exact, time-zone aware bound. Roles are as in :meth:`search`.
+        """
+        _check_page(page, page_size)
+        low = timestamp(start if isinstance(start, datetime) else _day_start(start))
+        # A date's day ends where the next one starts; a datetime bound is itself included.
+        if isinstance(end, datetime):
+            high, upper = timestamp(end), "<="
+        else:
+            high, upper = timestamp(_day_start(end + timedelta(days=1))), "<"
+        # content IS NOT NULL: an assistant message that only calls functions said nothing.
+        where = (
+            f"agent_id = ? AND created_at >= ? AND created_at {upper} ?"
+            f" AND role IN {_SEARCHED_ROLES_SQL} AND content IS NOT NULL"
+        )
+        params = (int(agent_id), low, high)
+        total = await self._db.fetchone(f"SELECT COUNT(*) FROM messages WHERE {where}", params)  # noqa: S608
+        rows = await self._db.fetchall(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where}"  # noqa: S608 (constants)
+            " ORDER BY created_at, id LIMIT ? OFFSET ?",
+            (*params, page_size, page * page_size),
+        )
+        return RecallPage(
+            [_stored(r) for r in rows], int(total[0]) if total else 0, page, page_size
+        )
+
+
+def _check_page(page: int, page_size: int) -> None:
+    if page < 0 or page_size < 1:
+        raise ValueError(f"page {page} of size {page_size}: need page >= 0 and page_size >= 1")
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
