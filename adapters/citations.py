@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.mind.functions import Citation, by_document
+from agent.core import Citation, by_document
 
 
 def sources_line(

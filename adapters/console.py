@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.citations import sources_line
-from agent.core import Core
-from agent.documents.loader import FileInput, Progress
-from agent.errors import ArchivistError
-from agent.mind.functions import Citation
-from agent.mind.loop import Incoming, Reply
+from agent.core import ArchivistError, Citation, Core, FileInput, Incoming, Progress, Reply
 
 HELP = """\
 Type a message to talk to the agent, or a command:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.documents.loader import LoadReport, Progress
+from agent.core import LoadReport, Progress
 
 
 def progress_line(progress: Progress) -> str:

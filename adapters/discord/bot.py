@@ -10,11 +10,13 @@ import discord
 from discord.ext import commands
 
 from adapters.discord.chat import EMPTY_QUESTION, ChatCog, mention_removed
-from adapters.discord.interactions import on_app_command_error, sentence_for
+from adapters.discord.interactions import on_app_command_error
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import place_of
 from adapters.discord.sources import SourcesCog
 from adapters.discord.uploads import is_pdf
+from adapters.failures import sentence_for
+from adapters.policy import reads_uploads
 from agent.core import Core
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,7 @@ class ArchivistBot(commands.Bot):
         assert self.user is not None
         mentioned = self.user in message.mentions
         uploads = [a for a in message.attachments if is_pdf(a)]
-        policy = self.options.ingest_uploads
-        loads = bool(uploads) and (policy == "always" or (policy == "mention" and mentioned))
+        loads = bool(uploads) and reads_uploads(self.options.ingest_uploads, addressed=mentioned)
         if not loads and not mentioned:
             return
         place = place_of(message.channel)

@@ -10,14 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.access import require_manager
+from adapters.discord.access import require, require_of_author
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, place_of
 from adapters.discord.render import reply_text, split_message
 from adapters.discord.views import Confirm
-from agent.core import Core
-from agent.errors import ArchivistError
-from agent.mind.loop import Incoming, Reply
+from adapters.policy import Action
+from agent.core import ArchivistError, Core, Incoming, Reply
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +43,10 @@ class ChatCog(commands.Cog, name="Chat"):
     async def answer(self, message: discord.Message, place: Place, text: str) -> None:
         """Answer a mention: typing while the agent works, then the reply, split to fit.
 
-        The turn is queued before anything is awaited, so a channel's questions are answered
-        in the order they arrived.
+        The turn is queued before anything waits on Discord, so a channel's questions are
+        answered in the order they arrived (asking is open: the check below never waits).
         """
+        await require_of_author(message, Action.ASK, self._options.manager_roles)
         turn = asyncio.create_task(
             self._core.ask(
                 Incoming(
@@ -82,6 +82,7 @@ class ChatCog(commands.Cog, name="Chat"):
     @app_commands.guild_only()
     async def memory(self, interaction: discord.Interaction) -> None:
         """Core memory and memory sizes of this channel's agent, privately."""
+        await require(interaction, Action.SHOW_MEMORY, self._options.manager_roles)
         view = await self._core.memory(_place(interaction).conversation)
         sources = ", ".join(view.sources) or "none attached"
         text = (
@@ -95,6 +96,7 @@ class ChatCog(commands.Cog, name="Chat"):
     @app_commands.guild_only()
     async def search(self, interaction: discord.Interaction, query: str) -> None:
         """The best passages of the attached sources, with citations, privately."""
+        await require(interaction, Action.SEARCH, self._options.manager_roles)
         place = _place(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self._core.search(place.conversation, query)
@@ -112,7 +114,7 @@ class ChatCog(commands.Cog, name="Chat"):
     @app_commands.guild_only()
     async def reset(self, interaction: discord.Interaction) -> None:
         """Ask for confirmation, then forget the conversation; sources stay attached."""
-        require_manager(interaction, self._options.manager_roles)
+        await require(interaction, Action.RESET, self._options.manager_roles)
         place = _place(interaction)
 
         async def confirmed(pressed: discord.Interaction) -> None:

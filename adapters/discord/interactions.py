@@ -1,4 +1,8 @@
-"""Answering interactions and reporting failures: one sentence to the user, the cause logged."""
+"""Answering interactions and reporting their failures: one sentence to the user, the cause logged.
+
+The sentence is :func:`adapters.failures.sentence_for`'s; only unwrapping what discord.py puts
+around a command's own error is Discord's business.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,18 @@ import logging
 import discord
 from discord import app_commands
 
-from agent.errors import ArchivistError
+from adapters.failures import sentence_for
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "Something went wrong on our side (it has been logged): try again."
 
-
-def sentence_for(error: BaseException, where: str) -> str:
-    """The user's sentence for a failure; unexpected ones are logged with their traceback."""
+def command_sentence(error: app_commands.AppCommandError, where: str) -> str:
+    """The sentence for a failed command: its own error's, or a check's words."""
     if isinstance(error, app_commands.CommandInvokeError):
-        error = error.original
-    if isinstance(error, ArchivistError):
-        log.info("%s: %s", where, error)
-        return str(error)
+        return sentence_for(error.original, where)
     if isinstance(error, app_commands.CheckFailure) and str(error):
         return str(error)
-    log.error("%s failed", where, exc_info=error)
-    return INTERNAL_ERROR
+    return sentence_for(error, where)
 
 
 async def respond(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:
@@ -40,7 +38,7 @@ async def on_app_command_error(
 ) -> None:
     """The command tree's single error handler: tell the user, log the cause."""
     name = interaction.command.qualified_name if interaction.command else "command"
-    text = sentence_for(error, f"/{name} in {interaction.channel_id}")
+    text = command_sentence(error, f"/{name} in {interaction.channel_id}")
     try:
         await respond(interaction, text)
     except discord.HTTPException:

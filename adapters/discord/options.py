@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-UploadPolicy = Literal["always", "mention", "off"]
+from adapters.policy import UploadPolicy
 
 
 @dataclass(frozen=True)

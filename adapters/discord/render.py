@@ -6,8 +6,7 @@ import re
 
 from adapters.citations import sources_line
 from adapters.text import split_text
-from agent.mind.functions import Citation
-from agent.mind.loop import Reply
+from agent.core import Citation, Reply
 
 MESSAGE_LIMIT = 2000
 

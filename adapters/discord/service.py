@@ -6,12 +6,13 @@ import asyncio
 import logging
 
 import discord
+import discord.gateway
+import discord.http
 import yarl
 
 from adapters.discord.bot import ArchivistBot
 from adapters.discord.options import DiscordOptions
-from agent.core import Core
-from agent.errors import ArchivistError
+from agent.core import ArchivistError, Core
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.access import management_refusal, require_manager
+from adapters.discord.access import require, standing
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, place_of
 from adapters.discord.uploads import Uploads, is_pdf, source_name
 from adapters.discord.views import Confirm
+from adapters.policy import Action, UploadAnswer, refusal, upload_answer
 from adapters.progress import ThrottledEdit
-from agent.core import Core
-from agent.errors import ArchivistError
+from agent.core import ArchivistError, Core
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,13 @@ class SourcesCog(commands.Cog, name="Sources"):
     ) -> None:
         """Load a message's PDFs one after another, each with its own progress message.
 
-        A member who may not manage sources is told so only when they addressed the bot:
-        anyone else sharing a PDF in the channel is just sharing it.
+        Who may load, and what anyone else hears, is :func:`adapters.policy.upload_answer`'s.
         """
-        refusal = management_refusal(message.author, message.channel, self._options.manager_roles)
-        if refusal:
-            if addressed:
-                await message.reply(refusal, mention_author=False)
+        found = standing(message.author, message.channel, self._options.manager_roles)
+        answer = upload_answer(found, addressed=addressed)
+        if answer is UploadAnswer.REFUSE:
+            await message.reply(str(refusal(found)), mention_author=False)
+        if answer is not UploadAnswer.LOAD:
             return
         for attachment in (a for a in message.attachments if is_pdf(a)):
             status = await message.reply(f"Loading {attachment.filename}…", mention_author=False)
@@ -90,7 +90,7 @@ class SourcesCog(commands.Cog, name="Sources"):
         self, interaction: discord.Interaction, file: discord.Attachment, name: str | None = None
     ) -> None:
         """Load an attached PDF, editing the deferred answer with progress."""
-        require_manager(interaction, self._options.manager_roles)
+        await require(interaction, Action.LOAD, self._options.manager_roles)
         place = _place(interaction)
         if not is_pdf(file):
             raise ArchivistError(f"{file.filename} is not a PDF: only PDF files can be loaded.")
@@ -119,7 +119,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     @app_commands.guild_only()
     async def attach(self, interaction: discord.Interaction, source: str) -> None:
         """Attach a guild source to this channel's agent."""
-        require_manager(interaction, self._options.manager_roles)
+        await require(interaction, Action.ATTACH, self._options.manager_roles)
         place = _place(interaction)
         found, new = await self._core.attach(
             place.conversation, place.scope, source, by=f"discord:{interaction.user.id}"
@@ -148,7 +148,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     @app_commands.guild_only()
     async def detach(self, interaction: discord.Interaction, source: str) -> None:
         """Detach a source from this channel's agent."""
-        require_manager(interaction, self._options.manager_roles)
+        await require(interaction, Action.DETACH, self._options.manager_roles)
         place = _place(interaction)
         found, removed = await self._core.detach(place.conversation, place.scope, source)
         await interaction.response.send_message(
@@ -170,6 +170,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     @app_commands.guild_only()
     async def sources(self, interaction: discord.Interaction) -> None:
         """List the guild's sources with status and size; attached ones are marked."""
+        await require(interaction, Action.LIST_SOURCES, self._options.manager_roles)
         place = _place(interaction)
         listed = await self._core.sources(place.scope)
         attached = {s.id for s in await self._core.attached(place.conversation)}
@@ -189,7 +190,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     @app_commands.guild_only()
     async def forget_source(self, interaction: discord.Interaction, source: str) -> None:
         """Ask for confirmation, then delete the source everywhere in this guild."""
-        require_manager(interaction, self._options.manager_roles)
+        await require(interaction, Action.FORGET_SOURCE, self._options.manager_roles)
         place = _place(interaction)
 
         async def confirmed(pressed: discord.Interaction) -> None:

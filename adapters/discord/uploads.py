@@ -14,8 +14,7 @@ import discord
 from adapters.discord.places import Place
 from adapters.loading import outcome_line, progress_line
 from adapters.progress import ThrottledEdit
-from agent.core import Core
-from agent.documents.loader import FileInput
+from agent.core import Core, FileInput
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from adapters.discord.interactions import respond, sentence_for
+from adapters.discord.interactions import respond
+from adapters.failures import sentence_for
 
 Confirmed = Callable[[discord.Interaction], Awaitable[None]]
 

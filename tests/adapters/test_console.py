@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from adapters.console import ConsoleAdapter, render_citations
-from agent.documents.loader import FileInput
-from agent.mind.functions import Citation
+from agent.core import FileInput
+from agent.values import Citation
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs

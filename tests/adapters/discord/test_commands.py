@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.documents.loader import FileInput
+from agent.core import FileInput
 from tests import pdfs
 from tests.adapters.discord.conftest import Server
 from tests.fake_discord import EPHEMERAL, FakeInteraction
@@ -85,24 +85,6 @@ async def test_attach_completes_names_attaches_and_detach_undoes_it(
     )
     assert shown["content"] == "Detached manual."
     assert await server.core.attached(server.conversation) == []
-
-
-async def test_managing_commands_are_refused_to_readers_privately(
-    server: Server, tmp_path: Path
-) -> None:
-    await loaded_elsewhere(server, tmp_path)
-    for name, options in [
-        ("attach", {"source": "manual"}),
-        ("forget-source", {"source": "manual"}),
-        ("reset", {}),
-    ]:
-        shown = await answered(
-            await server.fake.slash(server.guild, server.docs, server.reader, name, options)
-        )
-        assert shown["content"] == REFUSAL, name
-        assert shown["flags"] & EPHEMERAL
-    assert await server.core.attached(server.conversation) == []
-    assert [s.name for s in await server.core.sources(server.scope)] == ["manual"]
 
 
 async def test_an_unknown_source_gets_a_sentence(server: Server) -> None:

@@ -118,25 +118,6 @@ async def test_a_corrupt_upload_gets_a_sentence_and_loads_nothing(
     assert await server.core.attached(server.conversation) == []
 
 
-async def test_a_reader_may_ask_but_not_upload(server: Server, tmp_path: Path) -> None:
-    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2)
-    shared = await server.fake.send_message(
-        server.docs, server.reader, "for reading", attachments=[server.attachment(manual)]
-    )
-    addressed = await server.fake.send_message(
-        server.docs,
-        server.reader,
-        server.mention("load this"),
-        attachments=[server.attachment(manual)],
-    )
-    refusal = await reply_to(server, addressed)
-    assert refusal["content"] == (
-        "Managing sources needs the Manage Channels permission in this channel."
-    )
-    assert server.fake.replies_to(shared["id"]) == []  # sharing a file is not asking
-    assert await server.core.sources(server.scope) == []
-
-
 async def test_a_model_failure_is_reported_in_the_channel_and_the_question_kept(
     server: Server,
 ) -> None:

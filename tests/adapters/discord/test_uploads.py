@@ -1,4 +1,4 @@
-"""Uploads: several PDFs at once, the upload policy, size limits, other files; threads."""
+"""Uploads: several PDFs at once, size limits, other files; threads."""
 
 from __future__ import annotations
 
@@ -39,37 +39,6 @@ async def test_several_pdfs_load_one_after_another_into_the_named_source(
     [source] = await server.core.sources(server.scope)
     assert (source.name, source.files, source.pages) == ("Handbook", 2, 5)
     assert len(server.fake.replies_to(posted["id"])) == 2  # nothing said about notes.txt
-
-
-@pytest.mark.parametrize("options", [{"ingest_uploads": "mention"}])
-async def test_with_the_mention_policy_only_addressed_uploads_load(
-    server: Server, tmp_path: Path
-) -> None:
-    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2)
-    ignored = await server.fake.send_message(
-        server.docs, server.admin, "for later", attachments=[server.attachment(manual)]
-    )
-    addressed = await server.fake.send_message(
-        server.docs, server.admin, server.mention(""), attachments=[server.attachment(manual)]
-    )
-    await statuses(server, addressed, 1)
-    assert [s.name for s in await server.core.sources(server.scope)] == ["manual"]
-    assert server.fake.replies_to(ignored["id"]) == []
-
-
-@pytest.mark.parametrize("options", [{"ingest_uploads": "off"}])
-async def test_with_uploads_off_a_pdf_is_not_loaded(server: Server, tmp_path: Path) -> None:
-    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2)
-    server.llm.reply(tool_calls=[("send_message", {"message": "I see a file."})])
-    posted = await server.fake.send_message(
-        server.docs,
-        server.admin,
-        server.mention("what is this?"),
-        attachments=[server.attachment(manual)],
-    )
-    await server.fake.wait_for(lambda: server.fake.replies_to(posted["id"]))
-    assert server.fake.replies_to(posted["id"])[0]["content"] == "I see a file."
-    assert await server.core.sources(server.scope) == []
 
 
 @pytest.mark.parametrize("options", [{"max_upload_bytes": 1000}])
