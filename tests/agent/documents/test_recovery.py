@@ -1,0 +1,40 @@
+"""Recovery after a failed load: real SQLite, real Milvus (Lite and server) and the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.documents.loads import FileInput, Progress
+from bot.app import open_library
+from bot.config import Settings
+from tests import pdfs
+from tests.agent.documents.helpers import SCOPE, _passages_in_archive
+
+
+async def test_milvus_failing_mid_load_rolls_back_and_cleans_up_at_next_start(
+    settings: Settings, tmp_path: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 40)
+    async with open_library(settings) as library:
+        existing = pdfs.make_pdf(tmp_path / "keep.pdf", ["This source must survive."])
+        await library.load(SCOPE, "docs", [FileInput(existing)], created_by="test")
+        before = (await library.source(SCOPE, "docs"))[0]
+
+        def pull_the_plug(progress: Progress) -> None:
+            # The real client, closed under the loader's feet: the next insert fails.
+            library.archive._client.close()  # type: ignore[attr-defined]
+
+        report = await library.load(
+            SCOPE, "docs", [FileInput(manual)], created_by="test", progress=pull_the_plug
+        )
+        [failed] = report.failed
+        assert failed.error is not None and "Milvus" in failed.error
+        after, files = await library.source(SCOPE, "docs")
+        assert after.status == "ready" and after.passages == before.passages
+        assert [f.status for f in files] == ["ready", "failed"]
+        assert len(await library.registry.pending_cleanups()) == 1
+    async with open_library(settings) as library:
+        assert await library.registry.pending_cleanups() == []
+        assert await _passages_in_archive(library, after.id) == before.passages
+        found = await library.search_sources(SCOPE, ["docs"], pdfs.manual_marker(3), top_k=50)
+        assert {r.document for r in found.results} == {"keep.pdf"}
