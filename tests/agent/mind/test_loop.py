@@ -5,43 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from agent.core import Core
 from agent.documents.loads import FileInput
-from agent.mind.loop import SEARCH_ONLY_LABEL, Incoming, Stop
-from agent.mind.window import SUMMARY_PROMPT
+from agent.mind.loop import SEARCH_ONLY_LABEL, Stop
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs
+from tests.agent.mind.helpers import KEY, ask, last_tool_result
 from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
-
-KEY = "console:local:default"
-
-
-@pytest.fixture
-def backend() -> str:
-    """The loop does not depend on the Milvus backend: Lite is enough here."""
-    return "lite"
-
-
-@pytest.fixture
-async def core(settings: Settings, fake_openai: FakeOpenAI) -> AsyncIterator[Core]:
-    async with open_core(with_llm(settings, fake_openai, max_steps=4)) as c:
-        yield c
-
-
-def ask(text: str, conversation: str = KEY, speaker: str = "Alice") -> Incoming:
-    return Incoming(conversation, "global", text, speaker_id=speaker.lower(), speaker_name=speaker)
-
-
-def last_tool_result(body: dict[str, Any]) -> str:
-    return str([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
 
 
 async def _manual(core: Core, tmp_path: Path) -> None:
@@ -104,16 +79,6 @@ async def test_heartbeat_chains_stop_at_max_steps_with_a_message(
     assert reply.messages[0] in said  # what the person was told is remembered
 
 
-async def test_a_failing_function_still_answers_its_call(
-    core: Core, fake_openai: FakeOpenAI
-) -> None:
-    fake_openai.reply(tool_calls=[("conversation_search", {"query": "x", "page": -1})])
-    fake_openai.reply(tool_calls=[("send_message", {"message": "Fine."})])
-    reply = await core.ask(ask("hi"))
-    assert reply.messages == ["Fine."]
-    assert "page must be between 0 and" in last_tool_result(fake_openai.requests[-1])
-
-
 async def test_malformed_and_unknown_calls_go_back_to_the_model(
     core: Core, fake_openai: FakeOpenAI
 ) -> None:
@@ -137,31 +102,6 @@ async def test_plain_text_without_send_message_is_still_delivered(
     assert reply.messages == ["Hello there, I answer in plain text."]
 
 
-async def test_core_memory_edits_reach_the_next_prompt(core: Core, fake_openai: FakeOpenAI) -> None:
-    fake_openai.reply(
-        tool_calls=[
-            ("core_memory_append", {"label": "human", "content": "Alice likes green tea."}),
-            ("send_message", {"message": "Noted."}),
-        ]
-    )
-    fake_openai.reply(tool_calls=[("send_message", {"message": "You like green tea."})])
-    await core.ask(ask("I like green tea."))
-    await core.ask(ask("What do I like?"))
-    assert "Alice likes green tea." in fake_openai.requests[-1]["messages"][0]["content"]
-    assert "Alice likes green tea." in (await core.memory(KEY)).core
-
-
-async def test_a_too_long_append_is_refused_with_the_reason(
-    core: Core, fake_openai: FakeOpenAI
-) -> None:
-    fake_openai.reply(
-        tool_calls=[("core_memory_append", {"label": "human", "content": "x" * 3000})]
-    )
-    fake_openai.reply(tool_calls=[("send_message", {"message": "That was too long."})])
-    await core.ask(ask("remember this"))
-    assert "over its limit of 2,000" in last_tool_result(fake_openai.requests[-1])
-
-
 async def test_llm_failure_is_one_sentence_and_the_message_is_kept(
     core: Core, fake_openai: FakeOpenAI
 ) -> None:
@@ -173,51 +113,6 @@ async def test_llm_failure_is_one_sentence_and_the_message_is_kept(
     await core.ask(ask("And now?"))
     history = [m for m in fake_openai.requests[-1]["messages"] if m["role"] == "user"]
     assert [m["content"] for m in history] == ["[Alice] Are you there?", "[Alice] And now?"]
-
-
-async def test_notes_saved_to_archival_memory_are_found_again(
-    core: Core, fake_openai: FakeOpenAI
-) -> None:
-    fake_openai.reply(
-        tool_calls=[
-            ("archival_memory_insert", {"content": "The team standup moved to 9:30 on Mondays."}),
-            ("send_message", {"message": "Saved."}),
-        ]
-    )
-    fake_openai.reply(
-        tool_calls=[
-            ("archival_memory_search", {"query": "when is the standup?", "request_heartbeat": True})
-        ]
-    )
-    fake_openai.reply(tool_calls=[("send_message", {"message": "9:30 on Mondays [1]."})])
-    await core.ask(ask("Remember: standup is at 9:30 on Mondays now."))
-    reply = await core.ask(ask("When is standup?"))
-    assert "standup moved to 9:30" in last_tool_result(fake_openai.requests[-1])
-    assert [c.label for c in reply.citations] == ["saved notes"]
-
-
-async def test_an_overflowing_context_is_summarised_and_nothing_is_lost(
-    settings: Settings, fake_openai: FakeOpenAI
-) -> None:
-    def respond(body: dict[str, Any]) -> dict[str, Any]:
-        if body["messages"][0]["content"] == SUMMARY_PROMPT:
-            return chat_completion("Alice told many long stories about her garden.")
-        return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
-
-    fake_openai.respond_with(respond)
-    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 12
-    async with open_core(with_llm(settings, fake_openai, context_window=2048)) as core:
-        for i in range(12):
-            await core.ask(ask(f"Story {i}: {story}"))
-        view = await core.memory(KEY)
-        found = await core.search(KEY, "tomatoes")  # archive search: nothing attached
-    summaries = [b for b in fake_openai.requests if b["messages"][0]["content"] == SUMMARY_PROMPT]
-    assert summaries, "the window never overflowed"
-    last_prompt = fake_openai.requests[-1]["messages"]
-    assert "Alice told many long stories" in last_prompt[0]["content"]
-    assert len(json.dumps(last_prompt)) // 3 < 2048
-    assert view.messages >= 12 * 3  # user, assistant, tool result: all still in recall memory
-    assert found.total == 0
 
 
 async def test_search_only_mode_without_a_language_model(
@@ -276,19 +171,3 @@ async def test_one_conversation_is_answered_in_order(core: Core, fake_openai: Fa
     # Each later turn saw the earlier answers: they ran one after another.
     assert "re [Alice] m0" in json.dumps(fake_openai.requests[1]["messages"])
     assert "re [Alice] m1" in json.dumps(fake_openai.requests[2]["messages"])
-
-
-async def test_what_the_agent_said_is_found_by_conversation_search(
-    core: Core, fake_openai: FakeOpenAI
-) -> None:
-    fake_openai.reply(tool_calls=[("send_message", {"message": "The launch code is marmalade."})])
-    fake_openai.reply(
-        tool_calls=[("conversation_search", {"query": "marmalade", "request_heartbeat": True})]
-    )
-    fake_openai.reply(tool_calls=[("send_message", {"message": "I said marmalade."})])
-    await core.ask(ask("Tell me a code word."))
-    await core.ask(ask("What code word did you say?"))
-    found = last_tool_result(fake_openai.requests[-1])
-    assert "Showing 1 of 1 messages" in found and "The launch code is marmalade." in found
-    prompt = json.dumps(fake_openai.requests[-1]["messages"])
-    assert prompt.count("The launch code is marmalade.") == 2  # the call, and the search result
