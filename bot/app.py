@@ -121,6 +121,7 @@ def slack_options(settings: Settings) -> SlackOptions:
         http_path=slack.http_path,
         managers=slack.managers,
         manager_user_ids=tuple(slack.manager_user_ids),
+        ingest_uploads=slack.ingest_uploads,
         allow_private_urls=settings.ingest.allow_private_urls,
         allowed_url_hosts=frozenset(settings.ingest.allowed_url_hosts),
         max_upload_bytes=int(settings.ingest.max_file_mb * _MB),

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from agent.errors import ArchivistError
+from agent.core import ArchivistError
 
 log = logging.getLogger(__name__)
 

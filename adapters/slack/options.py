@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from adapters.policy import UploadPolicy
+
 
 @dataclass(frozen=True)
 class SlackOptions:
@@ -21,6 +23,8 @@ class SlackOptions:
     http_path: str = "/slack/events"
     managers: Literal["admins", "everyone"] = "admins"
     manager_user_ids: tuple[str, ...] = field(default_factory=tuple)
+    ingest_uploads: UploadPolicy = "always"
+    """Shared PDFs to load: all, those on messages that mention the bot, or none."""
     allow_private_urls: bool = False
     allowed_url_hosts: frozenset[str] = frozenset()
     max_upload_bytes: int = 100 * 1024 * 1024

@@ -6,8 +6,7 @@ from typing import Any
 
 from adapters.citations import sources_line
 from adapters.text import split_text
-from agent.mind.functions import Citation
-from agent.mind.loop import Reply
+from agent.core import Citation, Reply
 
 SECTION_LIMIT = 3000
 

@@ -14,8 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.listeners import Listeners
 from adapters.slack.options import SlackOptions
-from agent.core import Core
-from agent.errors import ArchivistError
+from agent.core import ArchivistError, Core
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,8 @@ class SlackAdapter:
             # Socket Mode frames come over the app token's own websocket, unsigned.
             request_verification_enabled=options.app_token is None,
         )
-        self._listeners = Listeners(core, options, api_base)
-        self._listeners.register(self.app)
+        self.listeners = Listeners(core, options, api_base)
+        self.listeners.register(self.app)
         self._handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._closed = asyncio.Event()
@@ -92,7 +91,7 @@ class SlackAdapter:
 
     async def close(self) -> None:
         """Let answers under way reach Slack, then disconnect or stop listening."""
-        await self._listeners.finish(_DELIVERY_TIMEOUT)
+        await self.listeners.finish(_DELIVERY_TIMEOUT)
         if self._handler is not None:
             await self._handler.close_async()  # type: ignore[no-untyped-call]
         if self._runner is not None:

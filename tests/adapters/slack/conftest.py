@@ -47,9 +47,18 @@ def backend() -> str:
     return "lite"
 
 
+@pytest.fixture
+def options() -> dict[str, object]:
+    """Overrides of the adapter's options for one test (parametrise to change them)."""
+    return {}
+
+
 @pytest.fixture(params=["socket", "http"])
 async def workspace(
-    request: pytest.FixtureRequest, settings: Settings, fake_openai: FakeOpenAI
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    fake_openai: FakeOpenAI,
+    options: dict[str, object],
 ) -> AsyncIterator[Workspace]:
     mode = request.param
     async with (
@@ -71,6 +80,7 @@ async def workspace(
                 http_host="127.0.0.1",
                 http_port=0,
                 progress_interval=0.05,
+                **options,  # type: ignore[arg-type]
             ),
         )
         running = asyncio.create_task(adapter.run())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.slack.listeners import RESET_ACTION
-from agent.documents.loader import FileInput
+from adapters.slack.chat import RESET_ACTION
+from agent.core import FileInput
 from tests import pdfs
 from tests.adapters.slack.conftest import Workspace
 

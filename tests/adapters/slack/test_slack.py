@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.listeners import ATTACH_ACTION
-from agent.documents.loader import FileInput
+from adapters.slack.sources import ATTACH_ACTION
+from agent.core import FileInput
 from tests import pdfs
 from tests.adapters.slack.conftest import Workspace
 from tests.fake_openai import chat_completion
@@ -191,8 +191,10 @@ async def test_load_without_a_link_loads_the_latest_shared_pdf(
     await ws.fake.post_message(ws.docs, ws.member, "notes", files=[old])
     shared_by_member = pdf_file(ws, pdfs.make_manual_pdf(tmp_path / "latest.pdf", 2))
     posted = await ws.fake.post_message(ws.docs, ws.member, "", files=[shared_by_member])
-    # The member may not load it; an admin's /load does.
-    await ws.fake.wait_for(lambda: ws.fake.bot_messages(ws.docs, thread_ts=posted.ts))
+    # The member may not load it (and, not asking the bot, hears nothing); an admin's /load does.
+    await posted.wait_ack()
+    await ws.adapter.listeners.finish(10)
+    assert ws.fake.bot_messages(ws.docs, thread_ts=posted.ts) == []
     delivery = await ws.fake.command("/load", "", user=ws.admin, channel=ws.docs)
     assert (await delivery.response()).text == "Loading latest.pdf…"
 
