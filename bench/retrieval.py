@@ -12,8 +12,8 @@ asked with ``Library.search_sources``. A question counts as
 * and contributes ``1/rank`` of the first passage holding the answer to the **MRR**.
 
 Before anything is loaded the question set is checked against the PDF itself: every answer
-must occur on every page it lists (as pypdf extracts it and ``agent.documents.pdf.clean_page_text``
-cleans it); otherwise the script refuses to run.
+must occur on every page it lists (as pypdf extracts it and
+``agent.documents.page_text.clean_page_text`` cleans it); otherwise the script refuses to run.
 
 Search modes are pluggable: ``dense`` is the library's default search; any other mode is
 passed as ``mode=...`` to ``search_sources`` once the library accepts that parameter, and is
@@ -131,8 +131,8 @@ def check_question_set(qset: QuestionSet, pdf: Path) -> list[str]:
     """Problems with ``qset`` against ``pdf``: answers missing from a listed page, bad pages.
 
     Page text is pypdf's ``extract_text`` cleaned by
-    ``agent.documents.pdf.clean_page_text``, i.e. what
-    the library indexes (ligatures expanded, words hyphenated across lines joined).
+    ``agent.documents.page_text.clean_page_text``, i.e. what the library indexes (ligatures
+    expanded, words hyphenated across lines joined).
     """
     reader = PdfReader(str(pdf))
     total = len(reader.pages)
