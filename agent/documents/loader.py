@@ -29,16 +29,9 @@ from agent.documents.loads import (
     ProgressCallback,
     StageTimes,
 )
+from agent.documents.page_text import PageText, strip_repeated_lines
 from agent.documents.parse_pool import PREFETCH, ParsePool
-from agent.documents.pdf import (
-    PageText,
-    PdfInfo,
-    PdfLimits,
-    ensure_text,
-    extract_pages,
-    inspect_pdf,
-    strip_repeated_lines,
-)
+from agent.documents.pdf import PdfInfo, PdfLimits, ensure_text, extract_pages, inspect_pdf
 from agent.documents.recovery import drain_cleanups
 from agent.documents.registry import Source, SourceFile, SourceRegistry
 from agent.errors import (
@@ -174,7 +167,16 @@ class Loader:
             )
             if row is None:
                 return False
-            passage = Passage(row.id << CHUNK_BITS, source.id, row.id, document, 0, 0, 0, text)
+            passage = Passage(
+                id=row.id << CHUNK_BITS,
+                source_id=source.id,
+                file_id=row.id,
+                document=document,
+                page=0,
+                last_page=0,
+                chunk=0,
+                text=text,
+            )
             try:
                 await self._insert([passage], await self._embedder.embed([text]))
                 await self._archive.wait_visible(row.id, 1)
