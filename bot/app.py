@@ -22,8 +22,9 @@ from agent.documents.registry import SourceRegistry
 from agent.mind.conversations import Conversations
 from agent.mind.llm import LLM, build_llm
 from agent.mind.loop import AgentConfig, Agents
-from agent.mind.memory import AgentStore, RecallStore
+from agent.mind.memory import AgentStore
 from agent.mind.profiles import Profiles
+from agent.mind.recall import RecallStore
 from bot.config import Settings
 from bot.health import Check
 from bot.metrics import MeteredLLM, Metrics
