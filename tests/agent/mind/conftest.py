@@ -1,25 +1,11 @@
-"""The mind's fixtures: a core on real SQLite, Milvus Lite and embeddings, with a scripted LLM."""
+"""The mind's tests run on Milvus Lite; the ``core`` fixture is in ``tests/agent/conftest.py``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-
-from agent.core import Core
-from bot.app import open_core
-from bot.config import Settings
-from tests.conftest import with_llm
-from tests.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
 def backend() -> str:
     """The mind does not depend on the Milvus backend: Lite is enough here."""
     return "lite"
-
-
-@pytest.fixture
-async def core(settings: Settings, fake_openai: FakeOpenAI) -> AsyncIterator[Core]:
-    async with open_core(with_llm(settings, fake_openai, max_steps=4)) as c:
-        yield c
