@@ -1,6 +1,6 @@
 """Personas and human profiles: plain text files, shipped or added by the operator.
 
-Shipped ones live in ``agent/prompts/{personas,humans}/``; an operator adds their own in
+Shipped ones live in ``agent/mind/prompts/{personas,humans}/``; an operator adds their own in
 ``[agent] personas_dir`` (``<name>.txt`` for personas, ``humans/<name>.txt`` for humans), and
 theirs win over shipped ones of the same name.
 """
