@@ -20,6 +20,10 @@ from agent.documents.registry import GLOBAL_SCOPE
 from bot.commands.running import EXIT_FAILED, err, out, run_with_library, scope_option
 from bot.config import Settings
 
+conversation_option = click.option(
+    "--conversation", required=True, help="Conversation key, e.g. console:local:default."
+)
+
 
 @click.group()
 def load() -> None:
@@ -202,7 +206,7 @@ def sources_delete(ctx: click.Context, name: str, scope: str, yes: bool) -> None
 
 @sources.command("attach")
 @click.argument("name")
-@click.option("--conversation", required=True, help="Conversation key, e.g. console:local:default.")
+@conversation_option
 @scope_option
 @click.pass_context
 def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str) -> None:
@@ -216,7 +220,7 @@ def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str)
 
 @sources.command("detach")
 @click.argument("name")
-@click.option("--conversation", required=True, help="Conversation key, e.g. console:local:default.")
+@conversation_option
 @scope_option
 @click.pass_context
 def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str) -> None:

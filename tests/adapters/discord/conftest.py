@@ -16,7 +16,7 @@ from agent.core import Core
 from bot.app import open_runtime
 from bot.config import Settings
 from tests.conftest import with_llm
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import FakeDiscord, FakeInteraction
 from tests.fake_openai import FakeOpenAI
 
 
@@ -98,3 +98,13 @@ async def server(
                 await asyncio.wait_for(running, 10)
                 assert not fake.unknown_routes, fake.unknown_routes
                 assert not fake.errors, fake.errors
+
+
+async def answered(interaction: FakeInteraction) -> dict[str, Any]:
+    """What the user sees: the message a callback or its first follow-up posted."""
+    response = await interaction.response()
+    if response["type"] == 4:
+        shown = interaction.original
+        assert shown is not None
+        return shown
+    return await interaction.followup(0)

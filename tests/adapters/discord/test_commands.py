@@ -7,8 +7,8 @@ from typing import Any
 
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.discord.conftest import Server
-from tests.fake_discord import EPHEMERAL, FakeInteraction
+from tests.adapters.discord.conftest import Server, answered
+from tests.fake_discord import EPHEMERAL
 
 JSON = dict[str, Any]
 REFUSAL = "Managing sources needs the Manage Channels permission in this channel."
@@ -20,16 +20,6 @@ async def loaded_elsewhere(server: Server, tmp_path: Path, name: str = "manual")
     other = f"discord:{server.guild}:1"
     report = await server.core.load(other, server.scope, name, [FileInput(path)], by="test")
     assert report.loaded
-
-
-async def answered(interaction: FakeInteraction) -> JSON:
-    """What the user sees: the message a callback or its first follow-up posted."""
-    response = await interaction.response()
-    if response["type"] == 4:
-        shown = interaction.original
-        assert shown is not None
-        return shown
-    return await interaction.followup(0)
 
 
 def button(message: JSON, label: str) -> str:

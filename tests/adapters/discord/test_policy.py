@@ -13,8 +13,8 @@ import pytest
 
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.discord.conftest import Server
-from tests.fake_discord import EPHEMERAL, FakeInteraction
+from tests.adapters.discord.conftest import Server, answered
+from tests.fake_discord import EPHEMERAL
 
 JSON = dict[str, Any]
 REFUSAL = "Managing sources needs the Manage Channels permission in this channel."
@@ -37,16 +37,6 @@ async def finished(server: Server, message: JSON) -> str:
 
     status: str = await server.fake.wait_for(done, what="the upload's final status")
     return status
-
-
-async def answered(interaction: FakeInteraction) -> JSON:
-    """What the user sees: the message a callback or its first follow-up posted."""
-    response = await interaction.response()
-    if response["type"] == 4:
-        shown = interaction.original
-        assert shown is not None
-        return shown
-    return await interaction.followup(0)
 
 
 async def test_a_member_may_ask_but_not_upload(server: Server, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,6 @@ from agent.mind.recall import Message, RecallStore, StoredMessage
 KEY = "console:local:default"
 PERSONA = "I am Archivist, a careful librarian."
 HUMAN = "Nothing known yet."
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "archivist.db") as database:
-        yield database
 
 
 async def _agent(db: Database, key: str = KEY, char_limit: int = 2000) -> int:

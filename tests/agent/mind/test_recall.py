@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from agent.db import Database, open_database
+from agent.db import Database
 from agent.mind.memory import AgentStore
 from agent.mind.recall import Message, RecallStore, StoredMessage
 from agent.mind.timestamps import timestamp
@@ -16,12 +14,6 @@ from agent.mind.timestamps import timestamp
 KEY = "console:local:default"
 PERSONA = "I am Archivist, a careful librarian."
 HUMAN = "Nothing known yet."
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "archivist.db") as database:
-        yield database
 
 
 async def _agent(db: Database, key: str = KEY) -> int:
