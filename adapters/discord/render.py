@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from adapters import replies
 from adapters.citations import sources_line
+from adapters.replies import ReplyMarkup
 from adapters.text import split_text
 from agent.core import Citation, Reply
 
@@ -23,18 +25,18 @@ def citation_line(citations: list[Citation]) -> str | None:
     )
 
 
+MARKUP = ReplyMarkup(
+    thought=lambda text: f"-# {_plain(text)}",
+    message=str,
+    sources=citation_line,
+    failure=lambda notice: f"⚠️ {notice}",
+    label=lambda notice: f"-# {notice}",
+)
+
+
 def reply_text(reply: Reply, *, show_thoughts: bool = False) -> str:
-    """The whole answer as one Markdown text: thoughts if shown, messages, sources, notice."""
-    parts: list[str] = []
-    if show_thoughts:
-        parts.extend(f"-# {_plain(thought)}" for thought in reply.thoughts)
-    parts.extend(reply.messages)
-    line = citation_line(reply.citations)
-    if line:
-        parts.append(line)
-    if reply.notice:
-        parts.append(f"⚠️ {reply.notice}" if reply.failed else f"-# {reply.notice}")
-    return "\n\n".join(part for part in parts if part.strip())
+    """The whole answer as one Markdown text."""
+    return replies.reply_text(reply, MARKUP, show_thoughts=show_thoughts)
 
 
 def _plain(text: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters import replies
 from adapters.citations import sources_line
+from adapters.replies import ReplyMarkup
 from adapters.text import split_text
 from agent.core import Citation, Reply
 
@@ -25,20 +27,18 @@ def citation_line(citations: list[Citation]) -> str | None:
     )
 
 
+MARKUP = ReplyMarkup(
+    thought=lambda text: f"_{escape(text)}_",
+    message=escape,
+    sources=citation_line,
+    failure=lambda notice: f":warning: {escape(notice)}",
+    label=lambda notice: f"_{escape(notice)}_",
+)
+
+
 def reply_text(reply: Reply, *, show_thoughts: bool = False) -> str:
-    """The whole answer as mrkdwn: thoughts if shown, messages, sources, notice."""
-    parts: list[str] = []
-    if show_thoughts:
-        parts.extend(f"_{escape(thought)}_" for thought in reply.thoughts)
-    parts.extend(escape(message) for message in reply.messages)
-    line = citation_line(reply.citations)
-    if line:
-        parts.append(line)
-    if reply.notice:
-        parts.append(
-            f":warning: {escape(reply.notice)}" if reply.failed else f"_{escape(reply.notice)}_"
-        )
-    return "\n\n".join(part for part in parts if part.strip())
+    """The whole answer as mrkdwn."""
+    return replies.reply_text(reply, MARKUP, show_thoughts=show_thoughts)
 
 
 def message_blocks(text: str) -> list[list[dict[str, Any]]]:
