@@ -194,6 +194,21 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT substr(scope, 7), id, substr(scope, 7) FROM sources
         WHERE scope LIKE 'agent:%' AND name = 'notes';
     """,
+    # 7: citation handles per agent, so a handle names one passage for the whole conversation.
+    """
+    CREATE TABLE citations (
+        agent_id   INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        handle     INTEGER NOT NULL,
+        passage_id INTEGER NOT NULL,
+        document   TEXT NOT NULL,
+        page       INTEGER NOT NULL,
+        last_page  INTEGER NOT NULL,
+        source     TEXT NOT NULL,
+        origin     TEXT,
+        PRIMARY KEY (agent_id, handle),
+        UNIQUE (agent_id, passage_id)
+    );
+    """,
 )
 
 

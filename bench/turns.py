@@ -47,14 +47,22 @@ class TimedLLM:
         return self.inner.model
 
     async def complete(
-        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
     ) -> Completion:
         """Time one completion."""
         started = time.perf_counter()
         try:
-            return await self.inner.complete(messages, tools)
+            return await self.inner.complete(messages, tools, max_tokens=max_tokens)
         finally:
             self.spent += time.perf_counter() - started
+
+    async def context_window(self) -> int | None:
+        """The wrapped model's server window."""
+        return await self.inner.context_window()
 
     async def ping(self) -> None:
         """Ping the wrapped model."""

@@ -19,8 +19,9 @@ from agent.documents.library import Library
 from agent.documents.loader import LoadOptions
 from agent.documents.pdf import PdfLimits
 from agent.documents.registry import SourceRegistry
+from agent.mind.citations import CitationStore
 from agent.mind.conversations import Conversations
-from agent.mind.llm import LLM, build_llm
+from agent.mind.llm import LLM, Sampling, build_llm
 from agent.mind.loop import AgentConfig, Agents
 from agent.mind.memory import AgentStore
 from agent.mind.profiles import Profiles
@@ -162,7 +163,13 @@ async def open_runtime(
         model=settings.llm.model,
         api_key=settings.llm.api_key.get_secret_value() if settings.llm.api_key else None,
         timeout=settings.llm.timeout,
+        connect_timeout=settings.llm.connect_timeout,
         max_retries=settings.llm.max_retries,
+        sampling=Sampling(
+            max_tokens=settings.llm.max_tokens,
+            temperature=settings.llm.temperature,
+            top_p=settings.llm.top_p,
+        ),
     )
     if llm is not None:
         llm = MeteredLLM(wrap_llm(llm) if wrap_llm else llm, metrics)
@@ -174,6 +181,7 @@ async def open_runtime(
             library=library,
             llm=llm,
             profiles=Profiles(settings.agent.personas_dir),
+            citations=CitationStore(db),
             config=AgentConfig(
                 persona=settings.agent.persona,
                 human=settings.agent.human,
@@ -181,6 +189,8 @@ async def open_runtime(
                 max_steps=settings.agent.max_steps,
                 page_size=settings.search.top_k,
                 context_window=settings.llm.context_window,
+                reply_tokens=settings.llm.max_tokens,
+                summary_tokens=settings.llm.summary_max_tokens,
             ),
         )
         conversations = Conversations(agents)

@@ -114,9 +114,14 @@ class LlmSettings(_Section):
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     api_key: SecretStr | None = None
-    timeout: float = Field(default=60.0, gt=0)
+    timeout: float = Field(default=300.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
     context_window: int = Field(default=8192, ge=1024)
+    max_tokens: int = Field(default=1024, ge=16)
+    summary_max_tokens: int = Field(default=512, ge=64)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
 
 
 class AgentSettings(_Section):

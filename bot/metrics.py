@@ -108,16 +108,24 @@ class MeteredLLM:
         return self._inner.model
 
     async def complete(
-        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
     ) -> Completion:
         """Complete through the wrapped model, counting the call and any failure."""
         try:
-            completion = await self._inner.complete(messages, tools)
+            completion = await self._inner.complete(messages, tools, max_tokens=max_tokens)
         except LLMUnavailable as exc:
             self._metrics.llm_called(exc)
             raise
         self._metrics.llm_called(None)
         return completion
+
+    async def context_window(self) -> int | None:
+        """The wrapped model's server window."""
+        return await self._inner.context_window()
 
     async def ping(self) -> None:
         """Ping the wrapped model (not counted: probes are not calls)."""

@@ -8,19 +8,23 @@ message the model reads as a function error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 from agent.documents.library import Library, SearchResult
 from agent.errors import ArchivistError, PassageTooLong
+from agent.mind.citations import CitationStore
 from agent.mind.memory import AgentState, CoreMemory
 from agent.mind.notes import save_note
+from agent.mind.output import refusal
 from agent.mind.recall import RecallPage, RecallStore
 from agent.values import Citation
 
 _MAX_PAGE = 1000
+# Replies refused in one turn before it ends with an honest fallback instead.
+MAX_REFUSALS = 2
 
 
 class FunctionError(ArchivistError):
@@ -35,20 +39,21 @@ class TurnContext:
     core: CoreMemory
     recall: RecallStore
     library: Library
+    citations: CitationStore
     page_size: int = 5
+    previous_reply: str | None = None
+    """What the agent last said to the people, before this turn."""
     messages: list[str] = field(default_factory=list)
-    # Archive results seen this turn, by the handle the model cites them with.
+    refused: int = 0
+    """Replies this turn that could not be shown (markup, JSON, a repeat)."""
+    # Archive results shown this turn, by the handle the model cites them with.
     handles: dict[int, Citation] = field(default_factory=dict)
-    _keys: dict[int, int] = field(default_factory=dict)
 
-    def handle_for(self, result: SearchResult) -> int:
-        """A turn-wide citation handle for a result (the same passage keeps its handle)."""
-        key = result.passage_id
-        if key not in self._keys:
-            handle = len(self._keys) + 1
-            self._keys[key] = handle
-            self.handles[handle] = result.cited_as(handle)
-        return self._keys[key]
+    async def cite(self, results: Sequence[SearchResult]) -> list[Citation]:
+        """The results under their conversation-wide handles (see :mod:`citations`)."""
+        cited = await self.citations.handles(self.agent.id, results)
+        self.handles.update((c.handle, c) for c in cited)
+        return cited
 
 
 async def send_message(ctx: TurnContext, message: str) -> str:
@@ -59,6 +64,10 @@ async def send_message(ctx: TurnContext, message: str) -> str:
     """
     if not message.strip():
         raise FunctionError("send_message failed: the message is empty.")
+    reason = refusal(message, ctx.previous_reply)
+    if reason is not None:
+        ctx.refused += 1
+        raise FunctionError(f"send_message failed: {reason}.")
     ctx.messages.append(message)
     return "Sent."
 
@@ -173,10 +182,9 @@ async def archival_memory_search(ctx: TurnContext, query: str, page: int = 0) ->
         f"Showing {len(found.results)} of {found.total} passages"
         f" (page {page} of {found.pages}, pages count from 0). Cite by handle:"
     ]
-    for result in found.results:
-        handle = ctx.handle_for(result)
-        citation = ctx.handles[handle]
-        lines.append(f"[{handle}] {citation.label}: {' '.join(result.text.split())}")
+    cited = await ctx.cite(found.results)
+    for result, citation in zip(found.results, cited, strict=True):
+        lines.append(f"[{citation.handle}] {citation.label}: {' '.join(result.text.split())}")
     return "\n".join(lines)
 
 

@@ -19,9 +19,17 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
-from agent.errors import ArchivistError, shown_url
+from agent.errors import shown_url
+from agent.mind.llm_errors import (
+    ContextOverflow,
+    LLMErrorKind,
+    LLMUnavailable,
+    overflow_in,
+    status_failure,
+)
+from agent.mind.llm_server import probe_context_window
 
 if TYPE_CHECKING:
     import openai
@@ -30,18 +38,16 @@ if TYPE_CHECKING:
 __all__ = [
     "LLM",
     "Completion",
+    "ContextOverflow",
     "LLMErrorKind",
     "LLMUnavailable",
     "OpenAILLM",
+    "Sampling",
     "ToolCall",
     "build_llm",
 ]
 
 logger = logging.getLogger(__name__)
-
-LLMErrorKind = Literal[
-    "timeout", "rate_limited", "server_error", "connection", "auth", "bad_request"
-]
 
 # Same as agent.documents.remote_embed's and embed's, repeated so that this module does not
 # import the embedding stack. AsyncOpenAI refuses a missing key (and would read
@@ -73,6 +79,19 @@ class Completion:
     tool_calls: list[ToolCall]
     prompt_tokens: int | None
     completion_tokens: int | None
+    finish_reason: str | None = None
+    """``"stop"``, ``"tool_calls"``, ``"length"`` (cut off at ``max_tokens``), or None."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What every request asks of the model besides the messages."""
+
+    max_tokens: int = 1024
+    """Tokens one reply step may generate; a step cut off there is handled, not delivered."""
+    temperature: float | None = None
+    """None: the server's default."""
+    top_p: float | None = None
 
 
 class LLM(Protocol):
@@ -84,13 +103,22 @@ class LLM(Protocol):
         ...
 
     async def complete(
-        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
     ) -> Completion:
         """The model's next turn after ``messages``, free to call any of ``tools``.
 
-        Both are in the OpenAI chat format. Raises :class:`LLMUnavailable` when
-        the endpoint fails, after retries.
+        Both are in the OpenAI chat format; ``max_tokens`` overrides the configured bound
+        for this request. Raises :class:`LLMUnavailable` when the endpoint fails, after
+        retries, and :class:`ContextOverflow` when the request is longer than its window.
         """
+        ...
+
+    async def context_window(self) -> int | None:
+        """The server's context window in tokens, if it says (llama.cpp, vLLM); else None."""
         ...
 
     async def ping(self) -> None:
@@ -100,19 +128,6 @@ class LLM(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
-
-
-class LLMUnavailable(ArchivistError):
-    """The language model failed to answer; the message says what to do.
-
-    ``kind`` says how: ``"timeout"``, ``"rate_limited"``, ``"server_error"``
-    (5xx, or an answer that is not a chat completion), ``"connection"``,
-    ``"auth"`` (401/403) or ``"bad_request"`` (any other 4xx).
-    """
-
-    def __init__(self, message: str, *, kind: LLMErrorKind) -> None:
-        super().__init__(message)
-        self.kind: LLMErrorKind = kind
 
 
 class _MalformedReply(Exception):
@@ -143,6 +158,8 @@ class OpenAILLM:
         api_key: str | None,
         timeout: float,
         max_retries: int,
+        connect_timeout: float = 10.0,
+        sampling: Sampling | None = None,
     ) -> None:
         # Imported here: ~0.5 s that a search-only bot should not pay.
         import openai
@@ -152,10 +169,12 @@ class OpenAILLM:
         self._shown_url = shown_url(self._base_url)
         self._api_key = api_key
         self._timeout = timeout
+        self._sampling = sampling or Sampling()
         self._client: openai.AsyncOpenAI = openai.AsyncOpenAI(
             base_url=self._base_url,
             api_key=api_key or _NO_API_KEY,
-            timeout=timeout,
+            # A dead server is known in seconds; a CPU model may think for minutes.
+            timeout=openai.Timeout(timeout, connect=min(connect_timeout, timeout)),
             max_retries=max_retries,
         )
 
@@ -165,11 +184,16 @@ class OpenAILLM:
         return self._model
 
     async def complete(
-        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
     ) -> Completion:
         """The model's next turn; see :meth:`LLM.complete`."""
         import openai
 
+        sampling = self._sampling
         try:
             # The raw body, not the SDK's model: the SDK builds its objects without
             # validation, so a malformed answer would only fail later, somewhere else.
@@ -178,6 +202,9 @@ class OpenAILLM:
                 messages=cast("list[ChatCompletionMessageParam]", list(messages)),
                 tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) or openai.omit,
                 tool_choice="auto" if tools else openai.omit,
+                max_tokens=max_tokens or sampling.max_tokens,
+                temperature=openai.omit if sampling.temperature is None else sampling.temperature,
+                top_p=openai.omit if sampling.top_p is None else sampling.top_p,
             )
         except openai.APIError as exc:
             raise self._unavailable(exc) from exc
@@ -214,6 +241,10 @@ class OpenAILLM:
         except openai.APIError as exc:
             raise self._unavailable(exc) from exc
 
+    async def context_window(self) -> int | None:
+        """See :meth:`LLM.context_window`; a server that does not say is not an error."""
+        return await probe_context_window(self._base_url, self._api_key)
+
     async def aclose(self) -> None:
         """Release connections."""
         await self._client.close()
@@ -236,7 +267,13 @@ class OpenAILLM:
             )
         elif isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            kind, message = self._status_failure(status)
+            overflow = overflow_in(status, exc.response.text)
+            if overflow is not None:
+                logger.info(
+                    "LLM context window exceeded: model=%s window=%s", self._model, overflow.window
+                )
+                return overflow
+            kind, message = status_failure(status, self._shown_url, self._model)
         else:
             # APIResponseValidationError: only raised in strict mode, which is off.
             kind = "server_error"
@@ -252,27 +289,6 @@ class OpenAILLM:
             self._redacted(detail),
         )
         return LLMUnavailable(message, kind=kind)
-
-    def _status_failure(self, status: int) -> tuple[LLMErrorKind, str]:
-        # By status rather than by SDK class: the SDK picks its classes by these
-        # same codes, and a 5xx other than 500 has no class of its own.
-        if status in (401, 403):
-            return "auth", (
-                f"The language model at {self._shown_url} refused the bot's credentials"
-                f" (HTTP {status}): check the API key."
-            )
-        if status == 429:
-            return "rate_limited", (
-                "The language model is rate-limiting the bot: try again in a minute."
-            )
-        if status >= 500:
-            return "server_error", (
-                f"The language model failed with HTTP {status}: try again in a moment."
-            )
-        return "bad_request", (
-            f"The language model rejected the request with HTTP {status}:"
-            f" check that the model name {self._model!r} is right, and the bot's log."
-        )
 
     def _redacted(self, text: str) -> str:
         # Some servers echo the key in their error messages.
@@ -298,11 +314,13 @@ def _parse_completion(body: object) -> Completion:
     usage = body.get("usage")
     if not isinstance(usage, dict):
         usage = {}
+    finish = choices[0].get("finish_reason")
     return Completion(
         content=content,
         tool_calls=[_parse_tool_call(call) for call in calls],
         prompt_tokens=_token_count(usage.get("prompt_tokens")),
         completion_tokens=_token_count(usage.get("completion_tokens")),
+        finish_reason=finish if isinstance(finish, str) else None,
     )
 
 
@@ -332,16 +350,25 @@ def build_llm(
     api_key: str | None,
     timeout: float,
     max_retries: int,
+    connect_timeout: float = 10.0,
+    sampling: Sampling | None = None,
 ) -> LLM | None:
     """The chat model the configuration names, or None when no endpoint is configured.
 
     With neither ``base_url`` nor ``api_key`` there is no model: the bot runs in
     search-only mode. A key without a URL means OpenAI's API; a URL without a
-    key means a keyless local server. ``timeout`` is in seconds, per attempt.
+    key means a keyless local server. ``timeout`` is in seconds, per attempt (waiting for
+    the answer); ``connect_timeout`` bounds connecting.
     Cheap: the endpoint is first contacted on the first ``complete()``.
     """
     if not base_url and not api_key:
         return None
     return OpenAILLM(
-        model=model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        timeout=timeout,
+        max_retries=max_retries,
+        connect_timeout=connect_timeout,
+        sampling=sampling,
     )

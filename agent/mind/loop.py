@@ -10,15 +10,16 @@ context; when they would overflow the window, the oldest are summarised and evic
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 
 from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
-from agent.mind.functions import FUNCTIONS, TurnContext
-from agent.mind.llm import LLM, Completion, LLMUnavailable
+from agent.mind.citations import CitationStore, cited_handles, without_unknown
+from agent.mind.functions import FUNCTIONS, MAX_REFUSALS, TurnContext
+from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable
 from agent.mind.memory import AgentState, AgentStore, CoreMemory
+from agent.mind.output import NO_ANSWER, NOT_SHOWN, cut_at_sentence, refusal, with_text_calls
 from agent.mind.profiles import Profiles
 from agent.mind.recall import Message, RecallStore
 from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
@@ -28,7 +29,6 @@ from agent.values import Citation
 log = logging.getLogger(__name__)
 
 SEARCH_ONLY_LABEL = "Search results (no language model configured):"
-_HANDLE = re.compile(r"\[(\d{1,4})\]")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ class AgentConfig:
     max_steps: int = 10
     page_size: int = 5
     context_window: int = 8192
+    reply_tokens: int = 1024
+    summary_tokens: int = 512
 
 
 class Agents:
@@ -106,8 +108,10 @@ class Agents:
         llm: LLM | None,
         profiles: Profiles,
         config: AgentConfig,
+        citations: CitationStore,
     ) -> None:
         self._store = store
+        self._citations = citations
         self._recall = recall
         self._library = library
         self._llm = llm
@@ -121,6 +125,8 @@ class Agents:
                 store=store,
                 library=library,
                 window_tokens=config.context_window,
+                reply_tokens=config.reply_tokens,
+                summary_tokens=config.summary_tokens,
                 schemas=self._schemas,
             )
             if llm is not None
@@ -149,6 +155,7 @@ class Agents:
     async def turn(self, incoming: Incoming) -> Reply:
         """Handle one user message and return the reply."""
         state = await self.agent(incoming.conversation)
+        await self._recall.answer_dangling_calls(state.id)
         await self._recall.add(
             state.id,
             Message(
@@ -166,32 +173,47 @@ class Agents:
             recall=self._recall,
             library=self._library,
             page_size=self._config.page_size,
+            previous_reply=await self._recall.last_reply(state.id),
+            citations=self._citations,
         )
         thoughts: list[str] = []
         stop = Stop.STEP_LIMIT
+        overflowed = False
         try:
             for _ in range(self._config.max_steps):
-                messages = await self._window.prompt(ctx)
-                completion = await self._llm.complete(messages, self._schemas)
+                prompt = await self._window.prompt(ctx)
+                try:
+                    completion = await self._llm.complete(prompt.messages, self._schemas)
+                except ContextOverflow as exc:
+                    if overflowed:
+                        raise
+                    # The server's window is smaller than we knew: summarise, then retry.
+                    overflowed = True
+                    await self._window.overflowed(ctx, exc.window)
+                    continue
+                self._window.observe(prompt, completion)
+                completion = with_text_calls(completion, FUNCTIONS)
                 if completion.content:
                     thoughts.append(completion.content)
                 if not await self._act(ctx, completion):
                     stop = Stop.ANSWERED
                     break
         except LLMUnavailable as exc:
-            return Reply(
-                ctx.messages, _cited(ctx), thoughts, Stop.MODEL_UNAVAILABLE, notice=str(exc)
-            )
+            messages, citations = await _cited(ctx)
+            return Reply(messages, citations, thoughts, Stop.MODEL_UNAVAILABLE, notice=str(exc))
         if not ctx.messages:
-            # The step bound ended a chain that never spoke: say so rather than leave the
-            # person with nothing (inner monologue stays private), and remember having said it.
+            # Inner monologue stays private: a turn that never spoke says so rather than leave
+            # the person with nothing, and remembers having said it.
             fallback = (
                 f"I could not finish within {self._config.max_steps} steps: please ask again,"
                 " perhaps more narrowly."
+                if stop is Stop.STEP_LIMIT
+                else NO_ANSWER
             )
             await self._recall.add(state.id, Message("assistant", fallback))
             ctx.messages.append(fallback)
-        return Reply(ctx.messages, _cited(ctx), thoughts, stop)
+        messages, citations = await _cited(ctx)
+        return Reply(messages, citations, thoughts, stop)
 
     async def _act(self, ctx: TurnContext, completion: Completion) -> bool:
         """Persist the model's message and run its calls; True if the model wants another step."""
@@ -205,9 +227,7 @@ class Agents:
             ctx.agent.id, Message("assistant", content, tool_calls=calls or None)
         )
         if not calls:
-            if completion.content and not ctx.messages:
-                ctx.messages.append(completion.content)
-            return False
+            return await self._speak(ctx, completion)
         again = False
         for call in completion.tool_calls:
             sent = len(ctx.messages)
@@ -222,8 +242,30 @@ class Agents:
                 ],
             )
             again = again or heartbeat
-        # A chain that ends without a word to the people gets one more step to say something.
-        return again or not ctx.messages
+        # A chain that ends without a word to the people gets one more step to say something,
+        # unless the model keeps writing what cannot be shown.
+        return (again or not ctx.messages) and ctx.refused < MAX_REFUSALS
+
+    async def _speak(self, ctx: TurnContext, completion: Completion) -> bool:
+        """Deliver a plain-text reply if a person may see it, else tell the model why (once).
+
+        True if the model gets another step.
+        """
+        text = (completion.content or "").strip()
+        if not text or ctx.messages:
+            return False  # nothing to say, or monologue after the answer was sent
+        if completion.finish_reason == "length":
+            text = cut_at_sentence(text)
+        reason = refusal(text, ctx.previous_reply)
+        if reason is None:
+            ctx.messages.append(text)
+            return False
+        log.info("reply in %s not shown: %s", ctx.agent.key, reason)
+        ctx.refused += 1
+        if ctx.refused >= MAX_REFUSALS:
+            return False
+        await self._recall.add(ctx.agent.id, Message("system", NOT_SHOWN.format(reason=reason)))
+        return True
 
     async def _call(self, ctx: TurnContext, name: str, arguments: str) -> tuple[str, bool]:
         """Run one function call; failures go back to the model, which then runs again."""
@@ -260,12 +302,16 @@ def _search_only_text(found: SearchPage) -> str:
     return "\n".join(lines)
 
 
-def _cited(ctx: TurnContext) -> list[Citation]:
-    """The citations the sent messages actually use, in order of first use."""
-    used: dict[int, Citation] = {}
-    for message in ctx.messages:
-        for match in _HANDLE.finditer(message):
-            citation = ctx.handles.get(int(match.group(1)))
-            if citation is not None:
-                used.setdefault(citation.handle, citation)
-    return list(used.values())
+async def _cited(ctx: TurnContext) -> tuple[list[str], list[Citation]]:
+    """The messages with only backed citations left in, and those citations in order of use.
+
+    A handle may come from an earlier turn (its result is still in view); one that no search
+    ever returned is the model's invention and is taken out.
+    """
+    used = cited_handles(ctx.messages)
+    known = {h: ctx.handles[h] for h in used if h in ctx.handles}
+    missing = [h for h in used if h not in known]
+    if missing:
+        known.update(await ctx.citations.resolve(ctx.agent.id, missing))
+    messages = [without_unknown(m, known) for m in ctx.messages]
+    return messages, [known[h] for h in used if h in known]

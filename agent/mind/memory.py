@@ -170,6 +170,8 @@ class AgentStore:
             cursor = await conn.execute("DELETE FROM messages WHERE agent_id = ?", (int(agent_id),))
             deleted = int(cursor.rowcount)
             await conn.execute(SET_SUMMARY, ("", int(agent_id)))
+            # No result is in view any more: handles may start again from [1].
+            await conn.execute("DELETE FROM citations WHERE agent_id = ?", (int(agent_id),))
             if not keep_core:
                 await conn.execute(
                     "UPDATE memory_blocks SET value = initial WHERE agent_id = ?", (int(agent_id),)

@@ -1,10 +1,16 @@
 """The context window: build each step's prompt and keep it from overflowing.
 
-Tokens are estimated offline and conservatively (UTF-8 bytes / 3; English runs nearer 4 bytes
-per token), so no request is sent that the provider would reject for length. At 75 % of the
-window the agent is warned once to save what matters; at 90 % the oldest messages are
-summarised into the agent's recursive summary and leave the prompt (they stay in recall
-memory, searchable).
+The window is the smaller of the configured one and what the server says it has. Tokens
+are estimated offline (UTF-8 bytes / 3, conservative for English) and the estimate is
+calibrated by the prompt sizes the server reports, so a small window is neither overrun nor
+summarised needlessly. The prompt keeps room for the reply (``max_tokens``).
+
+The prompt is ordered for servers' prefix caches: what rarely changes first (instructions,
+core memory, the summary; the tool schemas follow it in most chat templates), then the
+conversation, and the changing memory statistics last, just before the newest message, so a
+step re-reads only what is new. Near the limit the statistics warn the agent to save what
+matters; past it the oldest messages are summarised into the agent's recursive summary and
+leave the prompt (they stay in recall memory, searchable).
 """
 
 from __future__ import annotations
@@ -12,15 +18,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agent.documents.library import Library
 from agent.mind.functions import TurnContext
-from agent.mind.llm import LLM
+from agent.mind.instructions import MEMORY_PRESSURE, STATISTICS, SUMMARY_PROMPT, SYSTEM_PROMPT
+from agent.mind.llm import LLM, Completion
 from agent.mind.memory import AgentStore
 from agent.mind.notes import archive_overview
-from agent.mind.recall import Message, RecallStore, StoredMessage
+from agent.mind.output import repetitive
+from agent.mind.recall import RecallStore, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -28,45 +37,10 @@ WARN_AT = 0.75
 SUMMARISE_AT = 0.9
 # After summarising, the messages left in view fill at most this share of the window.
 KEEP_AFTER_SUMMARY = 0.5
-MEMORY_PRESSURE = (
-    "[memory pressure] The conversation fills {percent}% of your context window: the oldest"
-    " messages will soon be summarised and leave your view. Save anything important to core or"
-    " archival memory now."
-)
-
-SYSTEM_PROMPT = """\
-You are {persona_name}, an agent with long-term memory, talking in one chat conversation.
-
-Your memory has three parts:
-- Core memory (below) is always in view: your persona and notes about the people you talk with.
-  Edit it with core_memory_append and core_memory_replace when you learn something that lasts.
-- Recall memory is the whole conversation, also what no longer fits in view: search it with
-  conversation_search and conversation_search_date.
-- Archival memory holds the documents attached to this conversation and notes you saved with
-  archival_memory_insert: search it with archival_memory_search, page by page.
-
-How you work:
-- People only see what you send with send_message; your other text is private inner
-  monologue. Keep the monologue short.
-- Before answering about the documents, search archival memory. Cite each fact by the handle
-  of the result it comes from, such as [2]. If the documents do not say, say so.
-- Set request_heartbeat to true on a call when you need another function before answering,
-  for example to read the next page of results.
-- Several people may talk here: each of their messages starts with [their name].
-
-Memory statistics: {recall} messages in recall memory ({hidden} no longer in view);
-{archival} passages in archival memory, from {sources}.
-{summary}
-Core memory:
-{core}
-"""
-
-SUMMARY_PROMPT = (
-    "You maintain the long-term summary of a conversation for the agent taking part in it."
-    " Merge the previous summary and the messages below into one new summary, at most 300"
-    " words, in the third person: who said what, what was decided, facts about the people,"
-    " open questions. Keep document citations such as gri.pdf p.41. Reply with the summary only."
-)
+# How far the calibrated estimate may move from bytes / 3, either way.
+_RATIO_BOUNDS = (0.4, 1.5)
+_SUMMARY_CHARS = 3000
+_EXTRACT_LINE_CHARS = 160
 
 
 def estimate_tokens(payload: Any) -> int:
@@ -74,8 +48,17 @@ def estimate_tokens(payload: Any) -> int:
     return len(json.dumps(payload, ensure_ascii=False).encode()) // 3 + 1
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """The messages of one request and their estimated size in tokens."""
+
+    messages: list[dict[str, Any]]
+    estimated_tokens: int
+    """Bytes / 3 of the messages and the tool schemas, before calibration."""
+
+
 class ContextWindow:
-    """Builds prompts for one model and window size, summarising when they grow too long."""
+    """Builds prompts for one model, summarising when they would outgrow its window."""
 
     def __init__(
         self,
@@ -85,34 +68,89 @@ class ContextWindow:
         store: AgentStore,
         library: Library,
         window_tokens: int,
+        reply_tokens: int,
+        summary_tokens: int,
         schemas: Sequence[dict[str, Any]],
     ) -> None:
         self._llm = llm
         self._recall = recall
         self._store = store
         self._library = library
-        self._window = window_tokens
+        self._configured = window_tokens
+        self._size: int | None = None
+        self._sizing = asyncio.Lock()
+        # Room kept for the answer: a window smaller than the configured reply bound keeps a
+        # quarter of itself instead.
+        self._reply_tokens = reply_tokens
+        self._summary_tokens = summary_tokens
         self._fixed = estimate_tokens(list(schemas))
-        self._warned: set[int] = set()
+        # Real tokens per estimated token, learnt from the server's usage reports.
+        self._ratio = 1.0
 
-    async def prompt(self, ctx: TurnContext) -> list[dict[str, Any]]:
+    async def size(self) -> int:
+        """The window in tokens: the configured one, or the server's if that is smaller."""
+        async with self._sizing:
+            if self._size is None:
+                reported = await self._llm.context_window()
+                self._size = min(self._configured, reported or self._configured)
+                if reported and reported < self._configured:
+                    log.info(
+                        "the model server's context window is %d tokens (configured %d): using %d",
+                        reported,
+                        self._configured,
+                        self._size,
+                    )
+            return self._size
+
+    def observe(self, prompt: Prompt, completion: Completion) -> None:
+        """Calibrate the estimate by the prompt size the server reported for ``prompt``."""
+        if not completion.prompt_tokens or prompt.estimated_tokens <= 0:
+            return
+        measured = completion.prompt_tokens / prompt.estimated_tokens
+        low, high = _RATIO_BOUNDS
+        self._ratio = min(high, max(low, 0.7 * self._ratio + 0.3 * measured))
+
+    async def overflowed(self, ctx: TurnContext, window: int | None) -> None:
+        """The server refused a prompt as too long: believe its window and summarise now."""
+        size = await self.size()
+        if window and window < size:
+            self._size = window
+        else:
+            # Our count ran short of the server's: count more conservatively from now on.
+            self._ratio = min(_RATIO_BOUNDS[1], self._ratio * 1.25)
+        log.info("agent %s: the server found the prompt too long; summarising", ctx.agent.key)
+        messages, system, _ = await self._view(ctx)
+        budget = await self._budget()
+        await self._summarise(ctx, messages, self._part(system), budget)
+
+    async def prompt(self, ctx: TurnContext) -> Prompt:
         """The messages for the next completion, within the window."""
-        messages, system = await self._view(ctx)
-        used = self._fixed + estimate_tokens([system, *[m.to_openai() for m in messages]])
-        if used > SUMMARISE_AT * self._window:
-            await self._summarise(ctx, messages, estimate_tokens(system))
-            self._warned.discard(ctx.agent.id)
-            messages, system = await self._view(ctx)
-        elif used > WARN_AT * self._window and ctx.agent.id not in self._warned:
-            self._warned.add(ctx.agent.id)
-            percent = round(100 * used / self._window)
-            warning = Message("system", MEMORY_PRESSURE.format(percent=percent))
-            await self._recall.add(ctx.agent.id, warning)
-            messages = await self._recall.in_context(ctx.agent.id)
-        return [system, *[m.to_openai() for m in messages]]
+        budget = await self._budget()
+        for _ in range(3):  # a summary that frees too little is followed by another
+            messages, system, stats = await self._view(ctx)
+            raw = self._fixed + estimate_tokens([system, stats, *[m.to_openai() for m in messages]])
+            used = round(raw * self._ratio)
+            if used <= SUMMARISE_AT * budget:
+                break
+            await self._summarise(ctx, messages, self._part(system), budget)
+        if used > WARN_AT * budget:
+            pressure = MEMORY_PRESSURE.format(percent=round(100 * used / budget))
+            stats = {"role": "system", "content": f"{stats['content']}\n{pressure}"}
+        return Prompt(_with_statistics(system, stats, messages), raw)
 
-    async def _view(self, ctx: TurnContext) -> tuple[list[StoredMessage], dict[str, Any]]:
-        """The messages in context and the system prompt, its statistics read afresh.
+    async def _budget(self) -> int:
+        """Tokens a prompt may use: the window less the room kept for the answer."""
+        size = await self.size()
+        return size - min(self._reply_tokens, size // 4)
+
+    def _part(self, payload: Any) -> int:
+        """Calibrated tokens of one part of a prompt."""
+        return round(estimate_tokens(payload) * self._ratio)
+
+    async def _view(
+        self, ctx: TurnContext
+    ) -> tuple[list[StoredMessage], dict[str, Any], dict[str, Any]]:
+        """The messages in context, the system prompt and the statistics, read afresh.
 
         The reads are independent, so they run at once on the database's readers.
         """
@@ -122,50 +160,88 @@ class ContextWindow:
             self._recall.count(ctx.agent.id),
             archive_overview(self._library, ctx.agent.key),
         )
-        text = SYSTEM_PROMPT.format(
-            persona_name=ctx.agent.persona_name or "an assistant",
+        system = SYSTEM_PROMPT.format(
+            summary=f"Summary of earlier conversation: {summary}\n" if summary else "",
+            core=ctx.core.render(),
+        )
+        stats = STATISTICS.format(
             recall=recall,
             hidden=max(recall - len(messages), 0),
             archival=passages,
             sources=", ".join(names) if names else "no attached sources",
-            summary=f"Summary of earlier conversation: {summary}\n" if summary else "",
-            core=ctx.core.render(),
         )
-        return messages, {"role": "system", "content": text}
+        return (
+            messages,
+            {"role": "system", "content": system},
+            {"role": "system", "content": stats},
+        )
 
     async def _summarise(
-        self, ctx: TurnContext, messages: list[StoredMessage], system_tokens: int
+        self, ctx: TurnContext, messages: list[StoredMessage], system_tokens: int, budget: int
     ) -> None:
         """Fold the oldest messages into the summary and take them out of view."""
-        cut = _cut_point(messages, KEEP_AFTER_SUMMARY * self._window - self._fixed - system_tokens)
+        keep = KEEP_AFTER_SUMMARY * budget - system_tokens - self._fixed * self._ratio
+        cut = _cut_point(messages, keep, self._part)
         if cut == 0:
             log.warning("agent %s: nothing can be evicted; the prompt stays long", ctx.agent.key)
             return
         previous = await self._store.summary(ctx.agent.id)
-        transcript = "\n".join(_transcript_line(m) for m in messages[:cut])
-        completion = await self._llm.complete(
-            [
-                {"role": "system", "content": SUMMARY_PROMPT},
+        evicted = messages[:cut]
+        summary = await self._summary(previous, evicted) or _extract(previous, evicted)
+        count = await self._recall.evict(ctx.agent.id, evicted[-1].id, summary=summary)
+        log.info("agent %s: summarised and evicted %d messages", ctx.agent.key, count)
+
+    async def _summary(self, previous: str, evicted: list[StoredMessage]) -> str | None:
+        """The model's summary, asked twice at most; None if neither answer is usable."""
+        transcript = "\n".join(_transcript_line(m) for m in evicted)
+        for words, tokens in ((300, self._summary_tokens), (100, self._summary_tokens // 2)):
+            request = [
+                {"role": "system", "content": SUMMARY_PROMPT.format(words=words)},
                 {
                     "role": "user",
                     "content": f"Previous summary:\n{previous or '(none)'}\n\n"
                     f"Messages:\n{transcript}",
                 },
-            ],
-            [],
-        )
-        summary = (completion.content or "").strip() or previous
-        evicted = await self._recall.evict(ctx.agent.id, messages[cut - 1].id, summary=summary)
-        log.info("agent %s: summarised and evicted %d messages", ctx.agent.key, evicted)
+            ]
+            completion = await self._llm.complete(request, [], max_tokens=tokens)
+            text = (completion.content or "").strip()
+            if text and completion.finish_reason != "length" and not repetitive(text):
+                return text[:_SUMMARY_CHARS]
+            log.info(
+                "summary unusable (finish=%s, %d chars): asking again shorter",
+                completion.finish_reason,
+                len(text),
+            )
+        return None
 
 
-def _cut_point(messages: list[StoredMessage], budget: float) -> int:
+def _extract(previous: str, evicted: list[StoredMessage]) -> str:
+    """A summary made without the model: the previous one plus each message's first line."""
+    lines = [previous] if previous else []
+    for message in evicted:
+        first = (message.content or "").strip().split("\n", 1)[0][:_EXTRACT_LINE_CHARS]
+        if first and message.role in ("user", "assistant"):
+            lines.append(f"{message.speaker_name or message.role}: {first}")
+    text = "\n".join(lines)
+    return text[-_SUMMARY_CHARS:]
+
+
+def _with_statistics(
+    system: dict[str, Any], stats: dict[str, Any], messages: list[StoredMessage]
+) -> list[dict[str, Any]]:
+    """System prompt, conversation, statistics just before the newest person's message."""
+    rendered = [m.to_openai() for m in messages]
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=len(messages))
+    return [system, *rendered[:last_user], stats, *rendered[last_user:]]
+
+
+def _cut_point(messages: list[StoredMessage], budget: float, size: Callable[[Any], int]) -> int:
     """How many of the oldest messages to evict so the rest fit ``budget`` tokens.
 
     The first message kept must be a user message, so no function result is left without the
     call it answers; the newest user message is always kept.
     """
-    sizes = [estimate_tokens(m.to_openai()) for m in messages]
+    sizes = [size(m.to_openai()) for m in messages]
     remaining = sum(sizes)
     starts: list[int] = []
     for i, message in enumerate(messages):

@@ -270,9 +270,15 @@ async def test_the_request_is_the_chat_api_body_with_the_key_as_bearer_token() -
     assert seen == [
         (
             f"Bearer {API_KEY}",
-            {"model": MODEL, "messages": MESSAGES, "tools": [SEARCH_TOOL], "tool_choice": "auto"},
+            {
+                "model": MODEL,
+                "messages": MESSAGES,
+                "tools": [SEARCH_TOOL],
+                "tool_choice": "auto",
+                "max_tokens": 1024,
+            },
         ),
-        (f"Bearer {API_KEY}", {"model": MODEL, "messages": MESSAGES}),
+        (f"Bearer {API_KEY}", {"model": MODEL, "messages": MESSAGES, "max_tokens": 1024}),
     ]
 
 

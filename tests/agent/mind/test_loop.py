@@ -11,6 +11,7 @@ from typing import Any
 from agent.core import Core
 from agent.documents.loads import FileInput
 from agent.mind.loop import SEARCH_ONLY_LABEL, Stop
+from agent.mind.output import CUT_MARK, NO_ANSWER
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs
@@ -50,8 +51,8 @@ async def test_a_full_turn_searches_the_archive_and_cites_the_page(
     assert reply.notice is None
     first, second = fake_openai.requests
     assert {t["function"]["name"] for t in first["tools"]} >= {"archival_memory_search"}
-    system = first["messages"][0]["content"]
-    assert "1 attached sources" not in system and "manual" in system
+    stats = [m["content"] for m in first["messages"] if m["role"] == "system"][-1]
+    assert stats.startswith("[memory]") and "from manual" in stats
     shown = last_tool_result(second)
     total = (await core.sources("global"))[0].passages
     assert f"Showing 5 of {total} passages (page 0 of {-(-total // 5)}" in shown
@@ -171,3 +172,81 @@ async def test_one_conversation_is_answered_in_order(core: Core, fake_openai: Fa
     # Each later turn saw the earlier answers: they ran one after another.
     assert "re [Alice] m0" in json.dumps(fake_openai.requests[1]["messages"])
     assert "re [Alice] m1" in json.dumps(fake_openai.requests[2]["messages"])
+
+
+def _cut_for_length(content: str) -> dict[str, Any]:
+    body = chat_completion(content)
+    body["choices"][0]["finish_reason"] = "length"
+    return body
+
+
+async def test_a_call_written_as_text_is_run_like_a_native_one(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(
+        'Let me answer.\n<tool_call>\n{"name": "send_message", "arguments":'
+        ' {"message": "Hello, I am here to help."}}\n</tool_call>'
+    )
+    reply = await core.ask(ask("hi"))
+    assert reply.messages == ["Hello, I am here to help."]
+    assert reply.thoughts == ["Let me answer."]
+
+
+async def test_markup_is_never_shown_and_the_model_hears_why_once(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply("<tools>\n\n</tools>")
+    fake_openai.reply("<tools>\n\n</tools>")
+    reply = await core.ask(ask("What does chapter 2 say?"))
+    assert reply.messages == [NO_ANSWER] and not reply.failed
+    told = fake_openai.requests[1]["messages"][-1]
+    assert told["role"] == "system" and "not shown to anyone" in told["content"]
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Chapter 2 covers setup."})])
+    assert (await core.ask(ask("And now?"))).messages == ["Chapter 2 covers setup."]
+
+
+async def test_a_reply_cut_for_length_ends_at_a_sentence(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.respond_with(
+        lambda body: _cut_for_length("The answer is on page 4. It explains the option and wh")
+    )
+    reply = await core.ask(ask("Where is it?"))
+    assert reply.messages == ["The answer is on page 4." + CUT_MARK]
+
+
+async def test_a_long_reply_said_twice_is_not_delivered_again(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    same = "The configuration lives in config.toml; every key is listed with its default."
+    fake_openai.reply(tool_calls=[("send_message", {"message": same})])
+    fake_openai.reply(tool_calls=[("send_message", {"message": same})])
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Ports are set in [server]."})])
+    assert (await core.ask(ask("Where is the configuration?"))).messages == [same]
+    reply = await core.ask(ask("And the port?"))
+    assert reply.messages == ["Ports are set in [server]."]
+    assert "previous reply" in last_tool_result(fake_openai.requests[-1])
+
+
+async def test_the_prompt_grows_at_its_end_so_a_server_cache_reuses_it(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    for text in ("One.", "Two."):
+        fake_openai.reply(tool_calls=[("send_message", {"message": f"Noted: {text}"})])
+        await core.ask(ask(text))
+    first, second = (body["messages"] for body in fake_openai.requests)
+    without_stats = [m for m in first if not str(m["content"]).startswith("[memory]")]
+    assert len(without_stats) == len(first) - 1
+    assert second[: len(without_stats)] == without_stats  # all of it reused, system prompt first
+    assert second[-2]["content"].startswith("[memory]") and second[-1]["content"] == "[Alice] Two."
+
+
+async def test_every_request_bounds_the_reply_length(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Fine."})])
+    llm = settings.llm.model_copy(update={"max_tokens": 300, "temperature": 0.2})
+    async with open_core(with_llm(settings.model_copy(update={"llm": llm}), fake_openai)) as core:
+        await core.ask(ask("hello"))
+    [body] = fake_openai.requests
+    assert body["max_tokens"] == 300 and body["temperature"] == 0.2
