@@ -7,6 +7,7 @@ are printed with their citations. It is the model the Discord and Slack adapters
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import TextIO
 
 from adapters.citations import sources_line
 from agent.core import ArchivistError, Citation, Core, FileInput, Incoming, Progress, Reply
+
+# Seconds between spinner frames while the agent works.
+_SPIN_SECONDS = 0.25
 
 HELP = """\
 Type a message to talk to the agent, or a command:
@@ -109,10 +113,25 @@ class ConsoleAdapter:
                 return
             await command(words[1:])
             return
-        reply = await self._core.ask(
-            Incoming(self._conversation, self._scope, line, self._speaker, self._speaker)
+        turn = asyncio.ensure_future(
+            self._core.ask(
+                Incoming(self._conversation, self._scope, line, self._speaker, self._speaker)
+            )
         )
-        self._render(reply)
+        if self._interactive:
+            await self._spin_until(turn)
+        self._render(await turn)
+
+    async def _spin_until(self, turn: asyncio.Future[Reply]) -> None:
+        """A spinner while the agent works (a model on CPU can take a minute), then erased."""
+        for frame in itertools.cycle("|/-\\"):
+            self._out.write(f"\r{frame} thinking…")
+            self._out.flush()
+            done, _ = await asyncio.wait({turn}, timeout=_SPIN_SECONDS)
+            if done:
+                break
+        self._out.write("\r" + " " * 14 + "\r")
+        self._out.flush()
 
     def _render(self, reply: Reply) -> None:
         if self._show_thoughts:

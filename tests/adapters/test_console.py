@@ -20,6 +20,7 @@ from agent.values import Citation
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs
+from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
 
 
@@ -236,3 +237,19 @@ async def test_attach_without_a_name_on_a_terminal_offers_a_numbered_choice(
     assert "Nothing attached." in text
     assert "error: " in text and "nope" in text
     assert attached == ["beta"]
+
+
+async def test_a_terminal_shows_a_spinner_while_the_agent_works(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    release = fake_openai.hang("Here I am.")
+    out = io.StringIO()
+    async with open_core(with_llm(settings, fake_openai)) as core:
+        console = ConsoleAdapter(core, out, interactive=True)
+        chat = asyncio.create_task(console.run(_lines("hello")))
+        await fake_openai.wait_for_requests(1)
+        assert "thinking…" in out.getvalue()  # shown while the model has not answered
+        release.set()
+        await chat
+    shown = out.getvalue()
+    assert shown.endswith("\r" + " " * 14 + "\rHere I am.\n")
