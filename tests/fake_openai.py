@@ -12,11 +12,17 @@ Each ``POST /v1/chat/completions`` consumes the next scripted response; when
 the queue is empty the :meth:`FakeOpenAI.respond_with` handler answers, and
 without one the request gets HTTP 500 "fake server: nothing scripted" so that
 the test fails loudly. Every request body is kept in :attr:`FakeOpenAI.requests`.
+
+Like a strict provider, the server refuses with HTTP 400 a request whose messages break the
+tool-call pairing rule (see :func:`tool_pairing_error`), before any scripted response is used;
+``FakeOpenAI(strict_tool_pairing=False)`` accepts them. ``POST /v1/embeddings`` answers each
+text with a vector made from its hash, for tests that point the embedder here too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import itertools
 import json
@@ -29,7 +35,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-__all__ = ["FakeOpenAI", "ScriptedToolCall", "chat_completion", "fake_openai"]
+__all__ = [
+    "FakeOpenAI",
+    "ScriptedToolCall",
+    "chat_completion",
+    "fake_openai",
+    "tool_pairing_error",
+]
 
 ScriptedToolCall = tuple[str, dict[str, Any] | str]
 """``(function name, arguments)``; a str is sent verbatim (for malformed JSON)."""
@@ -93,24 +105,90 @@ def chat_completion(
     }
 
 
+_UNANSWERED = (
+    "An assistant message with 'tool_calls' must be followed by tool messages responding to"
+    " each 'tool_call_id'. The following tool_call_ids did not have response messages: {ids}"
+)
+# OpenAI's own wording, misspelling included.
+_STRAY_RESULT = (
+    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message"
+    " with 'tool_calls'."
+)
+
+
+def tool_pairing_error(messages: Sequence[dict[str, Any]]) -> tuple[str, str] | None:
+    """What OpenAI answers to ``messages`` that break the tool-call pairing rule, and the
+    ``param`` it names; None if they keep it.
+
+    The rule: every call of an assistant message's ``tool_calls`` is answered by a tool
+    message with its ``tool_call_id`` before the next message of another role (or the end),
+    and every tool message answers a call of the assistant message it follows.
+    """
+    calls: set[str] = set()
+    unanswered: list[str] = []
+    for index, message in enumerate(messages):
+        if message.get("role") == "tool":
+            answered = message.get("tool_call_id")
+            if answered not in calls:
+                return _STRAY_RESULT, f"messages.[{index}].role"
+            unanswered = [call for call in unanswered if call != answered]
+            continue
+        if unanswered:
+            break
+        made = (message.get("tool_calls") or []) if message.get("role") == "assistant" else []
+        unanswered = [str(call.get("id")) for call in made]
+        calls = set(unanswered)
+    if unanswered:
+        return _UNANSWERED.format(ids=", ".join(unanswered)), "messages"
+    return None
+
+
+def _embedding(text: str, dim: int) -> list[float]:
+    # The same text always gets the same vector: enough for an archive to store and find.
+    blocks = -(-dim // 32)
+    digest = b"".join(hashlib.sha256(f"{i}:{text}".encode()).digest() for i in range(blocks))
+    return [byte / 127.5 - 1.0 for byte in digest[:dim]]
+
+
+def _texts(body: dict[str, Any]) -> list[str]:
+    texts = body.get("input", [])
+    return [texts] if isinstance(texts, str) else [str(text) for text in texts]
+
+
 def _estimated_prompt_tokens(body: dict[str, Any]) -> int:
     # About four characters a token: grows with the conversation, as a real count does.
     return max(1, len(json.dumps([body.get("messages"), body.get("tools")])) // 4)
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def _error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
+) -> web.Response:
     kind = "server_error" if status >= 500 else "invalid_request_error"
-    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    body = {"error": {"message": message, "type": kind, "param": param, "code": None}}
     return web.json_response(body, status=status, headers=headers)
 
 
 class FakeOpenAI:
     """An OpenAI-compatible chat server; use as ``async with FakeOpenAI() as fake``."""
 
-    def __init__(self, *, models: Sequence[str] = ("fake-model",)) -> None:
+    def __init__(
+        self,
+        *,
+        models: Sequence[str] = ("fake-model",),
+        strict_tool_pairing: bool = True,
+        embedding_dim: int = 16,
+    ) -> None:
         self.base_url = ""
         self.requests: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.strict_tool_pairing = strict_tool_pairing
+        self._embedding_dim = embedding_dim
+        self._held_embeddings: list[tuple[str, asyncio.Event]] = []
         self._models = list(models)
         self.models_status = 200
         """Set to an error status to make ``GET /v1/models`` (a health probe) fail."""
@@ -121,6 +199,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._list_models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         # A handler still running at shutdown is a test bug; do not wait a minute for it.
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
 
@@ -217,6 +296,25 @@ class FakeOpenAI:
                 self._arrived.wait_for(lambda: len(self.requests) >= count), timeout
             )
 
+    def hang_embeddings(self, containing: str) -> asyncio.Event:
+        """Hold every embedding request with a text containing ``containing`` until the
+        returned event is set; the server's shutdown releases them too."""
+        release = asyncio.Event()
+        self._hanging.append(release)
+        self._held_embeddings.append((containing, release))
+        return release
+
+    async def wait_for_embedding(self, containing: str, timeout: float = 10.0) -> None:
+        """Return once an embedding request with a text containing ``containing`` has arrived."""
+
+        def arrived() -> bool:
+            return any(
+                containing in text for body in self.embedding_requests for text in _texts(body)
+            )
+
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(arrived), timeout)
+
     def malformed(self, body: str) -> None:
         """Queue a 200 ``application/json`` response whose body is ``body``, verbatim."""
 
@@ -244,6 +342,10 @@ class FakeOpenAI:
         self.requests.append(body)
         async with self._arrived:
             self._arrived.notify_all()
+        broken = tool_pairing_error(body.get("messages", []))
+        if self.strict_tool_pairing and broken is not None:
+            message, param = broken
+            return _error(400, message, param=param)
         if self._queue:
             return await self._queue.popleft()(body)
         if self._responder is not None:
@@ -251,6 +353,28 @@ class FakeOpenAI:
             completion = await answer if inspect.isawaitable(answer) else answer
             return self._completion_response(completion)
         return _error(500, "fake server: nothing scripted for this request")
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "fake server: the request body is not JSON")
+        self.embedding_requests.append(body)
+        async with self._arrived:
+            self._arrived.notify_all()
+        texts = _texts(body)
+        for containing, release in self._held_embeddings:
+            if any(containing in text for text in texts):
+                await release.wait()
+        data = [
+            {"object": "embedding", "index": i, "embedding": _embedding(text, self._embedding_dim)}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(len(text.split()) for text in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
 
     async def _list_models(self, request: web.Request) -> web.Response:
         if self.models_status != 200:

@@ -8,6 +8,7 @@ into belongs to the agent (:mod:`agent.mind.memory`).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import aiosqlite
 from agent.db import Database, match_expression
 from agent.mind.memory import SET_SUMMARY
 from agent.mind.timestamps import now, parse_timestamp, timestamp
+
+log = logging.getLogger(__name__)
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -47,6 +50,34 @@ _INSERT_COLUMNS = (
 )
 _MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SPEAKER_NAME_MAX = 64
+
+INTERRUPTED = "interrupted: this call was stopped before it finished; no result"
+
+# The chat API's pairing rule over the in-context messages in id (prompt) order: a result
+# belongs to the nearest non-tool message before it, its head, and answers one of its calls;
+# every call of a head needs a result there. Ids are matched within a head: some servers
+# reuse them. Rows: each call without a result, with next_id, the next in-context message
+# after its head that is not a result (NULL: none); each result of no call ('result').
+_UNPAIRED = """
+WITH ctx AS (
+    SELECT id, role, tool_calls, tool_call_id,
+        MAX(CASE WHEN role != 'tool' THEN id END) OVER (ORDER BY id) AS head
+    FROM messages WHERE agent_id = ? AND in_context = 1
+), calls AS (
+    SELECT ctx.id AS head, c.key AS n, json_extract(c.value, '$.id') AS call_id,
+        json_extract(c.value, '$.function.name') AS name
+    FROM ctx, json_each(ctx.tool_calls) AS c WHERE ctx.role = 'assistant'
+), results AS (SELECT id, head, tool_call_id FROM ctx WHERE role = 'tool')
+SELECT 'call' AS kind, head AS id, n, call_id, name,
+    (SELECT MIN(id) FROM ctx WHERE ctx.id > calls.head AND role != 'tool') AS next_id
+FROM calls WHERE NOT EXISTS (
+    SELECT 1 FROM results r WHERE r.head = calls.head AND r.tool_call_id = calls.call_id)
+UNION ALL
+SELECT 'result', id, 0, tool_call_id, NULL, NULL FROM results r WHERE NOT EXISTS (
+    SELECT 1 FROM calls WHERE calls.head = r.head AND calls.call_id = r.tool_call_id)
+ORDER BY id, n
+"""
+_EVICT_SPAN = "UPDATE messages SET in_context = 0 WHERE agent_id = ? AND id >= ? AND id < ?"
 
 
 @dataclass(frozen=True)
@@ -150,6 +181,12 @@ def _message_row(agent_id: int, message: Message, *, in_context: bool) -> tuple[
     )
 
 
+def _insert_sql(rows: int) -> str:
+    """An INSERT of ``rows`` messages, with the values of :func:`_message_row` in order."""
+    values = ", ".join([_MESSAGE_VALUES] * rows)
+    return f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values}"  # noqa: S608 (constants)
+
+
 def _stored(row: aiosqlite.Row) -> StoredMessage:
     tool_calls = row["tool_calls"]
     return StoredMessage(
@@ -191,18 +228,56 @@ class RecallStore:
         """
         if not messages:
             return []
-        values = ", ".join([_MESSAGE_VALUES] * len(messages))
         params = [
             value
             for message, in_context in messages
             for value in _message_row(agent_id, message, in_context=in_context)
         ]
-        rows = await self._db.write(
-            f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values} RETURNING id",  # noqa: S608
-            params,
-        )
+        rows = await self._db.write(f"{_insert_sql(len(messages))} RETURNING id", params)
         # RETURNING's row order is unspecified; ids grow in the order the rows were inserted.
         return sorted(int(row[0]) for row in rows)
+
+    async def answer_dangling_calls(self, agent_id: int) -> int:
+        """Store an :data:`INTERRUPTED` result for each call in context without one; return
+        how many. Strict servers refuse a prompt with an unanswered call, and a turn stopped
+        between storing a call and its result (killed, or cancelled at shutdown) leaves one.
+
+        Run it before a turn stores its user message: one read when all is paired. Turns of
+        a conversation run one at a time, so a call the last turn left is in its last
+        assistant message, followed in context only by that message's results: appending (ids
+        only grow) puts the answer right after them. A call with messages after it (a state
+        file from before this check) has no id to answer it in place: its assistant message
+        and results leave the context instead, staying in recall. Only what is in context
+        pairs: a call whose result left it counts as unanswered, and a result whose call left
+        it leaves too. One transaction; running it again changes nothing.
+        """
+        agent_id = int(agent_id)
+        if not await self._db.fetchall(_UNPAIRED, (agent_id,)):
+            return 0
+        async with self._db.transaction() as conn:
+            # Read again under the write lock, so that what is repaired is what is there.
+            unpaired = await conn.execute_fetchall(_UNPAIRED, (agent_id,))
+            last: list[Message] = []
+            spans: set[tuple[int, int]] = set()  # ids [from, to) leaving the context
+            for row in unpaired:
+                if row["kind"] == "result":
+                    spans.add((row["id"], row["id"] + 1))
+                elif row["next_id"] is not None:  # the call's message up to the next one
+                    spans.add((row["id"], row["next_id"]))
+                else:
+                    name, call_id = row["name"], row["call_id"] or ""
+                    last.append(Message("tool", INTERRUPTED, tool_call_id=call_id, name=name))
+            await conn.executemany(_EVICT_SPAN, [(agent_id, *span) for span in spans])
+            if last:
+                rows = [_message_row(agent_id, m, in_context=True) for m in last]
+                await conn.execute(_insert_sql(len(rows)), [v for row in rows for v in row])
+        log.warning(
+            "agent %d: answered %d interrupted calls, took %d unpaired spans out of context",
+            agent_id,
+            len(last),
+            len(spans),
+        )
+        return len(last)
 
     async def in_context(self, agent_id: int) -> list[StoredMessage]:
         """The messages still in the prompt, oldest first."""

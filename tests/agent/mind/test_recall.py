@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from agent.db import Database
 from agent.mind.memory import AgentStore
-from agent.mind.recall import Message, RecallStore, StoredMessage
+from agent.mind.recall import INTERRUPTED, Message, RecallStore, StoredMessage
 from agent.mind.timestamps import timestamp
+from tests.fake_openai import tool_pairing_error
 
 KEY = "console:local:default"
 PERSONA = "I am Archivist, a careful librarian."
@@ -241,3 +243,135 @@ async def test_two_agents_never_see_each_others_messages(db: Database) -> None:
     assert await recall.count(first) == 1
     listing = {s.key: s.messages for s in await AgentStore(db).list()}
     assert listing == {"discord:1:10": 1, "slack:T1:C1": 0}
+
+
+def _call(call_id: str, name: str = "archival_memory_search") -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}
+
+
+def _calls(*call_ids: str) -> Message:
+    return Message("assistant", "Let me look.", tool_calls=[_call(i) for i in call_ids])
+
+
+def _result(call_id: str, text: str = "found it") -> Message:
+    return Message("tool", text, tool_call_id=call_id, name="archival_memory_search")
+
+
+def _shape(messages: list[StoredMessage]) -> list[tuple[str, str | None]]:
+    """Each message as (role, what it says or which call it answers)."""
+    return [
+        (m.role, m.tool_call_id if m.role == "tool" else m.content or str(m.tool_calls))
+        for m in messages
+    ]
+
+
+async def _assert_paired(recall: RecallStore, agent_id: int) -> None:
+    prompt = [m.to_openai() for m in await recall.in_context(agent_id)]
+    assert tool_pairing_error(prompt) is None, prompt
+
+
+async def test_calls_left_without_results_get_one_interrupted_result_each(db: Database) -> None:
+    agent_id = await _agent(db)
+    recall = RecallStore(db)
+    await recall.add(agent_id, Message("user", "Where is the manual?"))
+    asked = await recall.add(agent_id, _calls("c1", "c2", "c3"))
+    await recall.add_all(
+        agent_id, [(_result("c1"), True), (Message("assistant", "Sent this."), False)]
+    )
+    assert tool_pairing_error([m.to_openai() for m in await recall.in_context(agent_id)])
+
+    assert await recall.answer_dangling_calls(agent_id) == 2
+
+    stored = await recall.in_context(agent_id)
+    assert [m.id for m in stored][:3] == [asked - 1, asked, asked + 1]
+    assert _shape(stored)[2:] == [("tool", "c1"), ("tool", "c2"), ("tool", "c3")]
+    for answer in stored[3:]:
+        assert answer.content == INTERRUPTED and answer.name == "archival_memory_search"
+    await _assert_paired(recall, agent_id)
+    count = await recall.count(agent_id)
+    assert await recall.answer_dangling_calls(agent_id) == 0
+    assert await recall.count(agent_id) == count
+
+
+async def test_a_paired_conversation_is_left_alone(db: Database) -> None:
+    agent_id = await _agent(db)
+    recall = RecallStore(db)
+    await recall.add(agent_id, Message("user", "hello"))
+    await recall.add(agent_id, _calls("c1", "c2"))
+    await recall.add_all(agent_id, [(_result("c2"), True), (_result("c1"), True)])
+    await recall.add(agent_id, Message("system", "[memory pressure] save what matters"))
+    await recall.add(agent_id, Message("assistant", "Hello!"))
+    before = await recall.in_context(agent_id)
+    assert await recall.answer_dangling_calls(agent_id) == 0
+    assert await recall.in_context(agent_id) == before
+    assert await recall.count(agent_id) == len(before)
+
+
+async def test_a_dangling_call_with_later_messages_leaves_the_context(db: Database) -> None:
+    # As in a state file written before the check existed: later turns stored after the call.
+    agent_id = await _agent(db)
+    other = await _agent(db, "slack:T1:C1")
+    recall = RecallStore(db)
+    await recall.add(agent_id, Message("user", "first question"))
+    await recall.add(agent_id, _calls("c1"))
+    await recall.add(agent_id, Message("user", "second question"))
+    await recall.add(agent_id, _calls("c2", "c3"))
+    theirs = await recall.add(other, _result("c3"))
+    await recall.add(agent_id, _result("c3"))
+    await recall.add(agent_id, Message("user", "third question"))
+    await recall.add(agent_id, _calls("c4"))
+    count = await recall.count(agent_id)
+
+    assert await recall.answer_dangling_calls(agent_id) == 1
+
+    assert _shape(await recall.in_context(agent_id)) == [
+        ("user", "first question"),
+        ("user", "second question"),
+        ("user", "third question"),
+        ("assistant", "Let me look."),
+        ("tool", "c4"),
+    ]
+    await _assert_paired(recall, agent_id)
+    assert await recall.count(agent_id) == count + 1  # nothing is deleted
+    assert _ids(await recall.in_context(other)) == [theirs]
+    assert await recall.answer_dangling_calls(agent_id) == 0
+
+
+async def test_only_messages_in_context_pair(db: Database) -> None:
+    agent_id = await _agent(db)
+    recall = RecallStore(db)
+    await recall.add(agent_id, Message("user", "one"))
+    first_call = await recall.add(agent_id, _calls("c1"))
+    stray = await recall.add(agent_id, _result("c1"))
+    await recall.add(agent_id, Message("user", "two"))
+    await recall.add(agent_id, _calls("c2"))
+    evicted = await recall.add(agent_id, _result("c2"))
+    # The call left the context and its result did not; the reverse for c2.
+    await recall.evict(agent_id, first_call)
+    await db.write("UPDATE messages SET in_context = 0 WHERE id = ?", (evicted,))
+
+    assert await recall.answer_dangling_calls(agent_id) == 1
+
+    stored = await recall.in_context(agent_id)
+    assert stray not in _ids(stored)
+    assert _shape(stored) == [("user", "two"), ("assistant", "Let me look."), ("tool", "c2")]
+    assert stored[-1].content == INTERRUPTED
+    await _assert_paired(recall, agent_id)
+    assert await recall.answer_dangling_calls(agent_id) == 0
+
+
+async def test_call_ids_are_paired_within_their_message(db: Database) -> None:
+    # Some servers number calls per response, so one id recurs across the conversation.
+    agent_id = await _agent(db)
+    recall = RecallStore(db)
+    await recall.add(agent_id, Message("user", "one"))
+    await recall.add(agent_id, _calls("0"))
+    await recall.add(agent_id, _result("0"))
+    await recall.add(agent_id, Message("user", "two"))
+    await recall.add(agent_id, _calls("0"))
+    assert await recall.answer_dangling_calls(agent_id) == 1
+    assert _shape(await recall.in_context(agent_id))[-2:] == [
+        ("assistant", "Let me look."),
+        ("tool", "0"),
+    ]
+    await _assert_paired(recall, agent_id)

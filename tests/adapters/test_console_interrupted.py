@@ -1,0 +1,91 @@
+"""``archivist chat`` killed while a function runs: the next run answers in the same
+conversation, its prompt paired as strict servers require (issue 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.mind.recall import INTERRUPTED
+from tests.adapters.test_console import chat
+from tests.fake_openai import FakeOpenAI, tool_pairing_error
+
+NOTE = "The vault code is 7-4-1."
+
+
+@pytest.fixture
+def backend() -> str:
+    """The console does not depend on the Milvus backend: Lite is enough here."""
+    return "lite"
+
+
+def _env(tmp_path: Path, fake: FakeOpenAI) -> dict[str, str]:
+    # Embeddings from the fake too: the function's own request to it is what the test can
+    # see while the function runs, and hold there.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARCHIVIST_", "OPENAI_"))}
+    return {
+        **env,
+        "ARCHIVIST_STORAGE_DATA_DIR": str(tmp_path / "data"),
+        "ARCHIVIST_LLM_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-console-test",
+        "ARCHIVIST_EMBEDDINGS_BACKEND": "openai",
+        "ARCHIVIST_EMBEDDINGS_BASE_URL": fake.base_url,
+        "ARCHIVIST_EMBEDDINGS_MODEL": "fake-embedding",
+    }
+
+
+def _rows(tmp_path: Path) -> list[tuple[str, str | None, str | None]]:
+    with sqlite3.connect(tmp_path / "data" / "archivist.db") as db:
+        return db.execute(
+            "SELECT role, tool_calls, tool_call_id FROM messages ORDER BY id"
+        ).fetchall()
+
+
+async def test_a_chat_killed_during_a_call_answers_the_next_message(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    env = _env(tmp_path, fake_openai)
+    fake_openai.reply(tool_calls=[("archival_memory_insert", {"content": NOTE})])
+    fake_openai.hang_embeddings(NOTE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"Please remember that the vault code is 7-4-1.\n")
+    await process.stdin.drain()
+    # The call is stored before it runs, and it is running: it is embedding the note. (Once
+    # the model is asked again, every result is stored: killing then would leave nothing.)
+    await fake_openai.wait_for_embedding(NOTE, timeout=120)
+    process.kill()
+    await process.wait()
+    (_, calls, _) = _rows(tmp_path)[-1]
+    assert calls is not None  # the last message is the call, with no result after it
+    (call,) = json.loads(calls)
+
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Please tell me the code again."})])
+    code, out, err = await chat(env, "What is the vault code?\n")
+
+    assert code == 0, err
+    assert "Please tell me the code again." in out
+    sent = fake_openai.requests[-1]["messages"]
+    assert tool_pairing_error(sent) is None
+    asked_at = next(i for i, m in enumerate(sent) if m.get("tool_calls") == [call])
+    assert sent[asked_at + 1] == {
+        "role": "tool",
+        "content": INTERRUPTED,
+        "tool_call_id": call["id"],
+    }
+    assert ("tool", None, call["id"]) in _rows(tmp_path)
