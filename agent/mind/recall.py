@@ -312,6 +312,15 @@ class RecallStore:
         )
         return int(row[0]) if row else 0
 
+    async def last_reply(self, agent_id: int) -> str | None:
+        """The last thing the agent said to the people (a message, not a function call)."""
+        row = await self._db.fetchone(
+            "SELECT content FROM messages WHERE agent_id = ? AND role = 'assistant'"
+            " AND tool_calls IS NULL AND content != '' ORDER BY id DESC LIMIT 1",
+            (int(agent_id),),
+        )
+        return str(row[0]) if row else None
+
     async def search(
         self, agent_id: int, query: str, *, page: int = 0, page_size: int = 5
     ) -> RecallPage:
