@@ -17,9 +17,10 @@ from agent.documents.library import Library, SearchResult
 from agent.errors import ArchivistError, PassageTooLong
 from agent.mind.citations import CitationStore
 from agent.mind.memory import AgentState, CoreMemory
+from agent.mind.messages import RecallPage
 from agent.mind.notes import save_note
 from agent.mind.output import refusal
-from agent.mind.recall import RecallPage, RecallStore
+from agent.mind.recall import RecallStore
 from agent.values import Citation
 
 _MAX_PAGE = 1000

@@ -19,9 +19,10 @@ from agent.mind.citations import CitationStore, cited_handles, without_unknown
 from agent.mind.functions import FUNCTIONS, MAX_REFUSALS, TurnContext
 from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable
 from agent.mind.memory import AgentState, AgentStore, CoreMemory
+from agent.mind.messages import Message
 from agent.mind.output import NO_ANSWER, NOT_SHOWN, cut_at_sentence, refusal, with_text_calls
 from agent.mind.profiles import Profiles
-from agent.mind.recall import Message, RecallStore
+from agent.mind.recall import RecallStore
 from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
 from agent.mind.window import ContextWindow
 from agent.values import Citation

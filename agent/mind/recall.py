@@ -7,49 +7,31 @@ into belongs to the agent (:mod:`agent.mind.memory`).
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal, get_args
-
-import aiosqlite
 
 from agent.db import Database, match_expression
 from agent.mind.memory import SET_SUMMARY
-from agent.mind.timestamps import now, parse_timestamp, timestamp
+from agent.mind.messages import (
+    COLUMN_NAMES,
+    MESSAGE_COLUMNS,
+    Message,
+    RecallPage,
+    Role,
+    StoredMessage,
+    insert_sql,
+    message_row,
+    stored,
+)
+from agent.mind.timestamps import timestamp
 
 log = logging.getLogger(__name__)
-
-Role = Literal["system", "user", "assistant", "tool"]
-ROLES: tuple[Role, ...] = get_args(Role)
 
 # What conversation search covers, as in MemGPT: what people said and what the agent said.
 # System prompts and function results are the agent's plumbing, not the conversation.
 SEARCHED_ROLES: tuple[Role, ...] = ("user", "assistant")
 _SEARCHED_ROLES_SQL = "(" + ", ".join(f"'{role}'" for role in SEARCHED_ROLES) + ")"
-
-_COLUMN_NAMES = (
-    "id",
-    "role",
-    "speaker_id",
-    "speaker_name",
-    "content",
-    "tool_calls",
-    "tool_call_id",
-    "name",
-    "in_context",
-    "created_at",
-)
-_MESSAGE_COLUMNS = ", ".join(_COLUMN_NAMES)
-_INSERT_COLUMNS = (
-    "agent_id, in_context, role, speaker_id, speaker_name,"
-    " content, tool_calls, tool_call_id, name, created_at"
-)
-_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_SPEAKER_NAME_MAX = 64
 
 INTERRUPTED = "interrupted: this call was stopped before it finished; no result"
 
@@ -80,129 +62,6 @@ ORDER BY id, n
 _EVICT_SPAN = "UPDATE messages SET in_context = 0 WHERE agent_id = ? AND id >= ? AND id < ?"
 
 
-@dataclass(frozen=True)
-class Message:
-    """A chat message as the agent loop handles it, before it is stored.
-
-    ``content`` may be None only for an assistant message that just calls functions.
-    ``tool_calls`` (assistant only) are chat-API tool call dicts; ``tool_call_id`` and ``name``
-    (tool only) say which call a function result answers. ``speaker_id``/``speaker_name`` name
-    the person behind a user message. ``created_at`` must be time-zone aware; it defaults to now.
-    """
-
-    role: Role
-    content: str | None = None
-    speaker_id: str | None = None
-    speaker_name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-    name: str | None = None
-    created_at: datetime = field(default_factory=now)
-
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"unknown message role {self.role!r}")
-        if self.tool_calls is not None and self.role != "assistant":
-            raise ValueError("only assistant messages carry tool calls")
-        if (self.role == "tool") != (self.tool_call_id is not None):
-            raise ValueError("tool messages, and only they, need a tool_call_id")
-        if self.content is None and not (self.role == "assistant" and self.tool_calls):
-            raise ValueError(f"a {self.role} message without tool calls needs content")
-        timestamp(self.created_at)  # rejects a naive time now rather than when it is stored
-
-    def to_openai(self) -> dict[str, Any]:
-        """The message as a chat-completions API dict.
-
-        A user message with a speaker name has it prefixed to the content, ``[Alice] hello``:
-        in a channel several people talk to one agent, and the API's own ``name`` field is
-        limited to ``[A-Za-z0-9_-]`` and ignored by many models and compatible servers. A tool
-        message carries no ``name``: the API's tool message has none, and strict compatible
-        servers reject unknown fields; ``tool_call_id`` already ties it to its call.
-        """
-        content = self.content
-        if self.role == "user" and self.speaker_name and content is not None:
-            content = f"[{_display_name(self.speaker_name)}] {content}"
-        message: dict[str, Any] = {"role": self.role, "content": content}
-        if self.tool_calls:
-            message["tool_calls"] = self.tool_calls
-        if self.role == "tool":
-            message["tool_call_id"] = self.tool_call_id
-            message["content"] = content or ""
-        return message
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredMessage(Message):
-    """A message read back from recall memory, with its row id and whether it is in context.
-
-    ``created_at`` comes back at the stored (millisecond) precision.
-    """
-
-    id: int
-    in_context: bool
-
-
-@dataclass(frozen=True)
-class RecallPage:
-    """One page of conversation search results, with the true number of matches."""
-
-    results: list[StoredMessage]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages the whole result set fills."""
-        return math.ceil(self.total / self.page_size)
-
-
-def _display_name(name: str) -> str:
-    # A display name is user-controlled: keep it on one line and out of the bracket syntax so
-    # it cannot pose as another speaker or as a new line of the conversation.
-    clean = "".join(ch if ch.isprintable() and ch not in "[]" else " " for ch in name)
-    clean = " ".join(clean.split())
-    return clean[:_SPEAKER_NAME_MAX] or "?"
-
-
-def _message_row(agent_id: int, message: Message, *, in_context: bool) -> tuple[object, ...]:
-    """A message's values in the order of ``_INSERT_COLUMNS``."""
-    return (
-        int(agent_id),
-        int(in_context),
-        message.role,
-        message.speaker_id,
-        message.speaker_name,
-        message.content,
-        json.dumps(message.tool_calls) if message.tool_calls is not None else None,
-        message.tool_call_id,
-        message.name,
-        timestamp(message.created_at),
-    )
-
-
-def _insert_sql(rows: int) -> str:
-    """An INSERT of ``rows`` messages, with the values of :func:`_message_row` in order."""
-    values = ", ".join([_MESSAGE_VALUES] * rows)
-    return f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values}"  # noqa: S608 (constants)
-
-
-def _stored(row: aiosqlite.Row) -> StoredMessage:
-    tool_calls = row["tool_calls"]
-    return StoredMessage(
-        id=int(row["id"]),
-        role=row["role"],
-        speaker_id=row["speaker_id"],
-        speaker_name=row["speaker_name"],
-        content=row["content"],
-        tool_calls=json.loads(tool_calls) if tool_calls is not None else None,
-        tool_call_id=row["tool_call_id"],
-        name=row["name"],
-        in_context=bool(row["in_context"]),
-        created_at=parse_timestamp(row["created_at"]),
-    )
-
-
 class RecallStore:
     """Every message of every agent's conversation, in order, searchable by words and dates."""
 
@@ -231,9 +90,9 @@ class RecallStore:
         params = [
             value
             for message, in_context in messages
-            for value in _message_row(agent_id, message, in_context=in_context)
+            for value in message_row(agent_id, message, in_context=in_context)
         ]
-        rows = await self._db.write(f"{_insert_sql(len(messages))} RETURNING id", params)
+        rows = await self._db.write(f"{insert_sql(len(messages))} RETURNING id", params)
         # RETURNING's row order is unspecified; ids grow in the order the rows were inserted.
         return sorted(int(row[0]) for row in rows)
 
@@ -269,8 +128,8 @@ class RecallStore:
                     last.append(Message("tool", INTERRUPTED, tool_call_id=call_id, name=name))
             await conn.executemany(_EVICT_SPAN, [(agent_id, *span) for span in spans])
             if last:
-                rows = [_message_row(agent_id, m, in_context=True) for m in last]
-                await conn.execute(_insert_sql(len(rows)), [v for row in rows for v in row])
+                rows = [message_row(agent_id, m, in_context=True) for m in last]
+                await conn.execute(insert_sql(len(rows)), [v for row in rows for v in row])
         log.warning(
             "agent %d: answered %d interrupted calls, took %d unpaired spans out of context",
             agent_id,
@@ -282,11 +141,11 @@ class RecallStore:
     async def in_context(self, agent_id: int) -> list[StoredMessage]:
         """The messages still in the prompt, oldest first."""
         rows = await self._db.fetchall(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages"  # noqa: S608 (a constant)
+            f"SELECT {MESSAGE_COLUMNS} FROM messages"  # noqa: S608 (a constant)
             " WHERE agent_id = ? AND in_context = 1 ORDER BY id",
             (int(agent_id),),
         )
-        return [_stored(row) for row in rows]
+        return [stored(row) for row in rows]
 
     async def evict(self, agent_id: int, up_to_id: int, *, summary: str | None = None) -> int:
         """Take messages with ids up to ``up_to_id`` out of the prompt; return how many.
@@ -338,15 +197,13 @@ class RecallStore:
         join = "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
         params = (expression, int(agent_id))
         total = await self._db.fetchone(f"SELECT COUNT(*) {join} WHERE {where}", params)
-        columns = ", ".join(f"m.{name}" for name in _COLUMN_NAMES)
+        columns = ", ".join(f"m.{name}" for name in COLUMN_NAMES)
         rows = await self._db.fetchall(
             f"SELECT {columns} {join} WHERE {where}"
             " ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?",
             (*params, page_size, page * page_size),
         )
-        return RecallPage(
-            [_stored(r) for r in rows], int(total[0]) if total else 0, page, page_size
-        )
+        return RecallPage([stored(r) for r in rows], int(total[0]) if total else 0, page, page_size)
 
     async def search_date(
         self,
@@ -377,13 +234,11 @@ class RecallStore:
         params = (int(agent_id), low, high)
         total = await self._db.fetchone(f"SELECT COUNT(*) FROM messages WHERE {where}", params)  # noqa: S608
         rows = await self._db.fetchall(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where}"  # noqa: S608 (constants)
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where}"  # noqa: S608 (constants)
             " ORDER BY created_at, id LIMIT ? OFFSET ?",
             (*params, page_size, page * page_size),
         )
-        return RecallPage(
-            [_stored(r) for r in rows], int(total[0]) if total else 0, page, page_size
-        )
+        return RecallPage([stored(r) for r in rows], int(total[0]) if total else 0, page, page_size)
 
 
 def _check_page(page: int, page_size: int) -> None:

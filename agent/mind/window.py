@@ -27,9 +27,10 @@ from agent.mind.functions import TurnContext
 from agent.mind.instructions import MEMORY_PRESSURE, STATISTICS, SUMMARY_PROMPT, SYSTEM_PROMPT
 from agent.mind.llm import LLM, Completion
 from agent.mind.memory import AgentStore
+from agent.mind.messages import StoredMessage
 from agent.mind.notes import archive_overview
 from agent.mind.output import repetitive
-from agent.mind.recall import RecallStore, StoredMessage
+from agent.mind.recall import RecallStore
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +127,15 @@ class ContextWindow:
     async def prompt(self, ctx: TurnContext) -> Prompt:
         """The messages for the next completion, within the window."""
         budget = await self._budget()
-        for _ in range(3):  # a summary that frees too little is followed by another
-            messages, system, stats = await self._view(ctx)
-            raw = self._fixed + estimate_tokens([system, stats, *[m.to_openai() for m in messages]])
-            used = round(raw * self._ratio)
-            if used <= SUMMARISE_AT * budget:
+        messages, system, stats = await self._view(ctx)
+        raw = self._raw(system, stats, messages)
+        for _ in range(2):  # a summary that frees too little is followed by another
+            if raw * self._ratio <= SUMMARISE_AT * budget:
                 break
             await self._summarise(ctx, messages, self._part(system), budget)
+            messages, system, stats = await self._view(ctx)
+            raw = self._raw(system, stats, messages)
+        used = round(raw * self._ratio)
         if used > WARN_AT * budget:
             pressure = MEMORY_PRESSURE.format(percent=round(100 * used / budget))
             stats = {"role": "system", "content": f"{stats['content']}\n{pressure}"}
@@ -142,6 +145,12 @@ class ContextWindow:
         """Tokens a prompt may use: the window less the room kept for the answer."""
         size = await self.size()
         return size - min(self._reply_tokens, size // 4)
+
+    def _raw(
+        self, system: dict[str, Any], stats: dict[str, Any], messages: list[StoredMessage]
+    ) -> int:
+        """Uncalibrated tokens of a whole prompt, tool schemas included."""
+        return self._fixed + estimate_tokens([system, stats, *[m.to_openai() for m in messages]])
 
     def _part(self, payload: Any) -> int:
         """Calibrated tokens of one part of a prompt."""

@@ -93,7 +93,11 @@ async def test_a_mention_is_answered_with_typing_and_a_linked_citation(
 
 
 async def test_a_long_answer_is_split_into_messages_within_the_limit(server: Server) -> None:
-    paragraphs = [f"Part {i}: " + "lorem ipsum dolor " * 24 for i in range(6)]
+    # Varied words: an answer that repeats itself over and over is refused as a loop.
+    paragraphs = [
+        f"Part {i}: " + " ".join(f"step{i}-{j} explains option{j}" for j in range(18))
+        for i in range(6)
+    ]
     long_answer = "\n\n".join(p.strip() for p in paragraphs)
     assert 2400 < len(long_answer) < 3000
     server.llm.reply(tool_calls=[("send_message", {"message": long_answer})])

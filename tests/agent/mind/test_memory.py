@@ -12,7 +12,8 @@ import agent.db
 from agent.db import MIGRATIONS, Database, open_database
 from agent.documents.registry import SourceRegistry
 from agent.mind.memory import AgentStore, CoreMemory, MemoryEditError
-from agent.mind.recall import Message, RecallStore, StoredMessage
+from agent.mind.messages import Message, StoredMessage
+from agent.mind.recall import RecallStore
 
 KEY = "console:local:default"
 PERSONA = "I am Archivist, a careful librarian."

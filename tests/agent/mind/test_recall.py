@@ -9,7 +9,8 @@ import pytest
 
 from agent.db import Database
 from agent.mind.memory import AgentStore
-from agent.mind.recall import INTERRUPTED, Message, RecallStore, StoredMessage
+from agent.mind.messages import Message, StoredMessage
+from agent.mind.recall import INTERRUPTED, RecallStore
 from agent.mind.timestamps import timestamp
 from tests.fake_openai import tool_pairing_error
 
