@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent.core import Core
+from agent.mind.llm_errors import CONTEXT_OVERFLOW
 from bot.app import open_core
 from bot.config import Settings
 from tests.agent.mind.helpers import KEY, ask
@@ -38,3 +40,38 @@ async def test_an_overflowing_context_is_summarised_and_nothing_is_lost(
     assert len(json.dumps(last_prompt)) // 3 < 2048
     assert view.messages >= 12 * 3  # user, assistant, tool result: all still in recall memory
     assert found.total == 0
+
+
+async def test_a_server_window_smaller_than_configured_is_learnt_from_its_refusal(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        if _is_summary(body):
+            return chat_completion("Alice told stories about her garden.")
+        return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+
+    fake_openai.respond_with(respond)
+    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 12
+    async with open_core(with_llm(settings, fake_openai, context_window=8192)) as core:
+        for i in range(6):
+            await core.ask(ask(f"Story {i}: {story}"))
+        assert not any(_is_summary(b) for b in fake_openai.requests)
+        fake_openai.fail(
+            400,
+            message="This model's maximum context length is 2048 tokens. However, you"
+            " requested 3391 tokens. Please reduce the length of the messages.",
+        )
+        reply = await core.ask(ask("Story 6: and then it rained."))
+    assert reply.messages == ["I see."] and not reply.failed
+    assert any(_is_summary(b) for b in fake_openai.requests)
+    retried = fake_openai.requests[-1]["messages"]
+    assert len(json.dumps(retried)) // 4 < 2048 - 2048 // 4  # room left for the answer
+
+
+async def test_a_prompt_still_refused_after_summarising_gets_its_own_sentence(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.fail(400, message="the request exceeds the available context size", times=2)
+    reply = await core.ask(ask("hello"))
+    assert reply.failed and reply.notice == CONTEXT_OVERFLOW
+    assert "model name" not in reply.notice
