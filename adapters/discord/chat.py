@@ -12,11 +12,11 @@ from discord.ext import commands
 
 from adapters.discord.access import require, require_of_author
 from adapters.discord.options import DiscordOptions
-from adapters.discord.places import Place, place_of
+from adapters.discord.places import Place, interaction_place
 from adapters.discord.render import reply_text, split_message
 from adapters.discord.views import Confirm
 from adapters.policy import Action
-from agent.core import ArchivistError, Core, Incoming, Reply
+from agent.core import Core, Incoming, Reply
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,7 @@ _THREAD_NAME_CHARS = 90
 EMPTY_QUESTION = "Ask me something after the mention, e.g. `@Archivist what does chapter 3 say?`"
 
 
-def _place(interaction: discord.Interaction) -> Place:
-    place = place_of(interaction.channel)
-    if place is None:
-        raise ArchivistError("I work in server channels: use this command in one.")
-    return place
+_OUTSIDE_SERVER = "I work in server channels: use this command in one."
 
 
 class ChatCog(commands.Cog, name="Chat"):
@@ -83,7 +79,7 @@ class ChatCog(commands.Cog, name="Chat"):
     async def memory(self, interaction: discord.Interaction) -> None:
         """Core memory and memory sizes of this channel's agent, privately."""
         await require(interaction, Action.SHOW_MEMORY, self._options.manager_roles)
-        view = await self._core.memory(_place(interaction).conversation)
+        view = await self._core.memory(interaction_place(interaction, _OUTSIDE_SERVER).conversation)
         sources = ", ".join(view.sources) or "none attached"
         text = (
             f"```\n{view.core[:1700]}\n```\n{view.messages} messages;"
@@ -97,7 +93,7 @@ class ChatCog(commands.Cog, name="Chat"):
     async def search(self, interaction: discord.Interaction, query: str) -> None:
         """The best passages of the attached sources, with citations, privately."""
         await require(interaction, Action.SEARCH, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self._core.search(place.conversation, query)
         if not found.results:
@@ -115,7 +111,7 @@ class ChatCog(commands.Cog, name="Chat"):
     async def reset(self, interaction: discord.Interaction) -> None:
         """Ask for confirmation, then forget the conversation; sources stay attached."""
         await require(interaction, Action.RESET, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
 
         async def confirmed(pressed: discord.Interaction) -> None:
             await pressed.response.defer()

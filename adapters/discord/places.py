@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import discord
 
+from agent.core import ArchivistError
+
 Channel = discord.abc.GuildChannel | discord.Thread
 
 
@@ -33,3 +35,11 @@ def place_of(channel: object) -> Place | None:
     else:
         return None
     return Place(f"discord:{guild.id}:{channel_id}", f"discord:{guild.id}", channel)
+
+
+def interaction_place(interaction: discord.Interaction, refusal: str) -> Place:
+    """Where a slash command was used; ``refusal`` (raised) outside a server channel."""
+    place = place_of(interaction.channel)
+    if place is None:
+        raise ArchivistError(refusal)
+    return place

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from adapters.discord.access import require, standing
 from adapters.discord.options import DiscordOptions
-from adapters.discord.places import Place, place_of
+from adapters.discord.places import Place, interaction_place, place_of
 from adapters.discord.uploads import Uploads, is_pdf, source_name
 from adapters.discord.views import Confirm
 from adapters.policy import Action, UploadAnswer, refusal, upload_answer
@@ -24,11 +24,7 @@ log = logging.getLogger(__name__)
 _CHOICES = 25
 
 
-def _place(interaction: discord.Interaction) -> Place:
-    place = place_of(interaction.channel)
-    if place is None:
-        raise ArchivistError("Sources belong to servers: use this command in a server channel.")
-    return place
+_OUTSIDE_SERVER = "Sources belong to servers: use this command in a server channel."
 
 
 class SourcesCog(commands.Cog, name="Sources"):
@@ -91,7 +87,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     ) -> None:
         """Load an attached PDF, editing the deferred answer with progress."""
         await require(interaction, Action.LOAD, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
         if not is_pdf(file):
             raise ArchivistError(f"{file.filename} is not a PDF: only PDF files can be loaded.")
         await interaction.response.defer(thinking=True)
@@ -120,7 +116,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     async def attach(self, interaction: discord.Interaction, source: str) -> None:
         """Attach a guild source to this channel's agent."""
         await require(interaction, Action.ATTACH, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
         found, new = await self._core.attach(
             place.conversation, place.scope, source, by=f"discord:{interaction.user.id}"
         )
@@ -149,7 +145,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     async def detach(self, interaction: discord.Interaction, source: str) -> None:
         """Detach a source from this channel's agent."""
         await require(interaction, Action.DETACH, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
         found, removed = await self._core.detach(place.conversation, place.scope, source)
         await interaction.response.send_message(
             f"Detached {found.name}." if removed else f"{found.name} was not attached here."
@@ -171,7 +167,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     async def sources(self, interaction: discord.Interaction) -> None:
         """List the guild's sources with status and size; attached ones are marked."""
         await require(interaction, Action.LIST_SOURCES, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
         listed = await self._core.sources(place.scope)
         attached = {s.id for s in await self._core.attached(place.conversation)}
         if not listed:
@@ -191,7 +187,7 @@ class SourcesCog(commands.Cog, name="Sources"):
     async def forget_source(self, interaction: discord.Interaction, source: str) -> None:
         """Ask for confirmation, then delete the source everywhere in this guild."""
         await require(interaction, Action.FORGET_SOURCE, self._options.manager_roles)
-        place = _place(interaction)
+        place = interaction_place(interaction, _OUTSIDE_SERVER)
 
         async def confirmed(pressed: discord.Interaction) -> None:
             await pressed.response.defer()
