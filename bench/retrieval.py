@@ -1,31 +1,45 @@
-"""Retrieval quality over a real manual: recall@k, page accuracy@k and MRR per search mode.
+"""Retrieval quality over real manuals: recall@k, page accuracy and MRR per manual, kind and mode.
 
-The manual (by default the 1,151-page C++ Annotations from Debian's ``c++-annotations-pdf``)
-is loaded through the project's own code path (settings -> ``open_library`` ->
-``Library.load``) into a fresh data directory, then every question of the question set is
-asked with ``Library.search_sources``. A question counts as
+Every question set in ``bench/questions/`` names a manual of ``bench._manuals`` (fetched from
+its Debian package into ``bench/data``). By default the bench runs the *development set* of
+issue 12: the sets marked ``"split": "dev"``, six manuals of different kinds (API reference,
+user guide, tutorial, specification, man-page collection, long book). ``--manual NAME`` runs
+one set instead (repeat it for several), e.g. ``--manual cpp-annotations``, the old tuning set.
 
-* **recalled** when its answer string occurs (case-insensitive, whitespace collapsed, curly
-  quotes folded) in the text of one of the top-k passages;
-* **page-accurate** when one of the top-k passages' page ranges ``[page, last_page]``
+Each manual is loaded through the project's own code path (settings -> ``open_library`` ->
+``Library.load``) into a fresh data directory of its own, then every question is asked in
+every mode with ``Library.search_sources`` for the top ``2k`` passages (k = ``--top-k``,
+default 5). A question counts as
+
+* **recalled@k** when its answer string occurs (case-insensitive, whitespace collapsed, curly
+  quotes folded) in the text of one of the top-k passages (recall@2k likewise);
+* **page-accurate@k** when one of the top-k passages' page ranges ``[page, last_page]``
   intersects the question's pages;
-* and contributes ``1/rank`` of the first passage holding the answer to the **MRR**.
+* and contributes ``1/rank`` of the first passage holding the answer (within the top 2k) to
+  the **MRR**.
 
-Before anything is loaded the question set is checked against the PDF itself: every answer
-must occur on every page it lists (as pypdf extracts it and
+*hit page*: of the questions recalled@k, the share whose first passage holding the answer
+covers one of the question's pages (the page a citation of that passage names is right).
+*union@k* is the bound a fusion of the dense and keyword rankings could reach: the share of
+questions whose answer is in the dense top k or the keyword top k.
+
+Figures are given per manual, per question kind (pooled over manuals), as the **mean over
+manuals** (each manual weighs the same, whatever its number of questions) and for the **worst
+manual** (lowest recall@k in that mode): choose defaults by the mean and watch the worst.
+
+Before anything is loaded every question set is checked against its PDF: every answer must
+occur on every page it lists (as pypdf extracts it and
 ``agent.documents.page_text.clean_page_text`` cleans it); otherwise the script refuses to run.
-
-Search modes are pluggable: ``dense`` is the library's default search; any other mode is
-passed as ``mode=...`` to ``search_sources`` once the library accepts that parameter, and is
-skipped with a note until then.
+``--check-only`` stops there, also noting answers that occur on pages the question does not list.
 
 Usage::
 
-    python -m bench.retrieval                                # full manual, temporary data dir
-    python -m bench.retrieval --limit-pages 120              # quick run on the first 120 pages
-    python -m bench.retrieval --reuse /tmp/cpp-bench         # load once, reuse afterwards
-    python -m bench.retrieval --modes dense,hybrid --reuse /tmp/cpp-bench
-    python -m bench.retrieval --check-only                   # just validate the question set
+    python -m bench.retrieval                                 # the development set, temporary dirs
+    python -m bench.retrieval --reuse bench/data/retrieval    # load once per manual, reuse later
+    python -m bench.retrieval --manual glpk --manual gmpl     # some manuals only
+    python -m bench.retrieval --manual cpp-annotations        # the old tuning set
+    python -m bench.retrieval --limit-pages 120               # quick run on the first 120 pages
+    python -m bench.retrieval --check-only                    # just validate the question sets
 """
 
 from __future__ import annotations
@@ -37,12 +51,13 @@ import json
 import logging
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import typing
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +70,15 @@ from bench import _manuals, _report
 
 BENCH_DIR = Path(__file__).resolve().parent
 QUESTIONS_DIR = BENCH_DIR / "questions"
-DEFAULT_QUESTIONS = QUESTIONS_DIR / "cpp-annotations.json"
+DEV_SPLIT = "dev"
 SCOPE = "global"
-SOURCE = "cpp"
+SOURCE = "manual"
 META_FILE = "bench-retrieval.json"
 KNOWN_MODES = ("dense", "hybrid", "keyword")
+UNION_OF = ("dense", "keyword")
+UNION_LABEL = " or ".join(UNION_OF)
 SECTION_PREFIX = "Retrieval quality"
+DEV_SECTION = f"{SECTION_PREFIX}: development set"
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
@@ -81,11 +99,12 @@ class Question:
 
 @dataclass(frozen=True)
 class QuestionSet:
-    """A question set file: which manual it is about and its questions."""
+    """A question set file: which manual it is about, which split, and its questions."""
 
     path: Path
     manual: str
     title: str
+    split: str
     package_version: str | None
     pdf_sha256: str | None
     questions: tuple[Question, ...]
@@ -121,10 +140,53 @@ def load_question_set(path: Path) -> QuestionSet:
         path=path,
         manual=str(doc.get("manual", "cpp-annotations")),
         title=str(doc.get("title", doc.get("manual", path.stem))),
+        split=str(doc.get("split", "tuning")),
         package_version=doc.get("package_version"),
         pdf_sha256=doc.get("pdf_sha256"),
         questions=tuple(questions),
     )
+
+
+def is_question_set(path: Path) -> bool:
+    """Whether ``path`` is a retrieval question set (other benches keep files there too)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and "manual" in raw and isinstance(raw.get("questions"), list)
+
+
+def find_question_sets(manuals: Sequence[str], directory: Path = QUESTIONS_DIR) -> list[Path]:
+    """The question sets of ``manuals`` (by key), or every dev-split set when none is named."""
+    if manuals:
+        missing = [m for m in manuals if not (directory / f"{m}.json").is_file()]
+        if missing:
+            raise ValueError(f"no question set {', '.join(missing)} in {directory}")
+        return [directory / f"{m}.json" for m in manuals]
+    found = [
+        path
+        for path in sorted(directory.glob("*.json"))
+        if is_question_set(path) and load_question_set(path).split == DEV_SPLIT
+    ]
+    if not found:
+        raise ValueError(f"no question set with split {DEV_SPLIT!r} in {directory}")
+    return found
+
+
+class PageTexts:
+    """A PDF's pages as the library indexes them (pypdf text, cleaned), read on demand."""
+
+    def __init__(self, pdf: Path) -> None:
+        self._reader = PdfReader(str(pdf))
+        self._cache: dict[int, str] = {}
+        self.total = len(self._reader.pages)
+
+    def __getitem__(self, page: int) -> str:
+        """Normalised text of 1-based ``page``."""
+        if page not in self._cache:
+            text = self._reader.pages[page - 1].extract_text()
+            self._cache[page] = normalise(clean_page_text(text))
+        return self._cache[page]
 
 
 def check_question_set(qset: QuestionSet, pdf: Path) -> list[str]:
@@ -134,21 +196,34 @@ def check_question_set(qset: QuestionSet, pdf: Path) -> list[str]:
     ``agent.documents.page_text.clean_page_text``, i.e. what the library indexes (ligatures
     expanded, words hyphenated across lines joined).
     """
-    reader = PdfReader(str(pdf))
-    total = len(reader.pages)
-    cache: dict[int, str] = {}
+    pages = PageTexts(pdf)
     problems: list[str] = []
     for q in qset.questions:
         answer = normalise(q.answer)
         for page in q.pages:
-            if not 1 <= page <= total:
-                problems.append(f"{q.id}: page {page} is outside the PDF's {total} pages")
-                continue
-            if page not in cache:
-                cache[page] = normalise(clean_page_text(reader.pages[page - 1].extract_text()))
-            if answer not in cache[page]:
+            if not 1 <= page <= pages.total:
+                problems.append(f"{q.id}: page {page} is outside the PDF's {pages.total} pages")
+            elif answer not in pages[page]:
                 problems.append(f"{q.id}: answer {q.answer!r} not found on page {page}")
     return problems
+
+
+def answers_elsewhere(qset: QuestionSet, pdf: Path) -> list[str]:
+    """Notes on answers that also occur on pages their question does not list.
+
+    Not an error (a phrase may recur), but such a question is recalled by a passage from
+    the wrong place, and its page accuracy is then measured against the listed pages only.
+    """
+    pages = PageTexts(pdf)
+    texts = [pages[n] for n in range(1, pages.total + 1)]
+    notes: list[str] = []
+    for q in qset.questions:
+        answer = normalise(q.answer)
+        extra = [n for n, text in enumerate(texts, 1) if answer in text and n not in q.pages]
+        if extra:
+            shown = ", ".join(map(str, extra[:8])) + (" ..." if len(extra) > 8 else "")
+            notes.append(f"{q.id}: answer {q.answer!r} also on page(s) {shown}")
+    return notes
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -166,7 +241,7 @@ class Hit:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One question asked in one mode."""
+    """One question asked in one mode: its ranked hits (top 2k)."""
 
     question: Question
     mode: str
@@ -178,57 +253,81 @@ class Outcome:
         """1-based rank of the first passage holding the answer, if any."""
         return next((i for i, h in enumerate(self.hits, 1) if h.has_answer), None)
 
+    def covers(self, hit: Hit) -> bool:
+        """Whether ``hit``'s pages intersect the question's pages."""
+        return bool(set(self.question.pages).intersection(range(hit.page, hit.last_page + 1)))
+
     @property
     def page_rank(self) -> int | None:
         """1-based rank of the first passage whose pages intersect the question's pages."""
-        wanted = set(self.question.pages)
-        return next(
-            (
-                i
-                for i, h in enumerate(self.hits, 1)
-                if wanted.intersection(range(h.page, max(h.page, h.last_page) + 1))
-            ),
-            None,
-        )
+        return next((i for i, h in enumerate(self.hits, 1) if self.covers(h)), None)
+
+    def recalled(self, k: int) -> bool:
+        """The answer is in one of the top ``k`` passages."""
+        rank = self.answer_rank
+        return rank is not None and rank <= k
+
+    def hit_page_right(self) -> bool:
+        """The first passage holding the answer covers one of the question's pages."""
+        rank = self.answer_rank
+        return rank is not None and self.covers(self.hits[rank - 1])
 
 
 @dataclass(frozen=True)
 class Summary:
-    """Aggregate metrics of one mode over a set of outcomes."""
+    """Aggregate metrics of one mode over some outcomes (one manual, one kind, ...)."""
 
     mode: str
     n: int
-    recall: float
-    page_accuracy: float
-    mrr: float
-    page_mrr: float
+    recall: float  # @k
+    recall_2k: float
+    page_accuracy: float  # @k
+    hit_page: float | None  # share of the questions recalled@k whose answer passage's page is right
+    mrr: float  # over the top 2k
     median_ms: float
-    by_kind: dict[str, float] = field(default_factory=dict)  # recall@k per question kind
 
 
-def summarise(mode: str, outcomes: Sequence[Outcome]) -> Summary:
-    """Recall@k, page accuracy@k, MRR (answer-based and page-based) and median latency."""
-    n = len(outcomes)
-    if n == 0:
-        return Summary(mode, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
-    def mean(values: Sequence[float]) -> float:
-        return sum(values) / len(values)
 
-    kinds = sorted({o.question.kind for o in outcomes})
+def summarise(mode: str, outcomes: Sequence[Outcome], k: int) -> Summary:
+    """Recall@k and @2k, page accuracy@k, hit page, MRR and median latency of ``outcomes``."""
+    recalled = [o for o in outcomes if o.recalled(k)]
     return Summary(
         mode=mode,
-        n=n,
-        recall=mean([o.answer_rank is not None for o in outcomes]),
-        page_accuracy=mean([o.page_rank is not None for o in outcomes]),
-        mrr=mean([1 / o.answer_rank if o.answer_rank else 0.0 for o in outcomes]),
-        page_mrr=mean([1 / o.page_rank if o.page_rank else 0.0 for o in outcomes]),
-        median_ms=statistics.median(o.seconds for o in outcomes) * 1000,
-        by_kind={
-            kind: mean([o.answer_rank is not None for o in outcomes if o.question.kind == kind])
-            for kind in kinds
-        },
+        n=len(outcomes),
+        recall=_mean([o.recalled(k) for o in outcomes]),
+        recall_2k=_mean([o.recalled(2 * k) for o in outcomes]),
+        page_accuracy=_mean([any(o.covers(h) for h in o.hits[:k]) for o in outcomes]),
+        hit_page=_mean([o.hit_page_right() for o in recalled]) if recalled else None,
+        mrr=_mean([1 / o.answer_rank if o.answer_rank else 0.0 for o in outcomes]),
+        median_ms=statistics.median(o.seconds for o in outcomes) * 1000 if outcomes else 0.0,
     )
+
+
+def mean_summary(mode: str, summaries: Sequence[Summary]) -> Summary:
+    """The unweighted mean of per-manual summaries: every manual counts the same."""
+    hit_pages = [s.hit_page for s in summaries if s.hit_page is not None]
+    return Summary(
+        mode=mode,
+        n=sum(s.n for s in summaries),
+        recall=_mean([s.recall for s in summaries]),
+        recall_2k=_mean([s.recall_2k for s in summaries]),
+        page_accuracy=_mean([s.page_accuracy for s in summaries]),
+        hit_page=_mean(hit_pages) if hit_pages else None,
+        mrr=_mean([s.mrr for s in summaries]),
+        median_ms=statistics.median(s.median_ms for s in summaries) if summaries else 0.0,
+    )
+
+
+def union_recall(
+    by_mode: dict[str, dict[str, Outcome]], ids: Sequence[str], k: int
+) -> float | None:
+    """Share of questions ``ids`` whose answer is in the top k of one of :data:`UNION_OF`."""
+    if not ids or any(m not in by_mode for m in UNION_OF):
+        return None
+    return _mean([any(by_mode[m][qid].recalled(k) for m in UNION_OF) for qid in ids])
 
 
 # ------------------------------------------------------------------------- the library
@@ -352,41 +451,171 @@ async def load_manual(library: Any, pdf: Path, display_name: str, quiet: bool) -
 # ------------------------------------------------------------------------------ output
 
 
-def format_table(summaries: Sequence[Summary], top_k: int) -> str:
-    """The per-mode summary as a Markdown table (also readable in a terminal)."""
-    kinds = sorted({k for s in summaries for k in s.by_kind})
-    head = [
-        "mode",
+@dataclass
+class ManualRun:
+    """Everything measured on one manual."""
+
+    qset: QuestionSet
+    kind: str  # what sort of document (from ``bench._manuals``)
+    info: LoadInfo
+    questions: list[Question]  # those asked (all, unless --limit-pages left some out)
+    outcomes: dict[str, dict[str, Outcome]]  # mode -> question id -> outcome
+    skipped: dict[str, str]  # mode -> why it was not measured
+
+    def summary(self, mode: str, k: int) -> Summary:
+        """This manual's figures in ``mode``."""
+        return summarise(mode, list(self.outcomes[mode].values()), k)
+
+    def union(self, k: int) -> float | None:
+        """Share of this manual's questions in the dense or the keyword top k."""
+        return union_recall(self.outcomes, [q.id for q in self.questions], k)
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (also readable in a terminal)."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _metric_head(k: int) -> list[str]:
+    return [
         "questions",
-        f"recall@{top_k}",
-        *(f"recall@{top_k} {k}" for k in kinds),
-        f"page acc@{top_k}",
+        f"recall@{k}",
+        f"recall@{2 * k}",
+        f"page acc@{k}",
+        "hit page",
         "MRR",
-        "page MRR",
         "median latency",
     ]
-    rows = [
-        [
-            s.mode,
-            str(s.n),
-            f"{s.recall:.2f}",
-            *(f"{s.by_kind[k]:.2f}" if k in s.by_kind else "-" for k in kinds),
-            f"{s.page_accuracy:.2f}",
-            f"{s.mrr:.3f}",
-            f"{s.page_mrr:.3f}",
-            f"{s.median_ms:.0f} ms",
-        ]
-        for s in summaries
+
+
+def _metric_cells(s: Summary) -> list[str]:
+    return [
+        str(s.n),
+        _num(s.recall),
+        _num(s.recall_2k),
+        _num(s.page_accuracy),
+        _num(s.hit_page),
+        _num(s.mrr, 3),
+        f"{s.median_ms:.0f} ms",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+
+
+def _union_cells(n: int, union: float | None) -> list[str]:
+    return [str(n), _num(union), "-", "-", "-", "-", "-"]
+
+
+def worst_manual(runs: Sequence[ManualRun], mode: str, k: int) -> ManualRun:
+    """The manual with the lowest recall@k in ``mode`` (ties: the lower MRR)."""
+    return min(runs, key=lambda r: (r.summary(mode, k).recall, r.summary(mode, k).mrr))
+
+
+def headline_table(runs: Sequence[ManualRun], modes: Sequence[str], k: int) -> str:
+    """Per mode: the mean over manuals and the worst manual, and the dense-or-keyword bound."""
+    head = [
+        "mode",
+        f"mean recall@{k}",
+        f"worst manual: recall@{k}",
+        f"mean recall@{2 * k}",
+        f"mean page acc@{k}",
+        "mean hit page",
+        "mean MRR",
+        "median latency",
+    ]
+    rows: list[list[str]] = []
+    for mode in modes:
+        mean = mean_summary(mode, [r.summary(mode, k) for r in runs])
+        worst = worst_manual(runs, mode, k)
+        rows.append(
+            [
+                mode,
+                _num(mean.recall),
+                f"{_num(worst.summary(mode, k).recall)} ({worst.qset.manual})",
+                _num(mean.recall_2k),
+                _num(mean.page_accuracy),
+                _num(mean.hit_page),
+                _num(mean.mrr, 3),
+                f"{mean.median_ms:.0f} ms",
+            ]
+        )
+    unions = [(u, r) for r in runs if (u := r.union(k)) is not None]
+    if unions:
+        low, low_run = min(unions, key=lambda pair: pair[0])
+        mean_union = _mean([u for u, _ in unions])
+        rows.append(
+            [f"{UNION_LABEL} (bound)", _num(mean_union), f"{_num(low)} ({low_run.qset.manual})"]
+            + ["-"] * 5
+        )
+    return markdown_table(head, rows)
+
+
+def per_manual_table(runs: Sequence[ManualRun], modes: Sequence[str], k: int) -> str:
+    """Rows per manual and mode, the union bound per manual, then the mean and worst manual."""
+    head = ["manual", "mode", *_metric_head(k)]
+    rows: list[list[str]] = []
+    for run in runs:
+        name = run.qset.manual
+        rows += [[name, mode, *_metric_cells(run.summary(mode, k))] for mode in modes]
+        if (union := run.union(k)) is not None:
+            rows.append([name, UNION_LABEL, *_union_cells(len(run.questions), union)])
+    for mode in modes:
+        mean = mean_summary(mode, [r.summary(mode, k) for r in runs])
+        rows.append(["**mean over manuals**", mode, *_metric_cells(mean)])
+    for mode in modes:
+        worst = worst_manual(runs, mode, k)
+        rows.append(
+            [f"**worst: {worst.qset.manual}**", mode, *_metric_cells(worst.summary(mode, k))]
+        )
+    return markdown_table(head, rows)
+
+
+def per_kind_table(runs: Sequence[ManualRun], modes: Sequence[str], k: int) -> str:
+    """Rows per question kind and mode, pooled over every manual's questions."""
+    kinds = sorted({q.kind for r in runs for q in r.questions})
+    head = ["kind", "mode", *_metric_head(k)]
+    rows: list[list[str]] = []
+    for kind in kinds:
+        for mode in modes:
+            pooled = [r.outcomes[mode][q.id] for r in runs for q in r.questions if q.kind == kind]
+            rows.append([kind, mode, *_metric_cells(summarise(mode, pooled, k))])
+        ids = [(r, q.id) for r in runs for q in r.questions if q.kind == kind]
+        if all(m in r.outcomes for r, _ in ids for m in UNION_OF):
+            union = _mean([any(r.outcomes[m][qid].recalled(k) for m in UNION_OF) for r, qid in ids])
+            rows.append([kind, UNION_LABEL, *_union_cells(len(ids), union)])
+    return markdown_table(head, rows)
+
+
+def manuals_table(runs: Sequence[ManualRun]) -> str:
+    """What was loaded: manual, kind, package, pages, passages, load time, questions."""
+    head = ["manual", "kind", "title", "Debian package", "pages", "passages", "load", "questions"]
+    rows = []
+    for run in runs:
+        manual = _manuals.find_manual(run.qset.manual)
+        pages = f"first {run.info.pages}" if run.info.limit_pages else str(run.info.pages)
+        rows.append(
+            [
+                run.qset.manual,
+                run.kind,
+                run.qset.title,
+                f"`{manual.package}` {run.qset.package_version or manual.version or '?'}",
+                pages,
+                str(run.info.passages),
+                f"{run.info.load_seconds:.0f} s",
+                f"{len(run.questions)} of {len(run.qset.questions)}",
+            ]
+        )
+    return markdown_table(head, rows)
 
 
 def format_details(
     questions: Sequence[Question], outcomes: dict[str, dict[str, Outcome]], modes: Sequence[str]
 ) -> str:
-    """Per-question ranks: ``answer rank / page rank`` per mode, ``-`` when not in the top k."""
+    """Per-question ranks: ``answer rank / page rank`` per mode, ``-`` when not in the top 2k."""
 
     def cell(o: Outcome | None) -> str:
         if o is None:
@@ -394,115 +623,256 @@ def format_details(
         return f"{o.answer_rank or '-'} / {o.page_rank or '-'}"
 
     head = ["id", "kind", "pages", "question", *modes]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    rows = []
     for q in questions:
         text = q.question.replace("|", "\\|")
         pages = ",".join(map(str, q.pages))
         cells = [cell(outcomes.get(m, {}).get(q.id)) for m in modes]
-        lines.append("| " + " | ".join([q.id, q.kind, pages, text, *cells]) + " |")
-    return "\n".join(lines)
+        rows.append([q.id, q.kind, pages, text, *cells])
+    return markdown_table(head, rows)
+
+
+def code_version() -> str:
+    """The commit measured, and whether the retrieval code had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=BENCH_DIR.parent, capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "agent/documents", "bot")
+    return f"commit `{commit}`" + (" with uncommitted changes to the library" if dirty else "")
 
 
 def report_markdown(
     *,
-    qset: QuestionSet,
-    info: LoadInfo,
-    summaries: Sequence[Summary],
-    skipped: dict[str, str],
-    details: str,
-    top_k: int,
-    asked: int,
+    runs: Sequence[ManualRun],
+    modes: Sequence[str],
+    k: int,
     command: str,
     machine: str,
 ) -> str:
     """The docs/benchmarks.md section body."""
     kinds: dict[str, int] = {}
-    for q in qset.questions:
-        kinds[q.kind] = kinds.get(q.kind, 0) + 1
-    composition = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    stages = ", ".join(f"{k} {v:.0f} s" for k, v in info.stage_seconds.items())
-    pages = f"first {info.pages} pages" if info.limit_pages else f"{info.pages} pages"
+    for run in runs:
+        for q in run.questions:
+            kinds[q.kind] = kinds.get(q.kind, 0) + 1
+    composition = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    asked = sum(len(r.questions) for r in runs)
+    model = runs[0].info.embedding_model if runs else "?"
     parts = [
         machine,
         "",
-        f"Manual: {qset.title} (Debian `{_manuals.MANUALS[qset.manual].package}`"
-        f" {qset.package_version or '?'}), {pages} loaded as {info.passages} passages with"
-        f" `{info.embedding_model}` in {info.load_seconds:.0f} s"
-        f" (time waited per stage: {stages}).",
-        f"Questions: `{qset.path.relative_to(BENCH_DIR.parent)}`, {asked} asked of"
-        f" {len(qset.questions)} ({composition}); top_k = {top_k}. *concept* questions are"
-        " paraphrased natural language, *keyword* questions hinge on an exact identifier, flag,"
-        " header or error message.",
+        f"Code: {code_version()}; `{model}`; top_k = {2 * k} per search (the figures @{k} are"
+        f" its first {k}). {asked} questions over {len(runs)} manuals ({composition}).",
         "",
-        format_table(summaries, top_k),
+        manuals_table(runs),
         "",
-        f"recall@{top_k}: the answer string is in one of the top {top_k} passages;"
-        f" page acc@{top_k}: one of them covers a page listed for the question; MRR: mean of"
-        " 1/rank of the first passage holding the answer (page MRR: of the first on a listed"
-        " page); latency: one search, embedding the query included.",
+        f"**Mean over manuals and worst manual** (each manual weighs the same; the worst is"
+        f" the one with the lowest recall@{k} in that mode):",
+        "",
+        headline_table(runs, modes, k),
+        "",
+        "**Per manual:**",
+        "",
+        per_manual_table(runs, modes, k),
+        "",
+        "**Per question kind** (pooled over the manuals' questions):",
+        "",
+        per_kind_table(runs, modes, k),
+        "",
+        f"recall@{k}: the answer string is in one of the top {k} passages (recall@{2 * k}"
+        f" likewise); page acc@{k}: one of them covers a page listed for the question; hit"
+        f" page: of the questions recalled@{k}, the share whose first passage holding the"
+        f" answer covers a listed page (its citation names the right page); MRR: mean of 1/rank"
+        f" of the first passage holding the answer in the top {2 * k}; {UNION_LABEL}: the"
+        f" answer is in the dense top {k} or the keyword top {k}, the bound for a fusion of the"
+        " two; latency: one search, embedding the query included, median per manual (mean"
+        " rows: median of those); load: wall-clock time of `Library.load` for the manual, slower"
+        " when other work shares the cores.",
     ]
-    for mode, why in skipped.items():
-        parts += ["", f"Mode `{mode}` not measured: {why}."]
-    parts += [
-        "",
-        "<details><summary>Per question: answer rank / page rank</summary>",
-        "",
-        details,
-        "",
-        "</details>",
-        "",
-        f"Reproduce: `{command}`",
-    ]
+    for run in runs:
+        for mode, why in run.skipped.items():
+            parts += ["", f"{run.qset.manual}: mode `{mode}` not measured: {why}."]
+    for run in runs:
+        measured = [m for m in modes if m in run.outcomes]
+        parts += [
+            "",
+            f"<details><summary>{run.qset.manual}: answer rank / page rank per question"
+            f" (`{run.qset.path.relative_to(BENCH_DIR.parent)}`)</summary>",
+            "",
+            format_details(run.questions, run.outcomes, measured),
+            "",
+            "</details>",
+        ]
+    parts += ["", f"Reproduce: `{command}`"]
     return "\n".join(parts)
+
+
+def section_title(args: argparse.Namespace, runs: Sequence[ManualRun]) -> str:
+    """The docs/benchmarks.md section this run writes."""
+    if not args.manual and not args.questions:
+        title = DEV_SECTION
+    elif len(runs) == 1:
+        title = f"{SECTION_PREFIX}: {runs[0].qset.title}"
+    else:
+        title = f"{SECTION_PREFIX}: " + ", ".join(r.qset.manual for r in runs)
+    if args.limit_pages is not None:
+        title += f", first {args.limit_pages} pages"
+    return title
+
+
+def json_dump(runs: Sequence[ManualRun], modes: Sequence[str], k: int) -> dict[str, Any]:
+    """Raw results: per manual its load, summaries, union bound and every ranking."""
+    return {
+        run.qset.manual: {
+            "load": asdict(run.info),
+            "summaries": {m: asdict(run.summary(m, k)) for m in modes if m in run.outcomes},
+            "union": run.union(k),
+            "skipped": run.skipped,
+            "outcomes": {
+                m: {
+                    qid: {
+                        "answer_rank": o.answer_rank,
+                        "page_rank": o.page_rank,
+                        "seconds": o.seconds,
+                        "hits": [asdict(h) for h in o.hits],
+                    }
+                    for qid, o in per.items()
+                }
+                for m, per in run.outcomes.items()
+            },
+        }
+        for run in runs
+    }
 
 
 # --------------------------------------------------------------------------------- run
 
 
-async def run(args: argparse.Namespace) -> int:
-    """Check the question set, load (or reuse) the manual, ask every question per mode."""
-    qset = load_question_set(args.questions)
-    pdf = args.pdf or _manuals.fetch_manual(qset.manual)
-    print(f"manual: {pdf}", file=sys.stderr)
-    if qset.pdf_sha256 and _manuals.sha256(pdf) != qset.pdf_sha256:
+def check_sets(args: argparse.Namespace) -> list[tuple[QuestionSet, Path]] | None:
+    """Load and check every selected question set against its PDF; None if one fails."""
+    paths = list(args.questions) or find_question_sets(args.manual)
+    if args.pdf is not None and len(paths) != 1:
+        print("--pdf needs exactly one question set (--manual or --questions)", file=sys.stderr)
+        return None
+    checked: list[tuple[QuestionSet, Path]] = []
+    failed = False
+    for path in paths:
+        qset = load_question_set(path)
+        pdf = args.pdf or _manuals.fetch_manual(qset.manual)
+        print(f"{qset.manual}: {pdf}", file=sys.stderr)
+        if qset.pdf_sha256 and _manuals.sha256(pdf) != qset.pdf_sha256:
+            print(
+                f"note: {pdf.name} differs from the PDF {path.name} was written against;"
+                " checking every answer against it",
+                file=sys.stderr,
+            )
+        problems = check_question_set(qset, pdf)
+        if problems:
+            failed = True
+            print(f"question set {path} does not match {pdf}:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            continue
         print(
-            "note: the PDF differs from the one the question set was written against;"
-            " checking every answer against it",
+            f"question set {path.name} OK: {len(qset.questions)} questions verified",
             file=sys.stderr,
         )
-    problems = check_question_set(qset, pdf)
-    if problems:
-        print(f"question set {qset.path} does not match {pdf}:", file=sys.stderr)
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
+        if args.check_only:
+            for note in answers_elsewhere(qset, pdf):
+                print(f"  note: {note}", file=sys.stderr)
+        checked.append((qset, pdf))
+    return None if failed else checked
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Check the question sets, load (or reuse) each manual, ask every question per mode."""
+    try:
+        checked = check_sets(args)
+    except (ValueError, _manuals.FetchError) as exc:
+        print(exc, file=sys.stderr)
         return 2
-    print(
-        f"question set OK: {len(qset.questions)} questions verified against the PDF",
-        file=sys.stderr,
-    )
+    if checked is None:
+        return 2
     if args.check_only:
         return 0
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    limit = args.limit_pages
-    questions = [q for q in qset.questions if limit is None or max(q.pages) <= limit]
-    if len(questions) < len(qset.questions):
-        print(
-            f"--limit-pages {limit}: asking {len(questions)} of {len(qset.questions)} questions"
-            " (the others' pages are not loaded)",
-            file=sys.stderr,
+    runs: list[ManualRun] = []
+    for qset, pdf in checked:
+        limit = args.limit_pages
+        questions = [q for q in qset.questions if limit is None or max(q.pages) <= limit]
+        if len(questions) < len(qset.questions):
+            print(
+                f"--limit-pages {limit}: asking {len(questions)} of {len(qset.questions)}"
+                f" {qset.manual} questions (the others' pages are not loaded)",
+                file=sys.stderr,
+            )
+        temporary = args.reuse is None
+        data_dir = (
+            Path(tempfile.mkdtemp(prefix=f"archivist-bench-{qset.manual}-"))
+            if temporary
+            else args.reuse / qset.manual
         )
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            result = await _run_in(args, qset, pdf, questions, modes, data_dir)
+        finally:
+            if temporary and not args.keep:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            elif temporary:
+                print(f"data dir kept: {data_dir}", file=sys.stderr)
+        if result is None:
+            return 2
+        runs.append(result)
+    if args.load_only:
+        return 0
+    _output(args, runs, modes)
+    return 0
 
-    temporary = args.reuse is None
-    data_dir = Path(tempfile.mkdtemp(prefix="archivist-bench-")) if temporary else args.reuse
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        return await _run_in(args, qset, pdf, questions, modes, data_dir)
-    finally:
-        if temporary and not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        elif temporary:
-            print(f"data dir kept: {data_dir} (pass --reuse {data_dir} next time)", file=sys.stderr)
+
+def _output(args: argparse.Namespace, runs: Sequence[ManualRun], modes: Sequence[str]) -> None:
+    """Print the tables, write the JSON and the docs/benchmarks.md section."""
+    k = args.top_k
+    measured = [m for m in modes if all(m in r.outcomes for r in runs)]
+    print()
+    for run in runs:
+        print(
+            f"{run.qset.manual}: {run.info.pages} pages, {run.info.passages} passages, loaded in"
+            f" {run.info.load_seconds:.0f} s; {len(run.questions)} questions"
+        )
+        for mode, why in run.skipped.items():
+            print(f"  (mode {mode} skipped: {why})")
+    if not measured:
+        print("no mode was measured on every manual: nothing to report", file=sys.stderr)
+        return
+    print()
+    print(headline_table(runs, measured, k))
+    print()
+    print(per_manual_table(runs, measured, k))
+    print()
+    print(per_kind_table(runs, measured, k))
+    if args.verbose:
+        for run in runs:
+            print(f"\n{run.qset.manual}:")
+            print(format_details(run.questions, run.outcomes, measured))
+    if args.json:
+        args.json.write_text(json.dumps(json_dump(runs, measured, k), indent=2) + "\n")
+    write = args.report if args.report is not None else args.limit_pages is None
+    if write:
+        title = section_title(args, runs)
+        markdown = report_markdown(
+            runs=runs,
+            modes=measured,
+            k=k,
+            command=args.command_line,
+            machine=_report.machine_line(),
+        )
+        written = _report.write_section(title, markdown)
+        print(f"\nwrote section {title!r} to {written}", file=sys.stderr)
 
 
 def _existing_load(data_dir: Path) -> tuple[LoadInfo | None, bool]:
@@ -520,7 +890,8 @@ async def _run_in(
     questions: list[Question],
     modes: list[str],
     data_dir: Path,
-) -> int:
+) -> ManualRun | None:
+    """Load ``qset``'s manual into ``data_dir`` (or reuse it) and ask its questions."""
     from bot.app import open_library
 
     limit = args.limit_pages
@@ -534,9 +905,9 @@ async def _run_in(
                 f" PDF with --limit-pages {limit}: use another --reuse directory",
                 file=sys.stderr,
             )
-            return 2
+            return None
         print(
-            f"reusing {data_dir}: {info.passages} passages loaded earlier in"
+            f"{qset.manual}: reusing {data_dir}: {info.passages} passages loaded earlier in"
             f" {info.load_seconds:.0f} s",
             file=sys.stderr,
         )
@@ -545,115 +916,75 @@ async def _run_in(
             f"{data_dir} is not empty and has no {META_FILE}: refusing to load into it",
             file=sys.stderr,
         )
-        return 2
+        return None
 
     settings = bench_settings(data_dir, args.config)
     async with open_library(settings) as library:
         if info is None:
-            to_load = pdf
-            if limit is not None:
-                to_load = truncated_pdf(pdf, limit, data_dir)
-            print(f"loading {to_load.name} into {data_dir} ...", file=sys.stderr)
-            report, seconds = await load_manual(library, to_load, pdf.name, args.quiet)
-            loaded = report.loaded[0]
-            info = LoadInfo(
-                pdf=str(pdf),
-                pdf_sha256=pdf_sha,
-                limit_pages=limit,
-                pages=loaded.pages,
-                passages=loaded.passages,
-                load_seconds=round(seconds, 1),
-                stage_seconds={k: round(v, 1) for k, v in asdict(report.times).items()},
-                embedding_model=str(report.source.embedding_model) if report.source else "?",
-                loaded_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-            )
+            info = await _load(library, args, pdf, pdf_sha, data_dir)
             meta_path.write_text(json.dumps(asdict(info), indent=2) + "\n")
-            print(f"{report.summary()} in {seconds:.1f} s", file=sys.stderr)
-
         outcomes: dict[str, dict[str, Outcome]] = {}
         skipped: dict[str, str] = {}
-        for mode in modes:
-            per_question: dict[str, Outcome] = {}
-            try:
-                for index, q in enumerate(questions):
-                    start = time.perf_counter()
-                    try:
-                        page = await search(library, mode, q.question, args.top_k)
-                    except ModeUnsupported:
-                        raise
-                    except Exception as exc:
-                        if index:
-                            raise
-                        # The first search in a mode failing means the library rejects it.
-                        raise ModeUnsupported(
-                            f"the library rejected mode {mode!r}: {type(exc).__name__}: {exc}"
-                        ) from exc
-                    seconds = time.perf_counter() - start
-                    answer = normalise(q.answer)
-                    hits = tuple(
-                        Hit(r.page, r.last_page, float(r.score), answer in normalise(r.text))
-                        for r in page.results[: args.top_k]
-                    )
-                    per_question[q.id] = Outcome(q, mode, hits, seconds)
-            except ModeUnsupported as exc:
-                skipped[mode] = str(exc)
-                print(f"mode {mode}: {exc}", file=sys.stderr)
-                continue
-            outcomes[mode] = per_question
+        if not args.load_only:
+            for mode in modes:
+                try:
+                    outcomes[mode] = await _ask_all(library, mode, questions, 2 * args.top_k)
+                except ModeUnsupported as exc:
+                    skipped[mode] = str(exc)
+                    print(f"mode {mode}: {exc}", file=sys.stderr)
+    kind = _manuals.find_manual(qset.manual).kind
+    return ManualRun(qset, kind, info, questions, outcomes, skipped)
 
-    summaries = [summarise(m, list(outcomes[m].values())) for m in outcomes]
-    measured = list(outcomes)
-    print()
-    print(
-        f"{qset.title}: {info.pages} pages, {info.passages} passages, loaded in"
-        f" {info.load_seconds:.0f} s; {len(questions)} questions, top_k={args.top_k}"
+
+async def _load(
+    library: Any, args: argparse.Namespace, pdf: Path, pdf_sha: str, data_dir: Path
+) -> LoadInfo:
+    """Load ``pdf`` (or its first ``--limit-pages`` pages) and describe the load."""
+    limit = args.limit_pages
+    to_load = truncated_pdf(pdf, limit, data_dir) if limit is not None else pdf
+    print(f"loading {to_load.name} into {data_dir} ...", file=sys.stderr)
+    report, seconds = await load_manual(library, to_load, pdf.name, args.quiet)
+    loaded = report.loaded[0]
+    print(f"{report.summary()} in {seconds:.1f} s", file=sys.stderr)
+    return LoadInfo(
+        pdf=str(pdf),
+        pdf_sha256=pdf_sha,
+        limit_pages=limit,
+        pages=loaded.pages,
+        passages=loaded.passages,
+        load_seconds=round(seconds, 1),
+        stage_seconds={k: round(v, 1) for k, v in asdict(report.times).items()},
+        embedding_model=str(report.source.embedding_model) if report.source else "?",
+        loaded_at=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
-    print(format_table(summaries, args.top_k))
-    for mode, why in skipped.items():
-        print(f"(mode {mode} skipped: {why})")
-    if args.verbose:
-        print()
-        print(format_details(questions, outcomes, measured))
 
-    if args.json:
-        dump = {
-            "load": asdict(info),
-            "summaries": [asdict(s) for s in summaries],
-            "skipped": skipped,
-            "outcomes": {
-                m: {
-                    qid: {
-                        "answer_rank": o.answer_rank,
-                        "page_rank": o.page_rank,
-                        "seconds": o.seconds,
-                        "hits": [asdict(h) for h in o.hits],
-                    }
-                    for qid, o in per.items()
-                }
-                for m, per in outcomes.items()
-            },
-        }
-        args.json.write_text(json.dumps(dump, indent=2) + "\n")
 
-    write = args.report if args.report is not None else args.limit_pages is None
-    if write and summaries:
-        title = f"{SECTION_PREFIX}: {qset.title}"
-        if args.limit_pages is not None:
-            title += f", first {args.limit_pages} pages"
-        markdown = report_markdown(
-            qset=qset,
-            info=info,
-            summaries=summaries,
-            skipped=skipped,
-            details=format_details(questions, outcomes, measured),
-            top_k=args.top_k,
-            asked=len(questions),
-            command=args.command_line,
-            machine=_report.machine_line(),
+async def _ask_all(
+    library: Any, mode: str, questions: Sequence[Question], depth: int
+) -> dict[str, Outcome]:
+    """Every question in ``mode``, its top ``depth`` passages judged against its answer."""
+    per_question: dict[str, Outcome] = {}
+    for index, q in enumerate(questions):
+        start = time.perf_counter()
+        try:
+            page = await search(library, mode, q.question, depth)
+        except ModeUnsupported:
+            raise
+        except Exception as exc:
+            if index:
+                raise
+            # The first search in a mode failing means the library rejects it.
+            raise ModeUnsupported(
+                f"the library rejected mode {mode!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        seconds = time.perf_counter() - start
+        answer = normalise(q.answer)
+        hits = tuple(
+            Hit(r.page, r.last_page, float(r.score), answer in normalise(r.text))
+            for r in page.results[:depth]
         )
-        written = _report.write_section(title, markdown)
-        print(f"\nwrote section {title!r} to {written}", file=sys.stderr)
-    return 0
+        per_question[q.id] = Outcome(q, mode, hits, seconds)
+    return per_question
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -663,40 +994,54 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
+        "--manual",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="ask bench/questions/NAME.json (repeatable; default: every set of the dev split)",
+    )
+    parser.add_argument(
         "--questions",
         type=Path,
-        default=DEFAULT_QUESTIONS,
-        help="question set JSON (default: %(default)s)",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a question set JSON elsewhere (repeatable; instead of --manual)",
     )
     parser.add_argument(
         "--pdf",
         type=Path,
         default=None,
-        help="the manual's PDF (default: fetched from Debian into bench/data)",
+        help="the manual's PDF, for a single question set (default: fetched from Debian)",
     )
     parser.add_argument(
         "--modes",
-        default="dense",
-        help=f"comma-separated search modes, e.g. {','.join(KNOWN_MODES[:2])};"
-        " modes the library does not support yet are skipped with a note",
+        default=",".join(KNOWN_MODES),
+        help="comma-separated search modes (default: %(default)s);"
+        " modes the library does not support are skipped with a note",
     )
-    parser.add_argument("--top-k", type=int, default=5, help="passages per search (default 5)")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        help="k of recall@k and page acc@k; searches return 2k passages (default 5)",
+    )
     parser.add_argument(
         "--limit-pages",
         type=int,
         default=None,
         metavar="N",
-        help="load only the first N pages; questions beyond them are skipped",
+        help="load only the first N pages of each manual; questions beyond them are skipped",
     )
     parser.add_argument(
         "--reuse",
         type=Path,
         default=None,
         metavar="DIR",
-        help="data dir to load into once and reuse on later runs",
+        help="load each manual once into DIR/<manual> and reuse it on later runs",
     )
     parser.add_argument(
-        "--keep", action="store_true", help="keep the temporary data dir (without --reuse)"
+        "--keep", action="store_true", help="keep the temporary data dirs (without --reuse)"
     )
     parser.add_argument(
         "--config",
@@ -708,13 +1053,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--report",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="write the docs/benchmarks.md section (default: only for runs on the whole manual)",
+        help="write the docs/benchmarks.md section (default: only for runs on whole manuals)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write raw results here")
     parser.add_argument(
         "--check-only",
         action="store_true",
-        help="validate the question set against the PDF and exit",
+        help="validate the question sets against the PDFs (noting answers found on unlisted"
+        " pages too) and exit",
+    )
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="load the manuals into --reuse DIR and exit without asking",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print per-question ranks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no load progress")
@@ -723,6 +1074,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--top-k must be at least 1")
     if args.limit_pages is not None and args.limit_pages < 1:
         parser.error("--limit-pages must be at least 1")
+    if args.manual and args.questions:
+        parser.error("use either --manual or --questions")
+    if args.load_only and args.reuse is None:
+        parser.error("--load-only needs --reuse DIR (a temporary load would be thrown away)")
     args.command_line = reproduce_command(list(sys.argv[1:] if argv is None else argv))
     return args
 
