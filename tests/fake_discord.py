@@ -25,6 +25,9 @@ What the fake models, as Discord does it:
   (MESSAGE_CREATE), message content is emptied for sessions without the
   MESSAGE_CONTENT intent unless the bot is the author or is mentioned, content
   over 2000 characters and empty messages are refused with Discord's errors.
+  A reply to a deleted message is refused (400, 50035, ``message_reference``:
+  "Unknown message") unless its reference says ``fail_if_not_exists: false``,
+  which makes it a normal message.
 * Interactions: the callback (once, within ``ack_deadline`` seconds), follow-ups,
   ``@original`` edits; a deferred "thinking" answer is replaced by the first
   follow-up, as Discord does. Ephemeral messages are kept (flag 64) but never
@@ -957,6 +960,14 @@ class FakeDiscord:
         await self._dispatch_message("MESSAGE_CREATE", stored)
         return copy.deepcopy(stored.payload)
 
+    async def delete_message(self, message_id: int | str) -> None:
+        """Its author (or a moderator) deletes a message: MESSAGE_DELETE is dispatched."""
+        stored = self._messages[int(message_id)]
+        if stored.deleted:
+            raise ValueError(f"message {message_id} is already deleted")
+        await self._delete(stored)
+        await self._changed()
+
     async def slash(
         self,
         guild_id: int,
@@ -1528,12 +1539,13 @@ class FakeDiscord:
                 "authorizing_integration_owners": {"0": str(interaction.guild_id)},
             }
         reference = body.get("message_reference")
+        referenced = None if not reference else self._messages.get(int(reference["message_id"]))
+        if reference and (referenced is None or referenced.deleted):
+            if reference.get("fail_if_not_exists", True):
+                raise _form_error("message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message")
+            reference = None  # Discord sends it as a normal (non-reply) message
         if reference:
             referenced_id = int(reference["message_id"])
-            referenced = self._messages.get(referenced_id)
-            missing = referenced is None or referenced.deleted
-            if missing and reference.get("fail_if_not_exists", True):
-                raise _form_error("message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message")
             payload["type"] = REPLY
             payload["message_reference"] = {
                 "type": 0,
@@ -1542,9 +1554,7 @@ class FakeDiscord:
                 "guild_id": str(channel.guild_id),
             }
             payload["referenced_message"] = (
-                None
-                if referenced is None or referenced.deleted
-                else self._without_reference(referenced)
+                None if referenced is None else self._without_reference(referenced)
             )
         if message_type is not None:
             payload["type"] = message_type
@@ -2066,7 +2076,7 @@ class FakeDiscord:
         reference = body.get("message_reference")
         if reference and (allowed is None or allowed.get("replied_user")):
             replied = self._messages.get(int(reference["message_id"]))
-            if replied is not None:
+            if replied is not None and not replied.deleted:
                 author = int(replied.payload["author"]["id"])
                 if author not in users:
                     users.append(author)

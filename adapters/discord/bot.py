@@ -13,6 +13,7 @@ from adapters.discord.chat import EMPTY_QUESTION, ChatCog, mention_removed
 from adapters.discord.interactions import on_app_command_error
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import place_of
+from adapters.discord.replying import reply_to
 from adapters.discord.sources import SourcesCog
 from adapters.discord.uploads import is_pdf
 from adapters.failures import sentence_for
@@ -94,19 +95,19 @@ class ArchivistBot(commands.Bot):
         place = place_of(message.channel)
         try:
             if place is None:
-                await message.reply(NOT_IN_DMS, mention_author=False)
+                await reply_to(message, NOT_IN_DMS)
                 return
             text = mention_removed(message.content, self.user.id)
             if loads:
                 await self._sources.load_uploads(message, place, text, addressed=mentioned)
             elif not text:
-                await message.reply(EMPTY_QUESTION, mention_author=False)
+                await reply_to(message, EMPTY_QUESTION)
             else:
                 await self._chat.answer(message, place, text)
         except Exception as exc:  # every failure gets its sentence in the channel
             sentence = sentence_for(exc, f"message {message.id} in {message.channel.id}")
             try:
-                await message.reply(f"⚠️ {sentence}", mention_author=False)
+                await reply_to(message, f"⚠️ {sentence}")
             except discord.HTTPException:
                 log.warning("could not report a failure in %s", message.channel.id, exc_info=True)
 

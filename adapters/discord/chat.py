@@ -14,6 +14,7 @@ from adapters.discord.access import require, require_of_author
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, interaction_place
 from adapters.discord.render import reply_text, split_message
+from adapters.discord.replying import reply_to
 from adapters.discord.views import Confirm
 from adapters.policy import Action
 from agent.core import Core, Incoming, Reply
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Discord shows "typing" for about 10 s after each trigger.
 _TYPING_EVERY = 8.0
 _THREAD_NAME_CHARS = 90
+_UNKNOWN_MESSAGE = 10008
 EMPTY_QUESTION = "Ask me something after the mention, e.g. `@Archivist what does chapter 3 say?`"
 
 
@@ -66,11 +68,12 @@ class ChatCog(commands.Cog, name="Chat"):
         if not pieces:
             return
         if self._options.reply_in_thread and not isinstance(message.channel, discord.Thread):
-            thread = await message.create_thread(name=_thread_name(question))
-            for piece in pieces:
-                await thread.send(piece)
-            return
-        await message.reply(pieces[0], mention_author=False)
+            thread = await _thread_from(message, question)
+            if thread is not None:
+                for piece in pieces:
+                    await thread.send(piece)
+                return
+        await reply_to(message, pieces[0])
         for piece in pieces[1:]:
             await message.channel.send(piece)
 
@@ -134,6 +137,16 @@ async def _keep_typing(channel: discord.abc.Messageable, turn: asyncio.Task[Repl
             await asyncio.wait({turn}, timeout=_TYPING_EVERY)
     except discord.HTTPException as exc:
         log.info("typing indicator failed: %s", exc)
+
+
+async def _thread_from(message: discord.Message, question: str) -> discord.Thread | None:
+    """A thread started from the question; None if the question was deleted meanwhile."""
+    try:
+        return await message.create_thread(name=_thread_name(question))
+    except discord.NotFound as exc:
+        if exc.code != _UNKNOWN_MESSAGE:
+            raise
+        return None
 
 
 def _thread_name(question: str) -> str:

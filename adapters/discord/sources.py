@@ -12,6 +12,7 @@ from discord.ext import commands
 from adapters.discord.access import require, standing
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, interaction_place, place_of
+from adapters.discord.replying import reply_to
 from adapters.discord.uploads import Uploads, is_pdf, source_name
 from adapters.discord.views import Confirm
 from adapters.policy import Action, UploadAnswer, refusal, upload_answer
@@ -45,11 +46,11 @@ class SourcesCog(commands.Cog, name="Sources"):
         found = standing(message.author, message.channel, self._options.manager_roles)
         answer = upload_answer(found, addressed=addressed)
         if answer is UploadAnswer.REFUSE:
-            await message.reply(str(refusal(found)), mention_author=False)
+            await reply_to(message, str(refusal(found)))
         if answer is not UploadAnswer.LOAD:
             return
         for attachment in (a for a in message.attachments if is_pdf(a)):
-            status = await message.reply(f"Loading {attachment.filename}…", mention_author=False)
+            status = await reply_to(message, f"Loading {attachment.filename}…")
             show = ThrottledEdit(_editor(status), interval=self._options.progress_interval)
             line = await self._loaded_or_why(
                 place,

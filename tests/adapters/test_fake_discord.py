@@ -301,6 +301,29 @@ async def test_a_reconnect_resumes_and_replays_missed_events_once(world: World) 
     )
 
 
+async def test_a_reply_to_a_deleted_message_is_refused_unless_it_may_be_plain(
+    world: World,
+) -> None:
+    fake = world.fake
+    asked = await fake.send_message(world.channel, world.alice, "soon gone")
+    message = await world.bot.wait_until_seen(asked["id"])
+    await fake.delete_message(asked["id"])
+
+    with pytest.raises(discord.HTTPException) as refused:
+        await message.reply("too late")
+    assert (refused.value.status, refused.value.code) == (400, 50035)
+    assert "In message_reference: Unknown message" in refused.value.text
+
+    plain = await message.channel.send(
+        "still said", reference=message.to_reference(fail_if_not_exists=False)
+    )
+    assert plain.reference is None and plain.type is discord.MessageType.default
+    [posted] = fake.bot_messages(world.channel)
+    assert "message_reference" not in posted and posted["mentions"] == []
+    [deleted] = fake.gateway_events("MESSAGE_DELETE")
+    assert deleted["d"]["id"] == asked["id"]
+
+
 async def test_a_rate_limited_send_is_retried_and_lands_once(world: World) -> None:
     fake = world.fake
     channel = world.bot.get_channel(world.channel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,28 @@ async def test_a_reconnect_mid_turn_resumes_and_answers_once(server: Server) -> 
     assert answer["content"] == "Done."
     assert len(server.fake.replies_to(asked["id"])) == 1
     assert len(server.fake.identifies) == 1  # resumed, not a new session
+
+
+@pytest.mark.parametrize("options", [{}, {"reply_in_thread": True}], ids=["reply", "thread"])
+async def test_an_answer_to_a_question_deleted_meanwhile_is_posted_naming_the_asker(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = server.llm.hang("Here it is.")
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Quick?"))
+    await server.llm.wait_for_requests(1)
+    await server.fake.delete_message(asked["id"])
+    release.set()
+
+    [answer] = await server.fake.wait_for(
+        lambda: server.fake.bot_messages(server.docs), what="the answer"
+    )
+    assert answer["content"] == f"<@{server.reader}> Here it is."
+    assert "message_reference" not in answer
+    assert answer["mentions"] == []  # named, not pinged, as a reply would not ping
+    await server.adapter.bot.finish_handling(10)
+    assert server.fake.bot_messages(server.docs) == [answer]
+    complaints = [r for r in caplog.records if r.name.startswith("adapters")]
+    assert [r for r in complaints if r.levelno >= logging.WARNING] == []
 
 
 async def test_a_429_on_send_is_retried_and_lands_once(server: Server) -> None:
