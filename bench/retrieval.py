@@ -563,6 +563,8 @@ def per_manual_table(runs: Sequence[ManualRun], modes: Sequence[str], k: int) ->
         rows += [[name, mode, *_metric_cells(run.summary(mode, k))] for mode in modes]
         if (union := run.union(k)) is not None:
             rows.append([name, UNION_LABEL, *_union_cells(len(run.questions), union)])
+    if len(runs) < 2:
+        return markdown_table(head, rows)
     for mode in modes:
         mean = mean_summary(mode, [r.summary(mode, k) for r in runs])
         rows.append(["**mean over manuals**", mode, *_metric_cells(mean)])
@@ -666,14 +668,21 @@ def report_markdown(
         machine,
         "",
         f"Code: {code_version()}; `{model}`; top_k = {2 * k} per search (the figures @{k} are"
-        f" its first {k}). {asked} questions over {len(runs)} manuals ({composition}).",
+        f" its first {k}). {asked} questions over {len(runs)}"
+        f" manual{'s' if len(runs) != 1 else ''} ({composition}; each set's `notes` define"
+        " its kinds).",
         "",
         manuals_table(runs),
-        "",
-        f"**Mean over manuals and worst manual** (each manual weighs the same; the worst is"
-        f" the one with the lowest recall@{k} in that mode):",
-        "",
-        headline_table(runs, modes, k),
+    ]
+    if len(runs) > 1:
+        parts += [
+            "",
+            f"**Mean over manuals and worst manual** (each manual weighs the same; the worst is"
+            f" the one with the lowest recall@{k} in that mode):",
+            "",
+            headline_table(runs, modes, k),
+        ]
+    parts += [
         "",
         "**Per manual:**",
         "",
@@ -849,8 +858,9 @@ def _output(args: argparse.Namespace, runs: Sequence[ManualRun], modes: Sequence
     if not measured:
         print("no mode was measured on every manual: nothing to report", file=sys.stderr)
         return
-    print()
-    print(headline_table(runs, measured, k))
+    if len(runs) > 1:
+        print()
+        print(headline_table(runs, measured, k))
     print()
     print(per_manual_table(runs, measured, k))
     print()
