@@ -1021,7 +1021,8 @@ class FakeDiscord:
         values: Sequence[str] | None = None,
     ) -> FakeInteraction:
         """A member uses the component ``custom_id`` of a message (a button, or a
-        select menu when ``values`` are given)."""
+        select menu when ``values`` are given); a disabled one cannot be used, as in
+        Discord's clients."""
         stored = self._messages[int(message_id)]
         component = next(
             (
@@ -1033,6 +1034,8 @@ class FakeDiscord:
         )
         if component is None:
             raise ValueError(f"message {message_id} has no component {custom_id!r}")
+        if component.get("disabled"):
+            raise ValueError(f"component {custom_id!r} of message {message_id} is disabled")
         data: JSON = {"custom_id": custom_id, "component_type": component["type"]}
         if values is not None:
             data["values"] = list(values)

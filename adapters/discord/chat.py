@@ -15,7 +15,7 @@ from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, interaction_place
 from adapters.discord.render import reply_text, split_message
 from adapters.discord.replying import reply_to
-from adapters.discord.views import Confirm
+from adapters.discord.views import ask_to_confirm
 from adapters.policy import Action
 from agent.core import Core, Incoming, Reply
 
@@ -123,9 +123,11 @@ class ChatCog(commands.Cog, name="Chat"):
                 content=f"Forgot {forgotten} messages; sources stay attached.", view=None
             )
 
-        await interaction.response.send_message(
+        await ask_to_confirm(
+            interaction,
             "Forget this channel's conversation? Core memory and sources stay.",
-            view=Confirm(interaction.user.id, confirmed),
+            confirmed,
+            timeout=self._options.confirm_timeout,
         )
 
 

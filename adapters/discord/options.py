@@ -27,3 +27,5 @@ class DiscordOptions:
     max_upload_bytes: int = 100 * 1024 * 1024
     progress_interval: float = 1.5
     """Seconds between edits of a progress message (Discord rate-limits edits)."""
+    confirm_timeout: float = 120.0
+    """Seconds a confirmation's buttons wait for a press before they are disabled."""

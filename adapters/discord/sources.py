@@ -14,7 +14,7 @@ from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, interaction_place, place_of
 from adapters.discord.replying import reply_to
 from adapters.discord.uploads import Uploads, is_pdf, source_name
-from adapters.discord.views import Confirm
+from adapters.discord.views import ask_to_confirm
 from adapters.policy import Action, UploadAnswer, refusal, upload_answer
 from adapters.progress import ThrottledEdit
 from agent.core import ArchivistError, Core
@@ -199,9 +199,11 @@ class SourcesCog(commands.Cog, name="Sources"):
                 text = str(exc)
             await pressed.edit_original_response(content=text, view=None)
 
-        await interaction.response.send_message(
+        await ask_to_confirm(
+            interaction,
             f"Delete source {source} for every channel of this server? This cannot be undone.",
-            view=Confirm(interaction.user.id, confirmed),
+            confirmed,
+            timeout=self._options.confirm_timeout,
         )
 
     @forget_source.autocomplete("source")

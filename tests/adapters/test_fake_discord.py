@@ -239,6 +239,21 @@ async def test_a_button_press_is_routed_by_custom_id(world: World) -> None:
     assert versions[0]["components"] and not versions[1]["components"]
 
 
+async def test_a_disabled_button_cannot_be_pressed(world: World) -> None:
+    channel = world.bot.get_channel(world.channel)
+    assert isinstance(channel, discord.TextChannel)
+    view = ConfirmView()
+    for item in view.children:
+        assert isinstance(item, discord.ui.Button)
+        item.disabled = True
+    sent = await channel.send("Too late to delete.", view=view)
+
+    with pytest.raises(ValueError, match="disabled"):
+        await world.fake.click(
+            world.guild, world.channel, world.alice, sent.id, "archivist:confirm"
+        )
+
+
 async def test_a_guild_sync_is_recorded(world: World) -> None:
     fake = world.fake
     path = rf"/applications/{fake.application_id}/guilds/{world.guild}/commands"

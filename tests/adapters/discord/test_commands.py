@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.core import FileInput
 from tests import pdfs
 from tests.adapters.discord.conftest import Server, answered
@@ -22,11 +24,14 @@ async def loaded_elsewhere(server: Server, tmp_path: Path, name: str = "manual")
     assert report.loaded
 
 
+def buttons(message: JSON) -> list[JSON]:
+    return [c for row in message["components"] for c in row["components"] if c["type"] == 2]
+
+
 def button(message: JSON, label: str) -> str:
-    for row in message["components"]:
-        for component in row["components"]:
-            if component.get("label") == label:
-                return str(component["custom_id"])
+    for component in buttons(message):
+        if component.get("label") == label:
+            return str(component["custom_id"])
     raise AssertionError(f"no {label} button in {message}")
 
 
@@ -171,6 +176,26 @@ async def test_reset_asks_its_author_only_then_forgets(server: Server) -> None:
     )
     assert server.fake.message(prompt["id"])["components"] == []
     assert (await server.core.memory(server.conversation)).messages == 0
+
+
+@pytest.mark.parametrize("options", [{"confirm_timeout": 0.5}])
+async def test_confirmation_buttons_are_disabled_when_they_time_out(server: Server) -> None:
+    prompt = await answered(
+        await server.fake.slash(server.guild, server.docs, server.admin, "reset")
+    )
+    assert not any(b.get("disabled") for b in buttons(prompt))
+
+    def disabled() -> list[JSON] | None:
+        now = buttons(server.fake.message(prompt["id"]))
+        return now if now and all(b.get("disabled") for b in now) else None
+
+    greyed = await server.fake.wait_for(disabled, what="the buttons disabled")
+    assert [b["label"] for b in greyed] == ["Confirm", "Cancel"]
+    assert server.fake.message(prompt["id"])["content"] == prompt["content"]
+    with pytest.raises(ValueError, match="disabled"):
+        await server.fake.click(
+            server.guild, server.docs, server.admin, prompt["id"], button(prompt, "Confirm")
+        )
 
 
 async def test_forget_source_deletes_after_confirmation(server: Server, tmp_path: Path) -> None:
