@@ -960,6 +960,15 @@ class FakeDiscord:
         await self._dispatch_message("MESSAGE_CREATE", stored)
         return copy.deepcopy(stored.payload)
 
+    async def redeliver(self, message_id: int | str) -> None:
+        """Dispatch a message's MESSAGE_CREATE again to every live session.
+
+        Gateway events come at least once: a session resumed from an older sequence
+        number is sent again what its client had already handled, so a bot must
+        recognise a message it has answered.
+        """
+        await self._dispatch_message("MESSAGE_CREATE", self._messages[int(message_id)])
+
     async def delete_message(self, message_id: int | str) -> None:
         """Its author (or a moderator) deletes a message: MESSAGE_DELETE is dispatched."""
         stored = self._messages[int(message_id)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 
 import discord
 from discord.ext import commands
@@ -22,8 +21,6 @@ from agent.core import Core
 
 log = logging.getLogger(__name__)
 
-# Message ids remembered to answer each message once, even if a resume replays it.
-_SEEN = 10_000
 NOT_IN_DMS = "I work in server channels: mention me in one."
 
 
@@ -44,7 +41,6 @@ class ArchivistBot(commands.Bot):
         )
         self.core = core
         self.options = options
-        self._seen: OrderedDict[int, None] = OrderedDict()
         self._handling: set[asyncio.Task[object]] = set()
         self._chat = ChatCog(core, options)
         self._sources = SourcesCog(core, options)
@@ -68,9 +64,10 @@ class ArchivistBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         """Route a message: PDFs to loading, mentions to the agent, the rest nowhere.
 
-        There are no prefix commands, so nothing else reads messages.
+        Each message once, also when it is delivered again after a restart. There are no
+        prefix commands, so nothing else reads messages.
         """
-        if not self._first_time(message) or not self._should_read(message):
+        if not self._should_read(message):
             return
         task = asyncio.current_task()
         if task is not None:
@@ -92,18 +89,9 @@ class ArchivistBot(commands.Bot):
         loads = bool(uploads) and reads_uploads(self.options.ingest_uploads, addressed=mentioned)
         if not loads and not mentioned:
             return
-        place = place_of(message.channel)
         try:
-            if place is None:
-                await reply_to(message, NOT_IN_DMS)
-                return
-            text = mention_removed(message.content, self.user.id)
-            if loads:
-                await self._sources.load_uploads(message, place, text, addressed=mentioned)
-            elif not text:
-                await reply_to(message, EMPTY_QUESTION)
-            else:
-                await self._chat.answer(message, place, text)
+            if await self._first_delivery(message):
+                await self._handle(message, mentioned=mentioned, loads=loads)
         except Exception as exc:  # every failure gets its sentence in the channel
             sentence = sentence_for(exc, f"message {message.id} in {message.channel.id}")
             try:
@@ -111,13 +99,27 @@ class ArchivistBot(commands.Bot):
             except discord.HTTPException:
                 log.warning("could not report a failure in %s", message.channel.id, exc_info=True)
 
-    def _first_time(self, message: discord.Message) -> bool:
-        if message.id in self._seen:
-            return False
-        self._seen[message.id] = None
-        if len(self._seen) > _SEEN:
-            self._seen.popitem(last=False)
-        return True
+    async def _handle(self, message: discord.Message, *, mentioned: bool, loads: bool) -> None:
+        assert self.user is not None
+        place = place_of(message.channel)
+        if place is None:
+            await reply_to(message, NOT_IN_DMS)
+            return
+        text = mention_removed(message.content, self.user.id)
+        if loads:
+            await self._sources.load_uploads(message, place, text, addressed=mentioned)
+        elif not text:
+            await reply_to(message, EMPTY_QUESTION)
+        else:
+            await self._chat.answer(message, place, text)
+
+    async def _first_delivery(self, message: discord.Message) -> bool:
+        """Whether the message is new to us: a resumed session is sent again what we may have
+        handled already, also before a restart, so the claim is kept in the core's database."""
+        if await self.core.first_delivery(f"discord:message:{message.id}"):
+            return True
+        log.info("message %s in %s already handled", message.id, message.channel.id)
+        return False
 
     def _should_read(self, message: discord.Message) -> bool:
         if message.author == self.user:

@@ -339,6 +339,19 @@ async def test_a_reply_to_a_deleted_message_is_refused_unless_it_may_be_plain(
     assert deleted["d"]["id"] == asked["id"]
 
 
+async def test_a_message_can_be_delivered_again(world: World) -> None:
+    fake, bot = world.fake, world.bot
+    posted = await fake.send_message(world.channel, world.alice, "once or twice")
+    await bot.wait_until_seen(posted["id"])
+
+    await fake.redeliver(posted["id"])
+    after = await fake.send_message(world.channel, world.alice, "next")
+    await bot.wait_until_seen(after["id"])
+
+    assert bot.times_seen(posted["id"]) == 2
+    assert [m["content"] for m in fake.messages(world.channel)] == ["once or twice", "next"]
+
+
 async def test_a_rate_limited_send_is_retried_and_lands_once(world: World) -> None:
     fake = world.fake
     channel = world.bot.get_channel(world.channel)

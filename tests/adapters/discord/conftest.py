@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,35 @@ def options() -> dict[str, object]:
     return {}
 
 
+@asynccontextmanager
+async def serving(
+    fake: FakeDiscord, core: Core, guild: int, options: dict[str, object]
+) -> AsyncIterator[DiscordAdapter]:
+    """The adapter on ``core``, connected to ``fake`` with ``guild`` as its dev guild."""
+    with fake.patch_client():
+        adapter = DiscordAdapter(
+            core,
+            DiscordOptions(
+                token=fake.token,
+                api_base_url=fake.api_base,
+                gateway_url=fake.gateway_url,
+                dev_guild_id=guild,
+                progress_interval=0.05,
+                **options,  # type: ignore[arg-type]
+            ),
+            guild_ready_timeout=0.05,
+        )
+        running = asyncio.create_task(adapter.run())
+        await asyncio.wait_for(adapter.wait_until_ready(), 10)
+        try:
+            yield adapter
+        finally:
+            await adapter.close()
+            await asyncio.wait_for(running, 10)
+            assert not fake.unknown_routes, fake.unknown_routes
+            assert not fake.errors, fake.errors
+
+
 @pytest.fixture
 async def server(
     settings: Settings, fake_openai: FakeOpenAI, options: dict[str, object]
@@ -76,28 +106,8 @@ async def server(
         )
         admin = fake.add_member(guild, "alice", roles=[librarian])
         reader = fake.add_member(guild, "bob")
-        with fake.patch_client():
-            adapter = DiscordAdapter(
-                runtime.core,
-                DiscordOptions(
-                    token=fake.token,
-                    api_base_url=fake.api_base,
-                    gateway_url=fake.gateway_url,
-                    dev_guild_id=guild,
-                    progress_interval=0.05,
-                    **options,  # type: ignore[arg-type]
-                ),
-                guild_ready_timeout=0.05,
-            )
-            running = asyncio.create_task(adapter.run())
-            await asyncio.wait_for(adapter.wait_until_ready(), 10)
-            try:
-                yield Server(fake, fake_openai, runtime.core, adapter, guild, docs, admin, reader)
-            finally:
-                await adapter.close()
-                await asyncio.wait_for(running, 10)
-                assert not fake.unknown_routes, fake.unknown_routes
-                assert not fake.errors, fake.errors
+        async with serving(fake, runtime.core, guild, options) as adapter:
+            yield Server(fake, fake_openai, runtime.core, adapter, guild, docs, admin, reader)
 
 
 async def answered(interaction: FakeInteraction) -> dict[str, Any]:

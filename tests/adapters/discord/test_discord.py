@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from adapters.discord import DiscordAdapter, DiscordOptions, DiscordUnavailable
+from bot.app import open_runtime
+from bot.config import Settings
 from tests import pdfs
-from tests.adapters.discord.conftest import Server
+from tests.adapters.discord.conftest import Server, serving
+from tests.conftest import with_llm
 from tests.fake_discord import FakeDiscord
-from tests.fake_openai import chat_completion
+from tests.fake_openai import FakeOpenAI, chat_completion
 
 JSON = dict[str, Any]
 
@@ -181,6 +184,30 @@ async def test_an_answer_to_a_question_deleted_meanwhile_is_posted_naming_the_as
     assert server.fake.bot_messages(server.docs) == [answer]
     complaints = [r for r in caplog.records if r.name.startswith("adapters")]
     assert [r for r in complaints if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_message_delivered_again_after_a_restart_is_answered_once(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    configured = with_llm(settings, fake_openai)  # both runs keep their state in one folder
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Library")
+        docs = fake.add_channel(guild, "docs")
+        reader = fake.add_member(guild, "bob")
+        fake_openai.reply(tool_calls=[("send_message", {"message": "Once."})])
+        async with open_runtime(configured) as runtime, serving(fake, runtime.core, guild, {}):
+            asked = await fake.send_message(docs, reader, f"<@{fake.bot_id}> Q?")
+            await fake.wait_for(lambda: fake.replies_to(asked["id"]), what="the answer")
+
+        fake_openai.reply(tool_calls=[("send_message", {"message": "Still here."})])
+        async with open_runtime(configured) as runtime, serving(fake, runtime.core, guild, {}):
+            await fake.redeliver(asked["id"])
+            again = await fake.send_message(docs, reader, f"<@{fake.bot_id}> And?")
+            await fake.wait_for(lambda: fake.replies_to(again["id"]), what="the next answer")
+
+        assert len(fake.identifies) == 2  # a new session, not a resumed one
+        assert [m["content"] for m in fake.bot_messages(docs)] == ["Once.", "Still here."]
+        assert len(fake_openai.requests) == 2
 
 
 async def test_a_429_on_send_is_retried_and_lands_once(server: Server) -> None:
