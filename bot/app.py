@@ -189,6 +189,7 @@ async def open_runtime(
                 max_steps=settings.agent.max_steps,
                 page_size=settings.search.top_k,
                 context_window=settings.llm.context_window,
+                search_first=settings.agent.search_first,
                 reply_tokens=settings.llm.max_tokens,
                 summary_tokens=settings.llm.summary_max_tokens,
             ),

@@ -133,6 +133,7 @@ class AgentSettings(_Section):
     char_limit: int = Field(default=2000, ge=100, le=100_000)
     max_steps: int = Field(default=10, ge=1, le=50)
     show_thoughts: bool = False
+    search_first: bool = False
 
 
 class ServerSettings(_Section):

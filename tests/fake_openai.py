@@ -315,6 +315,15 @@ class FakeOpenAI:
         async with self._arrived:
             await asyncio.wait_for(self._arrived.wait_for(arrived), timeout)
 
+    def recorded(self, status: int, body: dict[str, Any]) -> None:
+        """Queue an answer exactly as a real server once gave it: ``status`` and JSON ``body``
+        (the bodies in tests/fixtures/llm_responses/)."""
+
+        async def respond(request_body: dict[str, Any]) -> web.Response:
+            return web.json_response(body, status=status)
+
+        self._queue.append(respond)
+
     def malformed(self, body: str) -> None:
         """Queue a 200 ``application/json`` response whose body is ``body``, verbatim."""
 

@@ -9,7 +9,9 @@ context; when they would overflow the window, the oldest are summarised and evic
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -17,9 +19,10 @@ from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
 from agent.mind.citations import CitationStore, cited_handles, without_unknown
 from agent.mind.functions import FUNCTIONS, MAX_REFUSALS, TurnContext
-from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable
+from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable, ToolCall
 from agent.mind.memory import AgentState, AgentStore, CoreMemory
 from agent.mind.messages import Message
+from agent.mind.notes import archive_overview
 from agent.mind.output import NO_ANSWER, NOT_SHOWN, cut_at_sentence, refusal, with_text_calls
 from agent.mind.profiles import Profiles
 from agent.mind.recall import RecallStore
@@ -94,6 +97,8 @@ class AgentConfig:
     context_window: int = 8192
     reply_tokens: int = 1024
     summary_tokens: int = 512
+    search_first: bool = False
+    """Search the archive for each message before the model's first step."""
 
 
 class Agents:
@@ -177,6 +182,8 @@ class Agents:
             previous_reply=await self._recall.last_reply(state.id),
             citations=self._citations,
         )
+        if self._config.search_first:
+            await self._search_first(ctx, incoming.text)
         thoughts: list[str] = []
         stop = Stop.STEP_LIMIT
         overflowed = False
@@ -267,6 +274,17 @@ class Agents:
             return False
         await self._recall.add(ctx.agent.id, Message("system", NOT_SHOWN.format(reason=reason)))
         return True
+
+    async def _search_first(self, ctx: TurnContext, text: str) -> None:
+        """Run ``archival_memory_search`` for the message as the agent's own first call, so
+        the model starts from the passages (stored as a call and its result, paired)."""
+        passages, _ = await archive_overview(self._library, ctx.agent.key)
+        if not passages or not text.strip():
+            return
+        call = ToolCall(
+            f"call_{uuid.uuid4().hex[:24]}", "archival_memory_search", json.dumps({"query": text})
+        )
+        await self._act(ctx, Completion(None, [call], None, None))
 
     async def _call(self, ctx: TurnContext, name: str, arguments: str) -> tuple[str, bool]:
         """Run one function call; failures go back to the model, which then runs again."""

@@ -28,7 +28,10 @@ NO_ANSWER: Final = (
 CUT_MARK: Final = " …"
 _SENTENCE_END = re.compile(r"[.!?…](?=[\s)\]\"']|$)")
 _SAME_REPLY = 0.9
-_REPEATABLE_CHARS = 60
+# "Thanks!" or "I see." may well be said twice; a sentence of substance may not.
+_REPEATABLE_CHARS = 24
+# The labels of the prompt's own notes (instructions.py): a reply holding one says them back.
+PROMPT_MARKERS: Final = ("[memory]", "[memory pressure]", "[not shown]")
 
 
 def with_text_calls(completion: Completion, known: Collection[str]) -> Completion:
@@ -45,6 +48,8 @@ def refusal(text: str, previous: str | None) -> str | None:
     """Why ``text`` must not be shown to a person, in words for the model; None if it may."""
     if not is_clean_reply(text):
         return "it holds markup or JSON, not sentences for a person"
+    if any(marker in text for marker in PROMPT_MARKERS):
+        return "it repeats lines of your prompt; answer the person instead"
     if repetitive(text):
         return "it repeats itself over and over"
     if previous is not None and same_reply(text, previous):
@@ -53,10 +58,7 @@ def refusal(text: str, previous: str | None) -> str | None:
 
 
 def same_reply(text: str, previous: str) -> bool:
-    """True when ``text`` is a substantial previous reply again, exactly or nearly.
-
-    Short replies ("Thanks!", "I see.") may well be said twice.
-    """
+    """True when ``text`` is a substantial previous reply again, exactly or nearly."""
     a, b = " ".join(text.lower().split()), " ".join(previous.lower().split())
     if min(len(a), len(b)) < _REPEATABLE_CHARS:
         return False

@@ -41,6 +41,8 @@ KEEP_AFTER_SUMMARY = 0.5
 # How far the calibrated estimate may move from bytes / 3, either way.
 _RATIO_BOUNDS = (0.4, 1.5)
 _SUMMARY_CHARS = 3000
+# Fewer words than this is no summary ("(none)", "OK"): the extract is used instead.
+_SUMMARY_MIN_WORDS = 5
 _EXTRACT_LINE_CHARS = 160
 
 
@@ -208,13 +210,14 @@ class ContextWindow:
                 {"role": "system", "content": SUMMARY_PROMPT.format(words=words)},
                 {
                     "role": "user",
-                    "content": f"Previous summary:\n{previous or '(none)'}\n\n"
+                    "content": f"Previous summary:\n{previous or 'There is none yet.'}\n\n"
                     f"Messages:\n{transcript}",
                 },
             ]
             completion = await self._llm.complete(request, [], max_tokens=tokens)
             text = (completion.content or "").strip()
-            if text and completion.finish_reason != "length" and not repetitive(text):
+            usable = len(text.split()) >= _SUMMARY_MIN_WORDS and not repetitive(text)
+            if usable and completion.finish_reason != "length":
                 return text[:_SUMMARY_CHARS]
             log.info(
                 "summary unusable (finish=%s, %d chars): asking again shorter",

@@ -250,3 +250,21 @@ async def test_every_request_bounds_the_reply_length(
         await core.ask(ask("hello"))
     [body] = fake_openai.requests
     assert body["max_tokens"] == 300 and body["temperature"] == 0.2
+
+
+async def test_search_first_gives_the_model_the_passages_before_its_first_step(
+    settings: Settings, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    agent = settings.agent.model_copy(update={"search_first": True})
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Nothing attached yet."})])
+    fake_openai.reply(tool_calls=[("send_message", {"message": "It is 4777 hertz."})])
+    async with open_core(with_llm(settings.model_copy(update={"agent": agent}), fake_openai)) as c:
+        await c.ask(ask("hello"))  # nothing attached: nothing searched
+        await _manual(c, tmp_path)
+        await c.ask(ask(pdfs.manual_marker(7)))
+    alone, searched = (body["messages"] for body in fake_openai.requests)
+    assert not any(m.get("tool_calls") for m in alone)
+    call = [m for m in searched if m.get("tool_calls")][-1]["tool_calls"][0]["function"]
+    assert call["name"] == "archival_memory_search"
+    assert json.loads(call["arguments"]) == {"query": pdfs.manual_marker(7)}
+    assert "manual.pdf p.7" in searched[-1]["content"] and searched[-1]["role"] == "tool"

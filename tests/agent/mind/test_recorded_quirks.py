@@ -1,0 +1,112 @@
+"""What a real small model (Qwen2.5-Coder-1.5B on llama.cpp) answered, replayed: each quirk it
+showed in bench/real_model.py is handled without a model (tests/fixtures/llm_responses/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agent.core import Core
+from agent.mind.output import CUT_MARK, NO_ANSWER
+from bot.app import open_core
+from bot.config import Settings
+from tests.agent.mind.helpers import ask
+from tests.conftest import with_llm
+from tests.fake_openai import FakeOpenAI, chat_completion
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "llm_responses"
+
+
+def recorded(name: str) -> tuple[int, dict[str, Any]]:
+    fixture = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return int(fixture["status"]), fixture["body"]
+
+
+def told(fake: FakeOpenAI, request: int) -> str:
+    return str(fake.requests[request]["messages"][-1]["content"])
+
+
+async def test_a_double_braced_call_in_text_is_run(core: Core, fake_openai: FakeOpenAI) -> None:
+    fake_openai.recorded(*recorded("double-braced-call"))
+    fake_openai.reply(tool_calls=[("send_message", {"message": "I am Archivist."})])
+    reply = await core.ask(ask("who are you?"))
+    assert reply.messages == ["I am Archivist."]
+    called = [m for m in fake_openai.requests[1]["messages"] if m.get("tool_calls")]
+    assert called[-1]["tool_calls"][0]["function"]["name"] == "conversation_search"
+
+
+async def test_a_fenced_json_call_is_run_and_no_fence_is_shown(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.recorded(*recorded("fenced-json-call"))
+    [message] = (await core.ask(ask("hi, who are you?"))).messages
+    assert message.startswith("Hello! I am an Archivist") and "```" not in message
+
+
+async def test_an_invented_tool_response_or_a_prompt_line_is_never_shown(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    for quirk in ("own-tool-response", "prompt-line-said-back"):
+        fake_openai.recorded(*recorded(quirk))
+        fake_openai.reply(tool_calls=[("send_message", {"message": f"Fine after {quirk}."})])
+        reply = await core.ask(ask("why is R called R?"))
+        assert reply.messages == [f"Fine after {quirk}."]
+        assert "not shown to anyone" in told(fake_openai, -1)
+
+
+async def test_a_reply_cut_off_for_length_ends_at_a_sentence(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.recorded(*recorded("length-cut-off"))
+    [message] = (await core.ask(ask("how do I build R from source?"))).messages
+    assert message.endswith("." + CUT_MARK)
+
+
+async def test_the_same_apology_turn_after_turn_is_said_once(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    status, body = recorded("refusal-after-correction")
+    fake_openai.recorded(status, body)
+    first = await core.ask(ask("what is a factor?"))
+    for _ in range(2):
+        fake_openai.recorded(status, body)
+    second = await core.ask(ask("and a data frame?"))
+    assert first.messages == ["I am sorry, but I cannot answer your question."]
+    assert second.messages == [NO_ANSWER]
+
+
+async def test_a_placeholder_summary_is_replaced_by_an_extract(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    _, none = recorded("summary-none")
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        if str(body["messages"][0]["content"]).startswith("You maintain the long-term summary"):
+            return dict(none)
+        return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+
+    fake_openai.respond_with(respond)
+    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 12
+    async with open_core(with_llm(settings, fake_openai, context_window=2048)) as core:
+        for i in range(8):
+            await core.ask(ask(f"Story {i}: {story}"))
+    system = str(fake_openai.requests[-1]["messages"][0]["content"])
+    assert "Summary of earlier conversation: Alice: Story 0" in system
+    assert "(none)" not in system
+
+
+async def test_llama_cpps_context_refusal_teaches_the_window_and_the_turn_goes_on(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.respond_with(
+        lambda body: chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+    )
+    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 6
+    async with open_core(with_llm(settings, fake_openai, context_window=8192)) as core:
+        for i in range(4):
+            await core.ask(ask(f"Story {i}: {story}"))
+        fake_openai.recorded(*recorded("context-size-exceeded"))
+        reply = await core.ask(ask("And then it rained."))
+    assert reply.messages == ["I see."] and not reply.failed
+    assert len(json.dumps(fake_openai.requests[-1]["messages"])) // 4 < 1024
