@@ -27,6 +27,14 @@ Figures are given per manual, per question kind (pooled over manuals), as the **
 manuals** (each manual weighs the same, whatever its number of questions) and for the **worst
 manual** (lowest recall@k in that mode): choose defaults by the mean and watch the worst.
 
+``--fusions`` compares ways of fusing the two rankings without reloading anything: each
+question's dense and keyword rankings are searched once per depth (20, 50, 100), then every
+candidate of :func:`fusion_variants` (reciprocal rank with several k and weights, min-max and
+z-score weighted sums of the scores) and the library's own ``fuse`` rank them in-process. Its
+report is a section of its own ("Retrieval quality: fusion, ..."): the fusions by mean
+recall@k over manuals, with the worst manual, MRR and page accuracy, and the library's fusion
+before (k = 60) and after, per manual.
+
 Before anything is loaded every question set is checked against its PDF: every answer must
 occur on every page it lists (as pypdf extracts it and
 ``agent.documents.page_text.clean_page_text`` cleans it); otherwise the script refuses to run.
@@ -40,6 +48,7 @@ Usage::
     python -m bench.retrieval --manual cpp-annotations        # the old tuning set
     python -m bench.retrieval --limit-pages 120               # quick run on the first 120 pages
     python -m bench.retrieval --check-only                    # just validate the question sets
+    python -m bench.retrieval --reuse bench/data/retrieval --fusions  # compare fusions
 """
 
 from __future__ import annotations
@@ -56,15 +65,16 @@ import sys
 import tempfile
 import time
 import typing
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NAME.py` too
 
 from pypdf import PdfReader, PdfWriter
 
+from agent import values
 from agent.documents.page_text import clean_page_text
 from bench import _manuals, _report
 
@@ -273,6 +283,31 @@ class Outcome:
         return rank is not None and self.covers(self.hits[rank - 1])
 
 
+class Found(Protocol):
+    """A passage found, as the bench judges it: a library result or a hit of a ranking."""
+
+    @property
+    def page(self) -> int: ...
+    @property
+    def last_page(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
+def judged(q: Question, found: Sequence[Found]) -> tuple[Hit, ...]:
+    """``found`` as the bench keeps it: pages, score and whether it holds ``q``'s answer."""
+    answer = normalise(q.answer)
+    return tuple(
+        Hit(f.page, f.last_page, float(f.score), answer in normalise(f.text)) for f in found
+    )
+
+
+RankingsByDepth = dict[int, dict[str, tuple[list[values.Hit], list[values.Hit]]]]
+"""depth -> question id -> its dense and keyword rankings, that deep."""
+
+
 @dataclass(frozen=True)
 class Summary:
     """Aggregate metrics of one mode over some outcomes (one manual, one kind, ...)."""
@@ -328,6 +363,119 @@ def union_recall(
     if not ids or any(m not in by_mode for m in UNION_OF):
         return None
     return _mean([any(by_mode[m][qid].recalled(k) for m in UNION_OF) for qid in ids])
+
+
+# ------------------------------------------------------------------------------- fusion
+
+Ranking = Sequence[values.Hit]
+Fuser = Callable[[Ranking, Ranking], list[values.Hit]]
+"""Fuses a dense and a keyword ranking (each best first) into one, best first."""
+
+FUSION_DEPTHS = (20, 50, 100)
+DENSE_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
+RRF_KS = (1, 3, 5, 6, 8, 10, 20, 60)
+BASELINE_FUSION = ("rrf k=60", 50)
+"""The fusion of commit 29be429 (reciprocal rank, k = 60, 50 deep), the 'before'."""
+SHIPPED_FUSION = "library"
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """A candidate fusion: its name, how deep it reads each ranking, and the function."""
+
+    name: str
+    depth: int
+    fuse: Fuser
+
+
+def _summed(parts: Sequence[tuple[Ranking, Sequence[float], float]]) -> list[values.Hit]:
+    """Per passage, the sum of each ranking's score for it, or that ranking's ``missing``."""
+    hits = {h.id: h for ranking, _, _ in parts for h in ranking}
+    totals = dict.fromkeys(hits, 0.0)
+    for ranking, scores, missing in parts:
+        found = {h.id: s for h, s in zip(ranking, scores, strict=True)}
+        for i in totals:
+            totals[i] += found.get(i, missing)
+    order = sorted(totals, key=lambda i: (-totals[i], i))
+    return [replace(hits[i], score=totals[i]) for i in order]
+
+
+def rrf(k: int, dense_weight: float = 0.5) -> Fuser:
+    """Weighted reciprocal rank: ``w / (k + rank)`` from each ranking a passage is in."""
+
+    def fuse(dense: Ranking, keyword: Ranking) -> list[values.Hit]:
+        weighted = ((dense, dense_weight), (keyword, 1 - dense_weight))
+        return _summed([(r, [w / (k + n) for n in range(1, len(r) + 1)], 0.0) for r, w in weighted])
+
+    return fuse
+
+
+def min_max(scores: Sequence[float]) -> list[float]:
+    """Scores scaled to [0, 1] within their ranking (all 1 when they are equal)."""
+    low, high = min(scores, default=0.0), max(scores, default=0.0)
+    return [(s - low) / (high - low) if high > low else 1.0 for s in scores]
+
+
+def z_score(scores: Sequence[float]) -> list[float]:
+    """Scores as standard deviations from their ranking's mean (all 0 when they are equal)."""
+    if not scores:
+        return []
+    mean, spread = statistics.fmean(scores), statistics.pstdev(scores)
+    return [(s - mean) / spread if spread else 0.0 for s in scores]
+
+
+def normalised_sum(
+    normalise: Callable[[Sequence[float]], list[float]], dense_weight: float
+) -> Fuser:
+    """A weighted sum of the normalised cosine and BM25 scores; a passage missing from one
+    ranking gets that ranking's lowest normalised score (as if ranked just below its last)."""
+
+    def fuse(dense: Ranking, keyword: Ranking) -> list[values.Hit]:
+        parts: list[tuple[Ranking, Sequence[float], float]] = []
+        for ranking, weight in ((dense, dense_weight), (keyword, 1 - dense_weight)):
+            normal = [weight * s for s in normalise([h.score for h in ranking])]
+            parts.append((ranking, normal, min(normal, default=0.0)))
+        return _summed(parts)
+
+    return fuse
+
+
+def fusion_variants() -> list[Fusion]:
+    """Every candidate: reciprocal rank (k, weights) and min-max / z-score sums, per depth."""
+    variants: list[Fusion] = []
+    for depth in FUSION_DEPTHS:
+        for k in RRF_KS:
+            variants += [
+                Fusion(f"rrf k={k}" + ("" if w == 0.5 else f" dense {w}"), depth, rrf(k, w))
+                for w in DENSE_WEIGHTS
+            ]
+        for label, normalise in (("min-max", min_max), ("z-score", z_score)):
+            variants += [
+                Fusion(f"{label} dense {w}", depth, normalised_sum(normalise, w))
+                for w in DENSE_WEIGHTS
+            ]
+    return variants
+
+
+def shipped_fusion() -> Fusion:
+    """The library's own fusion at its own depth (for the bench's ``2k`` results)."""
+    from agent.documents import library
+
+    return Fusion(SHIPPED_FUSION, library.HYBRID_DEPTH, lambda d, kw: library.fuse([d, kw]))
+
+
+def fused_outcomes(
+    fusion: Fusion, questions: Sequence[Question], rankings: RankingsByDepth, depth: int
+) -> dict[str, Outcome]:
+    """Each question's top ``depth`` of ``fusion`` over its stored rankings, judged."""
+    outcomes: dict[str, Outcome] = {}
+    for q in questions:
+        dense, keyword = rankings[fusion.depth][q.id]
+        start = time.perf_counter()
+        fused = fusion.fuse(dense, keyword)[:depth]
+        seconds = time.perf_counter() - start
+        outcomes[q.id] = Outcome(q, fusion.name, judged(q, fused), seconds)
+    return outcomes
 
 
 # ------------------------------------------------------------------------- the library
@@ -461,6 +609,7 @@ class ManualRun:
     questions: list[Question]  # those asked (all, unless --limit-pages left some out)
     outcomes: dict[str, dict[str, Outcome]]  # mode -> question id -> outcome
     skipped: dict[str, str]  # mode -> why it was not measured
+    rankings: RankingsByDepth = field(default_factory=dict)  # for --fusions
 
     def summary(self, mode: str, k: int) -> Summary:
         """This manual's figures in ``mode``."""
@@ -720,6 +869,201 @@ def report_markdown(
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class FusionResult:
+    """One fusion's figures on each manual."""
+
+    fusion: Fusion
+    per_manual: dict[str, Summary]  # manual -> its figures
+    outcomes: dict[str, dict[str, Outcome]]  # manual -> question id -> outcome
+
+    @property
+    def mean(self) -> Summary:
+        """The mean over manuals."""
+        return mean_summary(self.fusion.name, list(self.per_manual.values()))
+
+    @property
+    def worst(self) -> tuple[str, Summary]:
+        """The manual with the lowest recall (ties: the lower MRR) and its figures."""
+        return min(self.per_manual.items(), key=lambda item: (item[1].recall, item[1].mrr))
+
+    def rank_key(self) -> tuple[float, float, float]:
+        """Best first by mean recall, then the worst manual's recall, then mean MRR."""
+        return (-self.mean.recall, -self.worst[1].recall, -self.mean.mrr)
+
+
+def evaluate_fusions(
+    runs: Sequence[ManualRun], fusions: Sequence[Fusion], k: int
+) -> list[FusionResult]:
+    """Every fusion over every manual's stored rankings, judged at ``k`` (and ``2k``)."""
+    results: list[FusionResult] = []
+    for fusion in fusions:
+        outcomes = {
+            run.qset.manual: fused_outcomes(fusion, run.questions, run.rankings, 2 * k)
+            for run in runs
+        }
+        per_manual = {m: summarise(fusion.name, list(o.values()), k) for m, o in outcomes.items()}
+        results.append(FusionResult(fusion, per_manual, outcomes))
+    return results
+
+
+def fusion_table(results: Sequence[FusionResult], manuals: Sequence[str], k: int) -> str:
+    """Per fusion: depth, mean and worst recall@k, mean recall@2k, page acc, MRR, per manual."""
+    head = [
+        "fusion",
+        "depth",
+        f"mean recall@{k}",
+        f"worst manual: recall@{k}",
+        f"mean recall@{2 * k}",
+        f"mean page acc@{k}",
+        "mean MRR",
+        *manuals,
+    ]
+    rows: list[list[str]] = []
+    for result in results:
+        mean, (worst, low) = result.mean, result.worst
+        rows.append(
+            [
+                result.fusion.name,
+                str(result.fusion.depth),
+                _num(mean.recall),
+                f"{_num(low.recall)} ({worst})",
+                _num(mean.recall_2k),
+                _num(mean.page_accuracy),
+                _num(mean.mrr, 3),
+                *(_num(result.per_manual[m].recall) for m in manuals),
+            ]
+        )
+    return markdown_table(head, rows)
+
+
+def before_after_table(before: FusionResult, after: FusionResult, k: int) -> str:
+    """Per manual, then mean and worst: recall@k and @2k, page acc@k and MRR, before -> after."""
+
+    def cells(old: Summary, new: Summary) -> list[str]:
+        pairs = [
+            (old.recall, new.recall, 2),
+            (old.recall_2k, new.recall_2k, 2),
+            (old.page_accuracy, new.page_accuracy, 2),
+            (old.mrr, new.mrr, 3),
+        ]
+        return [f"{_num(a, d)} → {_num(b, d)}" for a, b, d in pairs]
+
+    head = ["manual", "questions", f"recall@{k}", f"recall@{2 * k}", f"page acc@{k}", "MRR"]
+    rows = [[m, str(s.n), *cells(s, after.per_manual[m])] for m, s in before.per_manual.items()]
+    if len(rows) > 1:
+        rows.append(["**mean over manuals**", str(before.mean.n), *cells(before.mean, after.mean)])
+        for label, result in (("before", before), ("after", after)):
+            name, _ = result.worst
+            rows.append(
+                [
+                    f"**worst {label}: {name}**",
+                    str(before.per_manual[name].n),
+                    *cells(before.per_manual[name], after.per_manual[name]),
+                ]
+            )
+    return markdown_table(head, rows)
+
+
+def depth_grid_table(results: Sequence[FusionResult], k: int) -> str:
+    """Mean recall@k (and the worst manual's) per fusion and depth: where the plateaus are."""
+    depths = sorted({r.fusion.depth for r in results})
+    cells: dict[str, dict[int, str]] = {}
+    for result in results:
+        row = cells.setdefault(result.fusion.name, {})
+        row[result.fusion.depth] = f"{result.mean.recall:.3f} ({_num(result.worst[1].recall)})"
+    head = ["fusion", *(f"depth {d}" for d in depths)]
+    rows = [[name, *(row.get(d, "") for d in depths)] for name, row in cells.items()]
+    return markdown_table(head, rows)
+
+
+def headline_fusions(results: Sequence[FusionResult], top: int = 8) -> list[FusionResult]:
+    """The baseline, the library's fusion, the best of each family and the ``top`` best."""
+    ordered = sorted(results, key=FusionResult.rank_key)
+    families: dict[str, FusionResult] = {}
+    for result in ordered:
+        family = result.fusion.name.split(" ")[0]
+        families.setdefault(family, result)
+    pinned = [
+        r
+        for r in results
+        if (r.fusion.name, r.fusion.depth) == BASELINE_FUSION or r.fusion.name == SHIPPED_FUSION
+    ]
+    chosen = [*pinned, *families.values(), *ordered[:top]]
+    unique = list({id(r): r for r in chosen}.values())
+    return sorted(unique, key=FusionResult.rank_key)
+
+
+def agreement(result: FusionResult, runs: Sequence[ManualRun], mode: str) -> tuple[int, int]:
+    """How many questions ``result`` ranks the answer where the library's ``mode`` did."""
+    same = total = 0
+    for run in runs:
+        for qid, measured in run.outcomes.get(mode, {}).items():
+            total += 1
+            same += result.outcomes[run.qset.manual][qid].answer_rank == measured.answer_rank
+    return same, total
+
+
+def fusion_markdown(
+    *,
+    runs: Sequence[ManualRun],
+    results: Sequence[FusionResult],
+    k: int,
+    command: str,
+    machine: str,
+) -> str:
+    """The docs/benchmarks.md section of a ``--fusions`` run."""
+    manuals = [r.qset.manual for r in runs]
+    by_key = {(r.fusion.name, r.fusion.depth): r for r in results}
+    before = by_key[BASELINE_FUSION]
+    after = next(r for r in results if r.fusion.name == SHIPPED_FUSION)
+    same, total = agreement(after, runs, "hybrid")
+    asked = sum(len(r.questions) for r in runs)
+    best = sorted(results, key=FusionResult.rank_key)[0]
+    return "\n".join(
+        [
+            machine,
+            "",
+            f"Code: {code_version()}; `{runs[0].info.embedding_model}`. {asked} questions over"
+            f" {len(runs)} manual{'s' if len(runs) != 1 else ''}. Each question's dense and"
+            f" keyword rankings are read once per depth ({', '.join(map(str, FUSION_DEPTHS))};"
+            " each its own search, as the library asks at that depth) and every fusion below"
+            " fuses them in-process: `rrf k=K` is reciprocal rank, each ranking adding"
+            " `w / (K + rank)` (w = 0.5 each unless `dense W`, then the keyword ranking weighs"
+            " 1 - W); `min-max` and `z-score` add the rankings' scores (cosine, and BM25 as"
+            " `-bm25()`) normalised per query, weighted the same way, a passage missing from one"
+            f" ranking taking that ranking's lowest normalised score. `{SHIPPED_FUSION}` is"
+            " `agent.documents.library.fuse` as shipped, at `HYBRID_DEPTH`; the library's own"
+            f" hybrid search ranks the answer where it does for {same} of {total} questions."
+            f" Ordered by mean recall@{k}, then the worst manual's, then mean MRR; best:"
+            f" `{best.fusion.name}` at depth {best.fusion.depth}.",
+            "",
+            f"**Before (`{BASELINE_FUSION[0]}`, {BASELINE_FUSION[1]} deep) and after"
+            f" (`{SHIPPED_FUSION}`), per manual:**",
+            "",
+            before_after_table(before, after, k),
+            "",
+            "**The baseline, the library's fusion, the best of each family and the best overall:**",
+            "",
+            fusion_table(headline_fusions(results), manuals, k),
+            "",
+            f"**Mean recall@{k} (worst manual's) per fusion and depth** (one question more on"
+            f" one manual adds {1 / (len(runs) * max(len(r.questions) for r in runs)):.3f} or"
+            " more to a mean):",
+            "",
+            depth_grid_table(results, k),
+            "",
+            f"<details><summary>All {len(results)} fusions</summary>",
+            "",
+            fusion_table(results, manuals, k),
+            "",
+            "</details>",
+            "",
+            f"Reproduce: `{command}`",
+        ]
+    )
+
+
 def section_title(args: argparse.Namespace, runs: Sequence[ManualRun]) -> str:
     """The docs/benchmarks.md section this run writes."""
     if not args.manual and not args.questions:
@@ -730,6 +1074,8 @@ def section_title(args: argparse.Namespace, runs: Sequence[ManualRun]) -> str:
         title = f"{SECTION_PREFIX}: " + ", ".join(r.qset.manual for r in runs)
     if args.limit_pages is not None:
         title += f", first {args.limit_pages} pages"
+    if args.fusions:
+        title = title.replace(f"{SECTION_PREFIX}: ", f"{SECTION_PREFIX}: fusion, ", 1)
     return title
 
 
@@ -871,9 +1217,23 @@ def _output(args: argparse.Namespace, runs: Sequence[ManualRun], modes: Sequence
             print(format_details(run.questions, run.outcomes, measured))
     if args.json:
         args.json.write_text(json.dumps(json_dump(runs, measured, k), indent=2) + "\n")
-    write = args.report if args.report is not None else args.limit_pages is None
-    if write:
-        title = section_title(args, runs)
+    title = section_title(args, runs)
+    if args.fusions:
+        results = evaluate_fusions(runs, [*fusion_variants(), shipped_fusion()], k)
+        print()
+        print(
+            fusion_table(
+                sorted(results, key=FusionResult.rank_key), [r.qset.manual for r in runs], k
+            )
+        )
+        markdown = fusion_markdown(
+            runs=runs,
+            results=results,
+            k=k,
+            command=args.command_line,
+            machine=_report.machine_line(),
+        )
+    else:
         markdown = report_markdown(
             runs=runs,
             modes=measured,
@@ -881,6 +1241,8 @@ def _output(args: argparse.Namespace, runs: Sequence[ManualRun], modes: Sequence
             command=args.command_line,
             machine=_report.machine_line(),
         )
+    write = args.report if args.report is not None else args.limit_pages is None
+    if write:
         written = _report.write_section(title, markdown)
         print(f"\nwrote section {title!r} to {written}", file=sys.stderr)
 
@@ -942,8 +1304,12 @@ async def _run_in(
                 except ModeUnsupported as exc:
                     skipped[mode] = str(exc)
                     print(f"mode {mode}: {exc}", file=sys.stderr)
+        rankings: RankingsByDepth = {}
+        if args.fusions and not args.load_only:
+            depths = {f.depth for f in [*fusion_variants(), shipped_fusion()]}
+            rankings = await fetch_rankings(library, questions, sorted(depths))
     kind = _manuals.find_manual(qset.manual).kind
-    return ManualRun(qset, kind, info, questions, outcomes, skipped)
+    return ManualRun(qset, kind, info, questions, outcomes, skipped, rankings)
 
 
 async def _load(
@@ -988,13 +1354,43 @@ async def _ask_all(
                 f"the library rejected mode {mode!r}: {type(exc).__name__}: {exc}"
             ) from exc
         seconds = time.perf_counter() - start
-        answer = normalise(q.answer)
-        hits = tuple(
-            Hit(r.page, r.last_page, float(r.score), answer in normalise(r.text))
-            for r in page.results[:depth]
-        )
-        per_question[q.id] = Outcome(q, mode, hits, seconds)
+        per_question[q.id] = Outcome(q, mode, judged(q, page.results[:depth]), seconds)
     return per_question
+
+
+async def fetch_rankings(
+    library: Any, questions: Sequence[Question], depths: Sequence[int]
+) -> RankingsByDepth:
+    """Each question's dense and keyword rankings, searched anew at each depth.
+
+    Not one deep search cut short: the HNSW search widens with the number asked for, so a
+    ranking 20 deep is the one the library would fuse at that depth.
+    """
+    rankings: RankingsByDepth = {}
+    for depth in depths:
+        per_question = rankings.setdefault(depth, {})
+        for q in questions:
+            dense, keyword = [
+                [_as_hit(r) for r in (await search(library, mode, q.question, depth)).results]
+                for mode in UNION_OF
+            ]
+            per_question[q.id] = (dense, keyword)
+    return rankings
+
+
+def _as_hit(result: Any) -> values.Hit:
+    """A library search result as the hit of a ranking (its file id is not needed)."""
+    return values.Hit(
+        id=result.passage_id,
+        source_id=result.source_id,
+        file_id=0,
+        document=result.document,
+        page=result.page,
+        last_page=result.last_page,
+        chunk=result.chunk,
+        text=result.text,
+        score=float(result.score),
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1076,6 +1472,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--load-only",
         action="store_true",
         help="load the manuals into --reuse DIR and exit without asking",
+    )
+    parser.add_argument(
+        "--fusions",
+        action="store_true",
+        help="also read each question's dense and keyword rankings at several depths and"
+        " compare fusions of them (bench.retrieval.fusion_variants); the report is then the"
+        " fusion section",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print per-question ranks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no load progress")

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from agent import values
+from agent.documents.library import fuse
 from bench import _manuals
 from bench.retrieval import (
+    BASELINE_FUSION,
     DEV_SPLIT,
     QUESTIONS_DIR,
+    SHIPPED_FUSION,
+    Fusion,
     Hit,
     LoadInfo,
     ManualRun,
@@ -18,15 +24,26 @@ from bench.retrieval import (
     Question,
     QuestionSet,
     answers_elsewhere,
+    before_after_table,
     check_question_set,
+    depth_grid_table,
+    evaluate_fusions,
+    fetch_rankings,
     find_question_sets,
+    fusion_markdown,
+    fusion_variants,
     headline_table,
     load_question_set,
     mean_summary,
+    min_max,
+    normalised_sum,
     per_kind_table,
     per_manual_table,
+    rrf,
+    shipped_fusion,
     summarise,
     union_recall,
+    z_score,
 )
 from tests.pdfs import make_pdf
 
@@ -190,3 +207,120 @@ def test_the_mean_weighs_manuals_equally_and_the_worst_is_named() -> None:
     assert "| dense or keyword (bound) | 0.70 | 0.50 (small) |" in headline
     assert "| **worst: small** | dense | 2 | 0.50 |" in per_manual
     assert "| error | dense |" in per_kind and "| how-to | dense or keyword |" in per_kind
+
+
+# ------------------------------------------------------------------------------- fusion
+
+
+def passage(pid: int, score: float = 0.0, text: str = "") -> values.Hit:
+    return values.Hit(pid, 1, 1, "m.pdf", pid, pid, pid, text or f"passage {pid}", score)
+
+
+def ids(hits: list[values.Hit]) -> list[int]:
+    return [h.id for h in hits]
+
+
+def test_rrf_at_even_weights_ranks_as_the_library_fuse_does() -> None:
+    dense = [passage(i) for i in (1, 2, 3, 4)]
+    keyword = [passage(i) for i in (5, 3, 6, 1)]
+
+    for k in (1, 8, 60):
+        assert ids(rrf(k)(dense, keyword)) == ids(fuse([dense, keyword], k=k))
+    # Weighting the dense ranking up puts its second above the keyword first.
+    assert ids(rrf(1)(dense, keyword)) == [1, 3, 5, 2, 6, 4]
+    assert ids(rrf(1, dense_weight=0.7)(dense, keyword)) == [1, 3, 2, 5, 4, 6]
+
+
+def test_normalised_sums_scale_each_ranking_and_fill_in_its_lowest_score() -> None:
+    assert min_max([3.0, 2.0, 1.0]) == [1.0, 0.5, 0.0]
+    assert min_max([2.0, 2.0]) == [1.0, 1.0]
+    assert z_score([3.0, 1.0]) == [1.0, -1.0]
+    assert z_score([]) == []
+    dense = [passage(1, 0.9), passage(2, 0.8), passage(3, 0.1)]
+    keyword = [passage(3, 30.0), passage(4, 12.0), passage(1, 10.0)]
+
+    fused = normalised_sum(min_max, 0.5)(dense, keyword)
+
+    # 1: (1 + 0) / 2; 3: (0 + 1) / 2; 2: (7/8 + 0) / 2, its missing keyword score the lowest (0).
+    assert ids(fused) == [1, 3, 2, 4]
+    assert [h.score for h in fused] == pytest.approx([0.5, 0.5, 7 / 16, 0.05])
+
+
+def test_fusion_variants_cover_every_family_and_depth_once() -> None:
+    variants = fusion_variants()
+    keys = [(v.name, v.depth) for v in variants]
+
+    assert len(set(keys)) == len(keys)
+    assert BASELINE_FUSION in keys and ("rrf k=8", 50) in keys
+    assert {v.name.split(" ")[0] for v in variants} == {"rrf", "min-max", "z-score"}
+    assert shipped_fusion().name == SHIPPED_FUSION
+
+
+def run_with_rankings(name: str, depth: int = 50) -> ManualRun:
+    """A manual of two questions: the answer is the dense first, absent from the keyword
+    list, while 10 passages both rankings hold sit from 11th place down in each."""
+    run = run_of(name, 0, 2)
+    shared = [passage(100 + i) for i in range(10)]
+    for q in run.questions:
+        lone = passage(1, text="the answer is here")
+        dense = [lone, *(passage(200 + i) for i in range(9)), *shared]
+        keyword = [*(passage(300 + i) for i in range(10)), *shared]
+        run.rankings.setdefault(depth, {})[q.id] = (dense, keyword)
+    return run
+
+
+def test_fusions_are_judged_per_manual_and_compared_before_and_after() -> None:
+    runs = [run_with_rankings("alpha"), run_with_rankings("beta")]
+    fusions = [Fusion("rrf k=60", 50, rrf(60)), Fusion(SHIPPED_FUSION, 50, rrf(8))]
+
+    before, after = evaluate_fusions(runs, fusions, 5)
+
+    assert before.mean.recall == 0.0
+    assert before.outcomes["alpha"]["alpha0"].answer_rank is None  # 11th: not in the top 10
+    assert after.mean.recall == 1.0 and after.worst[1].recall == 1.0
+    table = before_after_table(before, after, 5)
+    assert "| alpha | 2 | 0.00 → 1.00 | 0.00 → 1.00 |" in table
+    assert "| **mean over manuals** | 4 | 0.00 → 1.00 |" in table
+    assert "| rrf k=60 | 0.000 (0.00) |" in depth_grid_table([before, after], 5)
+    markdown = fusion_markdown(
+        runs=runs, results=[before, after], k=5, command="python -m bench.retrieval", machine="m"
+    )
+    assert "best: `library` at depth 50" in markdown
+
+
+class FakeLibrary:
+    """Answers ``search_sources`` with passages numbered by mode, ``top_k`` of them."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+
+    async def search_sources(
+        self, scope: str, names: list[str], query: str, *, top_k: int, mode: str = "dense"
+    ) -> object:
+        self.asked.append((mode, top_k))
+        first = 0 if mode == "dense" else 1000
+        results = [
+            SimpleNamespace(
+                passage_id=first + i, source_id=1, document="m.pdf", page=i, last_page=i,
+                chunk=i, text=query, score=1.0 / (i + 1),
+            )
+            for i in range(top_k)
+        ]  # fmt: skip
+        return SimpleNamespace(results=results)
+
+
+async def test_rankings_are_searched_anew_at_each_depth() -> None:
+    library = FakeLibrary()
+    questions = [question("q1"), question("q2")]
+
+    rankings = await fetch_rankings(library, questions, [20, 50])
+
+    assert sorted(set(library.asked)) == [
+        ("dense", 20),
+        ("dense", 50),
+        ("keyword", 20),
+        ("keyword", 50),
+    ]
+    dense, keyword = rankings[50]["q2"]
+    assert (len(dense), len(keyword)) == (50, 50)
+    assert dense[0].id == 0 and keyword[0].id == 1000 and dense[0].text == "question q2?"
