@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.documents.library import Library, fuse
+from agent.documents.library import HYBRID_DEPTH, RRF_K, Library, fuse
 from agent.documents.loads import FileInput
 from agent.values import Hit
 from tests import pdfs
@@ -86,5 +86,39 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     keyword = [_hit(3), _hit(4), _hit(1)]
     fused = fuse([dense, keyword])
     assert [h.id for h in fused] == [1, 3, 2, 4]
-    assert fused[0].score == pytest.approx((1 / 61 + 1 / 63) / (2 / 61))
+    k = RRF_K
+    assert fused[0].score == pytest.approx((1 / (k + 1) + 1 / (k + 3)) / (2 / (k + 1)))
     assert fuse([[_hit(7)], [_hit(7)]])[0].score == pytest.approx(1.0)
+
+
+def _rankings_with_a_lone_first() -> tuple[list[Hit], list[Hit]]:
+    """Two rankings HYBRID_DEPTH deep: passage 1 is first in one and absent from the other;
+    each list's next 9 are its own; the other 40 both hold, from 10th / 11th place down."""
+    shared = [_hit(100 + i) for i in range(HYBRID_DEPTH - 10)]
+    with_lone = [_hit(1), *(_hit(200 + i) for i in range(9)), *shared]
+    without = [*(_hit(300 + i) for i in range(9)), *shared, _hit(400)]
+    return with_lone, without
+
+
+@pytest.mark.parametrize("lone_in", ["dense", "keyword"])
+def test_a_lone_first_place_beats_passages_both_rankings_hold_mid_list(lone_in: str) -> None:
+    with_lone, without = _rankings_with_a_lone_first()
+    rankings = [with_lone, without] if lone_in == "dense" else [without, with_lone]
+    # Issue 12: at k = 60 all 40 shared passages outranked it, out of the top 5 and the top 40.
+    assert 1 not in [h.id for h in fuse(rankings, k=60)[:40]]
+
+    fused = [h.id for h in fuse(rankings)]
+
+    assert fused.index(1) < 5
+    assert fused.index(1) < min(fused.index(100 + i) for i in range(HYBRID_DEPTH - 10))
+
+
+def test_agreement_near_the_top_still_beats_a_lone_first_place() -> None:
+    both = _hit(9)
+    dense = [_hit(1), both, *(_hit(10 + i) for i in range(8))]
+    keyword = [_hit(2), both, *(_hit(20 + i) for i in range(8))]
+
+    fused = [h.id for h in fuse([dense, keyword])]
+
+    assert fused[0] == 9  # second in both lists
+    assert set(fused[1:3]) == {1, 2}
