@@ -953,11 +953,12 @@ def before_after_table(before: FusionResult, after: FusionResult, k: int) -> str
     rows = [[m, str(s.n), *cells(s, after.per_manual[m])] for m, s in before.per_manual.items()]
     if len(rows) > 1:
         rows.append(["**mean over manuals**", str(before.mean.n), *cells(before.mean, after.mean)])
-        for label, result in (("before", before), ("after", after)):
-            name, _ = result.worst
+        worst = {"before": before.worst[0], "after": after.worst[0]}
+        labels = {"": worst["before"]} if len(set(worst.values())) == 1 else worst
+        for label, name in labels.items():
             rows.append(
                 [
-                    f"**worst {label}: {name}**",
+                    f"**worst{' ' + label if label else ''}: {name}**",
                     str(before.per_manual[name].n),
                     *cells(before.per_manual[name], after.per_manual[name]),
                 ]
@@ -1047,15 +1048,18 @@ def fusion_markdown(
             "",
             fusion_table(headline_fusions(results), manuals, k),
             "",
-            f"**Mean recall@{k} (worst manual's) per fusion and depth** (one question more on"
-            f" one manual adds {1 / (len(runs) * max(len(r.questions) for r in runs)):.3f} or"
-            " more to a mean):",
+            f"<details><summary>Mean recall@{k} (worst manual's) per fusion and depth (one"
+            f" question more on one manual adds"
+            f" {1 / (len(runs) * max(len(r.questions) for r in runs)):.3f} or more to a"
+            " mean)</summary>",
             "",
             depth_grid_table(results, k),
             "",
-            f"<details><summary>All {len(results)} fusions</summary>",
+            "</details>",
             "",
-            fusion_table(results, manuals, k),
+            f"<details><summary>All {len(results)} fusions, best first</summary>",
+            "",
+            fusion_table(sorted(results, key=FusionResult.rank_key), manuals, k),
             "",
             "</details>",
             "",

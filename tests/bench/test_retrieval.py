@@ -281,6 +281,7 @@ def test_fusions_are_judged_per_manual_and_compared_before_and_after() -> None:
     table = before_after_table(before, after, 5)
     assert "| alpha | 2 | 0.00 → 1.00 | 0.00 → 1.00 |" in table
     assert "| **mean over manuals** | 4 | 0.00 → 1.00 |" in table
+    assert "| **worst: alpha** | 2 |" in table and "worst before" not in table
     assert "| rrf k=60 | 0.000 (0.00) |" in depth_grid_table([before, after], 5)
     markdown = fusion_markdown(
         runs=runs, results=[before, after], k=5, command="python -m bench.retrieval", machine="m"
