@@ -7,14 +7,24 @@ library echoing a URL or header that carries a token.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
+from typing import Final
 
 REDACTED = "[redacted]"
 
+# Secrets minted while running, which no setting lists: Discord's interaction tokens. At DEBUG
+# discord.py logs them in the URLs it calls (/interactions/<id>/<token>/callback, and the
+# follow-ups' /webhooks/<app id>/<token>/...) and in the INTERACTION_CREATE event it received.
+_MINTED_SECRETS: Final = (
+    re.compile(r"(/(?:interactions|webhooks)/\d+/)[^/?#\s'\"]+"),
+    re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+"""),
+)
+
 
 class RedactSecrets(logging.Filter):
-    """Replace known secret values in a record's rendered message and arguments."""
+    """Replace known secret values and Discord's interaction tokens in a record's text."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -23,17 +33,19 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""
-        if not self._secrets:
-            return True
-        message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in self._secrets:
-            message = message.replace(secret, REDACTED)
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
-        record.msg, record.args = message, None
+        if record.exc_text:
+            record.exc_text = self._scrubbed(record.exc_text)
+        record.msg, record.args = self._scrubbed(record.getMessage()), None
         return True
+
+    def _scrubbed(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _MINTED_SECRETS:
+            text = pattern.sub(rf"\g<1>{REDACTED}", text)
+        return text
 
 
 def setup_logging(level: str, secrets: Iterable[str]) -> None:
@@ -48,8 +60,9 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     handler._archivist = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # pymilvus and httpx are chatty at INFO; their warnings still show.
-    for noisy in ("pymilvus", "httpx", "milvus_lite", "pypdf"):
+    # pymilvus and the HTTP clients (httpx; httpx2 under openai) are chatty at INFO: a line per
+    # request. Their warnings still show.
+    for noisy in ("pymilvus", "httpx", "httpx2", "milvus_lite", "pypdf"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # Milvus Lite's in-process gRPC server logs a traceback for every call pymilvus makes that
     # Lite does not implement (AllocTimestamp after create_collection); the client side

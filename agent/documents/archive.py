@@ -38,6 +38,8 @@ _PING_TIMEOUT = 5.0
 _OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
 # Collections made by earlier versions also have these fields (never read): their rows get blanks.
 _LEGACY_FIELDS: dict[str, Any] = {"scope": "", "agent_id": 0}
+# What a failure while serving says: it may reach a channel, so it names no address.
+UNAVAILABLE = "The document archive (Milvus) failed or cannot be reached: try again in a moment."
 
 
 class Archive(Protocol):
@@ -162,7 +164,7 @@ class MilvusArchive:
                 MilvusClient, uri=uri, token=token or "", db_name=db_name, timeout=timeout
             )
         except Exception as exc:
-            raise _unavailable(uri, exc) from exc
+            raise _unavailable(uri, exc, opening=True) from exc
         archive = cls(client, collection, dim, uri)
         try:
             await asyncio.to_thread(archive._ensure_collection)
@@ -172,7 +174,7 @@ class MilvusArchive:
                 )
         except Exception as exc:
             await archive.close()
-            raise _unavailable(uri, exc) from exc
+            raise _unavailable(uri, exc, opening=True) from exc
         return archive
 
     def _ensure_collection(self) -> None:
@@ -356,11 +358,21 @@ def _hit(item: dict[str, Any]) -> Hit:
     )
 
 
-def _unavailable(uri: str, exc: BaseException) -> ArchiveUnavailable:
-    """Turn a pymilvus failure into one sentence naming the URI (and never the token)."""
+def _unavailable(uri: str, exc: BaseException, *, opening: bool = False) -> ArchiveUnavailable:
+    """Turn a pymilvus failure into one sentence; the log line names the URI and the cause.
+
+    The store is opened before anyone can chat, in front of the operator (a CLI command, or
+    ``archivist run`` starting): those sentences name the URI or the Lite file, which is what
+    the operator has to fix. A failure while serving may reach a channel, whose members are
+    given no internal address or path: the operator finds both in the log line (with ``-v`` on
+    the CLI). The token is never shown.
+    """
     text = str(exc)
     uri = shown_url(uri)
     log.warning("Milvus at %s failed: %s", uri, text)
+    if not opening:
+        # Not probing the lock here: while serving, this process holds it itself.
+        return ArchiveUnavailable(UNAVAILABLE)
     if not is_server_uri(uri) and _lite_is_locked(Path(uri)):
         return ArchiveUnavailable(
             f"The Milvus Lite file {uri} is in use by another process (is `archivist run`"

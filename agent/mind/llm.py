@@ -9,8 +9,8 @@ Messages and tools are passed through in the OpenAI chat format. Tool-call
 arguments come back as the raw text the model wrote, valid JSON or not: telling
 the model that its arguments did not parse is the agent loop's job, not a failure
 of the endpoint. Failures of the endpoint itself, after the client's retries,
-become :class:`LLMUnavailable` with a sentence for the user; the details go to
-the log, never the API key.
+become :class:`LLMUnavailable` with a sentence for the user that names no address;
+the endpoint's URL and the cause go to the log, never the API key.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from agent.errors import shown_url
 from agent.mind.llm_errors import (
+    UNREACHABLE,
     ContextOverflow,
     LLMErrorKind,
     LLMUnavailable,
@@ -222,8 +223,8 @@ class OpenAILLM:
                 self._redacted(body[:_LOGGED_BODY_CHARS]),
             )
             raise LLMUnavailable(
-                f"The language model at {self._shown_url} sent an answer that is not a chat"
-                f" completion ({reason}): check that the endpoint is OpenAI-compatible.",
+                f"The language model sent an answer that is not a chat completion ({reason}):"
+                " check that the endpoint is OpenAI-compatible.",
                 kind="server_error",
             ) from exc
 
@@ -261,10 +262,7 @@ class OpenAILLM:
             )
         elif isinstance(exc, openai.APIConnectionError):
             kind = "connection"
-            message = (
-                f"The language model at {self._shown_url} could not be reached:"
-                " check that it is running."
-            )
+            message = UNREACHABLE
         elif isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             overflow = overflow_in(status, exc.response.text)
@@ -273,11 +271,11 @@ class OpenAILLM:
                     "LLM context window exceeded: model=%s window=%s", self._model, overflow.window
                 )
                 return overflow
-            kind, message = status_failure(status, self._shown_url, self._model)
+            kind, message = status_failure(status, self._model)
         else:
             # APIResponseValidationError: only raised in strict mode, which is off.
             kind = "server_error"
-            message = f"The language model at {self._shown_url} sent an unusable answer."
+            message = "The language model sent an unusable answer."
         # The cause names what failed underneath (a refused connection, a read timeout).
         detail = f"{exc} ({exc.__cause__!r})" if exc.__cause__ is not None else str(exc)
         logger.warning(

@@ -3,6 +3,10 @@
 A request too long for the server's context window is its own kind
 (:class:`ContextOverflow`): the agent answers it by summarising, not by blaming the model
 name. Servers word it differently; every wording seen is recognised here.
+
+The sentences reach channel members, so they name no address: the endpoint's URL and the
+cause underneath go to the operator's log line, written where the failure is caught
+(:meth:`agent.mind.llm.OpenAILLM._unavailable`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ _OVERFLOW_MARKERS: Final = (
     "too many tokens",
     "input is too long",
 )
-_N_CTX_IN_TEXT: Final = re.compile(r"maximum context length is (\d+)")
+_N_CTX_IN_TEXT: Final = re.compile(
+    r"maximum context length is (\d+)|available context size \((\d+) tokens\)"
+)
+
+UNREACHABLE: Final = "The language model is unreachable: try again later."
 
 CONTEXT_OVERFLOW: Final = (
     "This conversation no longer fits the language model's context window, even after"
@@ -87,17 +95,16 @@ def _window_in(body: str) -> int | None:
     if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
         return n_ctx
     found = _N_CTX_IN_TEXT.search(body)
-    return int(found.group(1)) if found else None
+    return int(found.group(1) or found.group(2)) if found else None
 
 
-def status_failure(status: int, shown_url: str, model: str) -> tuple[LLMErrorKind, str]:
+def status_failure(status: int, model: str) -> tuple[LLMErrorKind, str]:
     """The kind and the user's sentence for an HTTP failure that is not an overflow."""
     # By status rather than by SDK class: the SDK picks its classes by these same codes,
     # and a 5xx other than 500 has no class of its own.
     if status in (401, 403):
         return "auth", (
-            f"The language model at {shown_url} refused the bot's credentials"
-            f" (HTTP {status}): check the API key."
+            f"The language model refused the bot's credentials (HTTP {status}): check the API key."
         )
     if status == 429:
         return "rate_limited", "The language model is rate-limiting the bot: try again in a minute."

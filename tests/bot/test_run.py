@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -149,6 +150,35 @@ async def test_it_serves_health_metrics_and_answers_then_stops_gracefully(
     await bot.line("stopped")
     assert not any("sk-run-secret" in line for line in bot.lines)
     assert not any(fake.token in line for line in bot.lines)
+
+
+async def test_a_model_that_is_down_is_unreachable_for_the_channel_and_named_in_the_log(
+    tmp_path: Path,
+    model_cache: Path,
+    discord_world: tuple[FakeDiscord, int, int, int],
+) -> None:
+    fake, _, channel, member = discord_world
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    env = run_env(
+        tmp_path,
+        model_cache,
+        **on_discord(fake),
+        ARCHIVIST_LLM_BASE_URL=base_url,
+        ARCHIVIST_LLM_MODEL="fake-model",
+        ARCHIVIST_LLM_MAX_RETRIES="0",
+    )
+    bot = await start(env)
+    await bot.line(r"connected to Discord as Archivist")
+    asked = await fake.send_message(channel, member, f"<@{fake.bot_id}> Still there?")
+    await fake.wait_for(lambda: fake.replies_to(asked["id"]), what="the answer")
+    [reply] = fake.replies_to(asked["id"])
+    assert "The language model is unreachable" in reply["content"]
+    assert "127.0.0.1" not in reply["content"], "the model's address is for the operator"
+    # The operator's log names the endpoint and what failed underneath.
+    await bot.line(rf"LLM request failed \(connection\).*{re.escape(base_url)}.*ConnectError")
+    assert await bot.stop() == 0
 
 
 async def test_metrics_count_an_answered_turn(

@@ -191,6 +191,8 @@ async def test_failures_become_llm_unavailable_without_leaking_the_key(
         await llm.aclose()
     assert caught.value.kind == kind
     assert says in str(caught.value)
+    # The sentence reaches channel members: the endpoint's address is for the log only.
+    assert "127.0.0.1" not in str(caught.value)
     assert len(fake_openai.requests) == attempts
     assert fake_openai.pending == 0
     failures = [record for record in caplog.records if record.name == "agent.mind.llm"]
@@ -219,7 +221,7 @@ async def test_a_request_that_hangs_times_out(
     assert API_KEY not in caplog.text
 
 
-async def test_a_closed_port_is_a_connection_failure_naming_the_url(
+async def test_a_closed_port_is_unreachable_for_people_and_named_in_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with socket.socket() as probe:
@@ -232,7 +234,10 @@ async def test_a_closed_port_is_a_connection_failure_naming_the_url(
     finally:
         await llm.aclose()
     assert caught.value.kind == "connection"
-    assert base_url in str(caught.value)
+    assert str(caught.value) == "The language model is unreachable: try again later."
+    [failure] = [record for record in caplog.records if record.name == "agent.mind.llm"]
+    assert base_url in failure.getMessage()
+    assert "ConnectError" in failure.getMessage(), "the log says what failed underneath"
     assert API_KEY not in str(caught.value)
     assert API_KEY not in caplog.text
 

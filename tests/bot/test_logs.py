@@ -1,0 +1,107 @@
+"""What the operator's console shows of a real ``archivist`` process: no secrets, no noise."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.logs import REDACTED, RedactSecrets
+from tests.bot.test_run import Bot, on_discord, run_env
+from tests.fake_discord import FakeDiscord
+from tests.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+async def start(env: dict[str, str], *args: str) -> Bot:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    return Bot(process)
+
+
+async def test_interaction_tokens_never_reach_the_debug_log(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Library")
+        channel = fake.add_channel(guild, "docs")
+        member = fake.add_member(guild, "bob")
+        bot = await start(run_env(tmp_path, model_cache, **on_discord(fake)), "-v")
+        await bot.line(r"connected to Discord as Archivist")
+        await fake.wait_for(lambda: fake.commands(guild) or fake.commands(), what="the commands")
+        interaction = await fake.slash(guild, channel, member, "sources")
+        await interaction.response()
+        # discord.py logs the callback's URL and the event it received, both with the token.
+        callback = await bot.line(rf"/interactions/{interaction.id}/(\S+)/callback")
+        assert callback[1] == REDACTED
+        assert await bot.stop() == 0
+    leaked = [line for line in bot.lines if interaction.token in line]
+    assert not leaked, leaked[:3]
+    assert not any(fake.token in line for line in bot.lines)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "POST https://discord.com/api/v10/webhooks/1234567890/{token}/messages/@original with x",
+        "Webhook ID 1234567890 with PATCH https://x/webhooks/1234567890/{token} has returned 200",
+        "For Shard ID None: WebSocket Event: {{'d': {{'token': '{token}', 'id': '1'}}}}",
+        'received {{"token": "{token}", "type": 2}}',
+    ],
+)
+def test_tokens_minted_at_run_time_are_redacted(message: str) -> None:
+    token = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDpzZWNyZXQ-_abc"
+    record = logging.LogRecord("discord.http", logging.DEBUG, __file__, 1, "%s", (), None)
+    record.args = (message.format(token=token),)
+    assert RedactSecrets([]).filter(record)
+    assert token not in record.getMessage()
+    assert REDACTED in record.getMessage()
+
+
+async def test_model_requests_are_not_logged_at_the_default_level(
+    tmp_path: Path, model_cache: Path, fake_openai: FakeOpenAI
+) -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Library")
+        channel = fake.add_channel(guild, "docs")
+        member = fake.add_member(guild, "bob")
+        env = run_env(
+            tmp_path,
+            model_cache,
+            **on_discord(fake),
+            ARCHIVIST_LLM_BASE_URL=fake_openai.base_url,
+            ARCHIVIST_LLM_MODEL="fake-model",
+        )
+        fake_openai.reply("Here I am.")
+        bot = await start(env)
+        await bot.line(r"connected to Discord as Archivist")
+        asked = await fake.send_message(channel, member, f"<@{fake.bot_id}> Still there?")
+        await fake.wait_for(lambda: fake.replies_to(asked["id"]), what="the answer")
+        assert fake.replies_to(asked["id"])[0]["content"] == "Here I am."
+        assert await bot.stop() == 0
+    requests = [line for line in bot.lines if "HTTP Request:" in line]
+    assert not requests, requests
+
+
+# pymilvus pings its channel every 10 s; Milvus Lite's in-process gRPC server allows a ping
+# without data every 5 minutes and answers the third early one with GOAWAY "too_many_pings",
+# about 100 s into a quiet spell. grpc's C core writes that to stderr, around our logging.
+_QUIET_SPELL = 150.0
+
+
+@pytest.mark.timeout(_QUIET_SPELL + 120)
+async def test_a_quiet_bot_on_milvus_lite_prints_no_grpc_lines(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        bot = await start(run_env(tmp_path, model_cache, **on_discord(fake)))
+        await bot.line(r"connected to Discord as Archivist")
+        await asyncio.sleep(_QUIET_SPELL)
+        assert await bot.stop() == 0
+    noise = [line for line in bot.lines if "too_many_pings" in line or "chttp2" in line]
+    assert not noise, noise
