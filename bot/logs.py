@@ -60,13 +60,34 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     handler._archivist = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # pymilvus and the HTTP clients (httpx; httpx2 under openai) are chatty at INFO: a line per
-    # request. Their warnings still show.
-    for noisy in ("pymilvus", "httpx", "httpx2", "milvus_lite", "pypdf"):
+    # The HTTP clients (httpx; httpx2 under openai) are chatty at INFO: a line per request.
+    # Their warnings still show.
+    for noisy in ("httpx", "httpx2", "milvus_lite", "pypdf"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    _route_pymilvus(level)
     # Milvus Lite's in-process gRPC server logs a traceback for every call pymilvus makes that
     # Lite does not implement (AllocTimestamp after create_collection); the client side
     # still reports real failures.
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     # Lite logs a traceback when it cannot open its file; we report that failure ourselves.
     logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
+
+
+def _route_pymilvus(level: str) -> None:
+    """Send pymilvus's records through our handler; at DEBUG (``-v``) its warnings, else none.
+
+    Importing pymilvus gives its loggers stderr handlers of their own and stops them
+    propagating, so they bypassed our level and redaction: a Milvus server dying mid-load
+    printed a traceback for every call that failed. Each failure already reaches the operator
+    once, as the sentence made of it (agent.documents.archive, with a warning naming the cause).
+    """
+    import pymilvus  # noqa: F401  (its logging set-up runs on import: it must not run after ours)
+
+    for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            library.removeHandler(handler)
+        library.propagate = True
+        library.setLevel(logging.NOTSET)
+    verbose = logging.getLevelName(level) == logging.DEBUG
+    logging.getLogger("pymilvus").setLevel(logging.WARNING if verbose else logging.CRITICAL)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from agent.documents.archive import UNAVAILABLE
 from bot.logs import REDACTED, RedactSecrets
+from tests import pdfs
+from tests.bot.test_cli import _passages_going_in
 from tests.bot.test_run import Bot, on_discord, run_env
 from tests.fake_discord import FakeDiscord
 from tests.fake_openai import FakeOpenAI
+from tests.milvus_server import MilvusServerProcess, free_port
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -105,3 +112,40 @@ async def test_a_quiet_bot_on_milvus_lite_prints_no_grpc_lines(
         assert await bot.stop() == 0
     noise = [line for line in bot.lines if "too_many_pings" in line or "chttp2" in line]
     assert not noise, noise
+
+
+@pytest.mark.timeout(600)
+def test_a_milvus_server_stopping_during_a_load_is_one_sentence_not_tracebacks(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "big.pdf", 120)
+    data = tmp_path / "data"
+    with MilvusServerProcess(tmp_path / "milvus", free_port()) as server:
+        env = {
+            **os.environ,
+            "ARCHIVIST_STORAGE_DATA_DIR": str(data),
+            "ARCHIVIST_EMBEDDINGS_CACHE_DIR": str(model_cache),
+            "ARCHIVIST_MILVUS_URI": server.uri,
+            "ARCHIVIST_MILVUS_TIMEOUT": "3",
+            "ARCHIVIST_INGEST_PAGES_PER_TASK": "2",
+        }
+        load = ("load", "directory", "--name", "big", "--input-files", str(manual))
+        console = tmp_path / "stderr.txt"
+        with console.open("w") as errors:
+            loader = subprocess.Popen(
+                [sys.executable, "-m", "bot", *load],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+        deadline = time.monotonic() + 300
+        while not _passages_going_in(data / "archivist.db"):
+            assert loader.poll() is None, console.read_text()
+            assert time.monotonic() < deadline, "the load never started"
+            time.sleep(0.05)
+        server.stop()
+        loader.wait(timeout=300)
+    stderr = console.read_text()
+    # pymilvus logged a traceback for every call that failed, past our handler (12 in a load).
+    assert "Traceback" not in stderr
+    assert stderr.splitlines() == [f"error: {UNAVAILABLE}"]
