@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.mind.recall import INTERRUPTED
 from tests.adapters.test_console import chat
-from tests.fake_openai import FakeOpenAI, tool_pairing_error
+from tests.agent.mind.helpers import answered_as_interrupted
+from tests.fake_openai import FakeOpenAI
 
 NOTE = "The vault code is 7-4-1."
 
@@ -81,11 +81,5 @@ async def test_a_chat_killed_during_a_call_answers_the_next_message(
     assert code == 0, err
     assert "Please tell me the code again." in out
     sent = fake_openai.requests[-1]["messages"]
-    assert tool_pairing_error(sent) is None
-    asked_at = next(i for i, m in enumerate(sent) if m.get("tool_calls") == [call])
-    assert sent[asked_at + 1] == {
-        "role": "tool",
-        "content": INTERRUPTED,
-        "tool_call_id": call["id"],
-    }
+    answered_as_interrupted(sent, call)
     assert ("tool", None, call["id"]) in _rows(tmp_path)

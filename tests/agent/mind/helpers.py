@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent.mind.loop import Incoming
+from agent.mind.recall import INTERRUPTED
+from tests.fake_openai import tool_pairing_error
 
 KEY = "console:local:default"
 
@@ -15,3 +17,16 @@ def ask(text: str, conversation: str = KEY, speaker: str = "Alice") -> Incoming:
 
 def last_tool_result(body: dict[str, Any]) -> str:
     return str([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
+
+
+def answered_as_interrupted(sent: list[dict[str, Any]], call: dict[str, Any]) -> int:
+    """Check that ``sent`` keeps the pairing rule and answers ``call`` as interrupted, right
+    after the message that made it; return that message's index."""
+    assert tool_pairing_error(sent) is None
+    asked_at = next(i for i, m in enumerate(sent) if m.get("tool_calls") == [call])
+    assert sent[asked_at + 1] == {
+        "role": "tool",
+        "content": INTERRUPTED,
+        "tool_call_id": call["id"],
+    }
+    return asked_at

@@ -15,12 +15,11 @@ import pytest
 
 from agent.mind.functions import FUNCTIONS, TurnContext
 from agent.mind.loop import Stop
-from agent.mind.recall import INTERRUPTED
 from bot.app import open_core
 from bot.config import Settings
-from tests.agent.mind.helpers import ask
+from tests.agent.mind.helpers import answered_as_interrupted, ask
 from tests.conftest import with_llm
-from tests.fake_openai import FakeOpenAI, tool_pairing_error
+from tests.fake_openai import FakeOpenAI
 
 
 async def test_a_turn_cancelled_during_a_call_leaves_a_conversation_that_goes_on(
@@ -50,13 +49,7 @@ async def test_a_turn_cancelled_during_a_call_leaves_a_conversation_that_goes_on
 
     assert reply.messages == ["Ask me again, please."] and not reply.failed
     sent = fake_openai.requests[-1]["messages"]
-    assert tool_pairing_error(sent) is None
-    asked_at = next(i for i, m in enumerate(sent) if m.get("tool_calls") == [call])
-    assert sent[asked_at + 1] == {
-        "role": "tool",
-        "content": INTERRUPTED,
-        "tool_call_id": call["id"],
-    }
+    asked_at = answered_as_interrupted(sent, call)
     assert {"role": "user", "content": "[Alice] Hello again?"} in sent[asked_at + 2 :]
 
 
