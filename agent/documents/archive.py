@@ -280,9 +280,17 @@ class MilvusArchive:
             if rows and int(rows[0]["count(*)"]) >= expected:
                 return
             if time.monotonic() > deadline:
+                log.warning(
+                    "Milvus at %s: file %d shows %s of %d passages after %.0f s",
+                    shown_url(self._uri),
+                    file_id,
+                    rows[0]["count(*)"] if rows else 0,
+                    expected,
+                    timeout,
+                )
                 raise ArchiveUnavailable(
-                    f"Milvus at {shown_url(self._uri)} did not make the new passages visible within"
-                    f" {timeout:.0f} s: check the server's health, then load the file again."
+                    f"The document archive (Milvus) did not make the new passages visible within"
+                    f" {timeout:.0f} s: check its health, then load the file again."
                 )
             await asyncio.sleep(_VISIBILITY_POLL)
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from agent.documents.embed import Vectors, WordPiece, check_at_least, normalised, run_bounded
-from agent.errors import EmbedderUnavailable
+from agent.errors import EmbedderUnavailable, shown_url
 
 if TYPE_CHECKING:
     import openai
 
 __all__ = ["OpenAIEmbedder"]
+
+log = logging.getLogger(__name__)
 
 # AsyncOpenAI refuses a missing key (and would read OPENAI_API_KEY from the
 # environment); keyless local servers accept any bearer token.
@@ -26,7 +29,7 @@ class OpenAIEmbedder:
 
     The ``openai`` client retries 408/409/429/5xx and connection errors with
     backoff, honouring ``Retry-After``; what still fails becomes
-    :class:`EmbedderUnavailable` naming the endpoint, never the key. ``dim`` is
+    :class:`EmbedderUnavailable` (the endpoint goes to the log, never the key). ``dim`` is
     learned from the first answer unless given. Token counts are estimated
     with the local WordPiece tokenizer. Requests carry ``batch_size`` texts,
     at most ``max_concurrency`` in flight.
@@ -107,6 +110,16 @@ class OpenAIEmbedder:
     async def aclose(self) -> None:
         await self._client.close()
 
+    def _log_failure(self, exc: Exception) -> None:
+        # People are told what failed; the operator's log says where, and why underneath.
+        log.warning(
+            "embedding request failed: base_url=%s model=%s: %r (%r)",
+            shown_url(self._base_url),
+            self._model,
+            exc,
+            exc.__cause__,
+        )
+
     async def _request(self, texts: Sequence[str]) -> Vectors:
         import openai
 
@@ -115,26 +128,29 @@ class OpenAIEmbedder:
                 model=self._model, input=list(texts), encoding_format="float"
             )
         except openai.APIStatusError as exc:
+            self._log_failure(exc)
             raise EmbedderUnavailable(
-                f"The embedding endpoint {self._base_url} answered HTTP {exc.status_code}"
-                f" for model {self._model!r}, even after retries."
+                f"The embedding model answered HTTP {exc.status_code} for {self._model!r},"
+                " even after retries: try again in a moment."
             ) from exc
         except openai.APIError as exc:
+            self._log_failure(exc)
             raise EmbedderUnavailable(
-                f"The embedding endpoint {self._base_url} could not be reached, even after retries."
+                "The embedding model could not be reached, even after retries: try again in a"
+                " moment."
             ) from exc
         items = sorted(response.data, key=lambda item: item.index)
         vectors = np.asarray([item.embedding for item in items], dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(texts) or not np.isfinite(vectors).all():
             raise EmbedderUnavailable(
-                f"The embedding endpoint {self._base_url} answered {len(items)} malformed vectors"
-                f" for {len(texts)} texts."
+                f"The embedding model answered {len(items)} malformed vectors for {len(texts)}"
+                " texts: check that the endpoint is OpenAI-compatible."
             )
         if self._dim is None:
             self._dim = vectors.shape[1]
         elif vectors.shape[1] != self._dim:
             raise EmbedderUnavailable(
-                f"The embedding endpoint {self._base_url} returned"
-                f" {vectors.shape[1]}-dimensional vectors, but {self._dim} are expected."
+                f"The embedding model returned {vectors.shape[1]}-dimensional vectors, but"
+                f" {self._dim} are expected."
             )
         return normalised(vectors)
