@@ -70,15 +70,14 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import MilvusClient
 
-from agent.documents.archive import (
-    _OUTPUT_FIELDS,
-    MAX_WINDOW,
-    MilvusArchive,
-    _excluded_filter,
-    _hit,
-    _row,
+from agent.documents.archive import MAX_WINDOW, MilvusArchive
+from agent.documents.collection import (
+    OUTPUT_FIELDS,
     collection_schema,
+    excluded_filter,
+    hit_of,
     index_params,
+    passage_row,
     scope_filter,
 )
 from agent.values import Hit, Passage, Scope
@@ -316,7 +315,7 @@ class VariantArchive(MilvusArchive):
                     await self._call(self._client.create_partition, self._collection, name)
                 self.known_partitions.add(name)
             for start in range(0, len(members), 512):
-                rows = [_row(passages[i], vectors[i]) for i in members[start : start + 512]]
+                rows = [passage_row(passages[i], vectors[i]) for i in members[start : start + 512]]
                 await self._call(self._client.upsert, self._collection, rows, partition_name=name)
 
     consistency = "Bounded"
@@ -337,7 +336,7 @@ class VariantArchive(MilvusArchive):
         if self.variant in ("partitions", "buckets"):
             names = sorted({self.partition_of(s) for s in scope.source_ids})
         if self.variant == "partitions":
-            where = _excluded_filter(scope)  # the partitions are the scope
+            where = excluded_filter(scope)  # the partitions are the scope
         results = await self._call(
             self._client.search,
             self._collection,
@@ -346,14 +345,14 @@ class VariantArchive(MilvusArchive):
             limit=limit,
             offset=offset,
             partition_names=names,
-            output_fields=list(_OUTPUT_FIELDS),
+            output_fields=list(OUTPUT_FIELDS),
             search_params={
                 "metric_type": "COSINE",
                 "params": {"ef": max(self.ef, limit + offset)},
             },
             consistency_level=self.consistency,
         )
-        return [_hit(item) for item in results[0]]
+        return [hit_of(item) for item in results[0]]
 
 
 # --------------------------------------------------------------------------- the child

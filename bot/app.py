@@ -12,7 +12,8 @@ from adapters.slack import SlackAdapter, SlackOptions
 from agent.core import Core
 from agent.db import Database, open_database
 from agent.deliveries import Deliveries
-from agent.documents.archive import MilvusArchive, collection_name
+from agent.documents.archive import MilvusArchive
+from agent.documents.collection import collection_name
 from agent.documents.embed import Embedder, build_embedder
 from agent.documents.keyword import KeywordIndex
 from agent.documents.library import Library

@@ -10,34 +10,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-from pymilvus import CollectionSchema, DataType, MilvusClient, MilvusException
-from pymilvus.milvus_client import IndexParams
+from pymilvus import MilvusClient, MilvusException
 
+from agent.documents.collection import (
+    LEGACY_FIELDS,
+    OUTPUT_FIELDS,
+    collection_schema,
+    excluded_filter,
+    hit_of,
+    index_params,
+    is_server_uri,
+    partition_name,
+    passage_row,
+    scope_filter,
+)
 from agent.errors import ArchiveUnavailable, shown_url
 from agent.values import Hit, Passage, Scope
 
 log = logging.getLogger(__name__)
 
-# VARCHAR lengths are bytes (at most 65,535): 4 bytes per character covers any UTF-8 text.
-MAX_TEXT_CHARS = 16_000
-MAX_DOCUMENT_CHARS = 512
 # Milvus refuses limit + offset above this; deeper pages are not served.
 MAX_WINDOW = 16_384
 _INSERT_BATCH = 512
 _VISIBILITY_POLL = 0.25
 _PING_TIMEOUT = 5.0
-_OUTPUT_FIELDS = ("source_id", "file_id", "document", "page", "last_page", "chunk", "text")
-# Collections made by earlier versions also have these fields (never read): their rows get blanks.
-_LEGACY_FIELDS: dict[str, Any] = {"scope": "", "agent_id": 0}
 # What a failure while serving says: it may reach a channel, so it names no address.
 UNAVAILABLE = "The document archive (Milvus) failed or cannot be reached: try again in a moment."
 
@@ -72,54 +76,6 @@ class Archive(Protocol):
 
     async def close(self) -> None:
         """Release the connection (and stop Milvus Lite's in-process server)."""
-
-
-def collection_name(prefix: str, instance: str, model_id: str, dim: int) -> str:
-    """A valid Milvus collection name for this installation, embedding model and dimension."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", model_id).strip("_").lower()[:64]
-    return f"{prefix}_{instance}_{slug}_{int(dim)}"
-
-
-def is_server_uri(uri: str) -> bool:
-    """True for a Milvus server URL, False for a Milvus Lite file."""
-    return uri.startswith(("http://", "https://"))
-
-
-def scope_filter(scope: Scope) -> str:
-    """The Milvus boolean expression for a scope, built from integers only."""
-    sources = ", ".join(str(int(i)) for i in scope.source_ids)
-    expr = f"source_id in [{sources}]"
-    if scope.excluded_file_ids:
-        files = ", ".join(str(int(i)) for i in scope.excluded_file_ids)
-        expr += f" and file_id not in [{files}]"
-    return expr
-
-
-def collection_schema(client: MilvusClient, dim: int) -> CollectionSchema:
-    """The fields of a passage collection, as every backend stores them."""
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("source_id", DataType.INT64)
-    schema.add_field("file_id", DataType.INT64)
-    schema.add_field("document", DataType.VARCHAR, max_length=MAX_DOCUMENT_CHARS * 4)
-    schema.add_field("page", DataType.INT64)
-    schema.add_field("last_page", DataType.INT64)
-    schema.add_field("chunk", DataType.INT64)
-    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_CHARS * 4)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    return schema
-
-
-def index_params(client: MilvusClient) -> IndexParams:
-    """The vector index: HNSW on both backends (Milvus Lite 3.x builds it with FAISS)."""
-    index = client.prepare_index_params()
-    index.add_index(
-        field_name="vector",
-        index_type="HNSW",
-        metric_type="COSINE",
-        params={"M": 16, "efConstruction": 200},
-    )
-    return index
 
 
 class MilvusArchive:
@@ -181,7 +137,7 @@ class MilvusArchive:
         if self._client.has_collection(self._collection):
             described = cast(dict[str, Any], self._client.describe_collection(self._collection))
             present = {field["name"] for field in described["fields"]}
-            self._legacy = {k: v for k, v in _LEGACY_FIELDS.items() if k in present}
+            self._legacy = {k: v for k, v in LEGACY_FIELDS.items() if k in present}
             # A server keeps collections released after a restart until they are loaded.
             self._client.load_collection(self._collection)
             return
@@ -200,7 +156,7 @@ class MilvusArchive:
         for start in range(0, len(passages), _INSERT_BATCH):
             batch = passages[start : start + _INSERT_BATCH]
             rows = [
-                _row(p, v) | self._legacy
+                passage_row(p, v) | self._legacy
                 for p, v in zip(batch, vectors[start : start + _INSERT_BATCH], strict=True)
             ]
             if not self._per_source:
@@ -214,7 +170,7 @@ class MilvusArchive:
                 await self._call(self._client.upsert, self._collection, group, partition_name=name)
 
     async def _partition(self, source_id: int) -> str:
-        name = _partition_name(source_id)
+        name = partition_name(source_id)
         if name not in self._partitions:
             await self._call(self._client.create_partition, self._collection, name)
             self._partitions.add(name)
@@ -229,11 +185,11 @@ class MilvusArchive:
         limit = min(limit, MAX_WINDOW - offset)
         where: dict[str, Any] = {"filter": scope_filter(scope)}
         if self._per_source:
-            names = [_partition_name(i) for i in scope.source_ids]
+            names = [partition_name(i) for i in scope.source_ids]
             names = [n for n in names if n in self._partitions]
             if not names:
                 return []
-            where = {"partition_names": names, "filter": _excluded_filter(scope)}
+            where = {"partition_names": names, "filter": excluded_filter(scope)}
         results = await self._call(
             self._client.search,
             self._collection,
@@ -241,13 +197,13 @@ class MilvusArchive:
             **where,
             limit=limit,
             offset=offset,
-            output_fields=list(_OUTPUT_FIELDS),
+            output_fields=list(OUTPUT_FIELDS),
             search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit + offset)}},
             # Bounded is fast (Strong waits for the server's time tick, ~200 ms); loads only
             # turn ready once their rows are visible at this level (wait_visible).
             consistency_level="Bounded",
         )
-        return [_hit(item) for item in results[0]]
+        return [hit_of(item) for item in results[0]]
 
     async def count(self, scope: Scope) -> int:
         """Exact number of passages in ``scope``."""
@@ -324,46 +280,6 @@ class MilvusArchive:
             return await asyncio.to_thread(method, *args, **kwargs)
         except MilvusException as exc:
             raise _unavailable(self._uri, exc) from exc
-
-
-def _partition_name(source_id: int) -> str:
-    return f"s{int(source_id)}"
-
-
-def _excluded_filter(scope: Scope) -> str:
-    """Within the scope's own partitions only excluded files need filtering out."""
-    if not scope.excluded_file_ids:
-        return ""
-    return f"file_id not in [{', '.join(str(int(i)) for i in scope.excluded_file_ids)}]"
-
-
-def _row(passage: Passage, vector: Iterable[float]) -> dict[str, Any]:
-    return {
-        "id": int(passage.id),
-        "source_id": int(passage.source_id),
-        "file_id": int(passage.file_id),
-        "document": passage.document[:MAX_DOCUMENT_CHARS],
-        "page": int(passage.page),
-        "last_page": int(passage.last_page),
-        "chunk": int(passage.chunk),
-        "text": passage.text[:MAX_TEXT_CHARS],
-        "vector": [float(x) for x in vector],
-    }
-
-
-def _hit(item: dict[str, Any]) -> Hit:
-    entity = item.get("entity", item)
-    return Hit(
-        id=int(item["id"]),
-        source_id=int(entity["source_id"]),
-        file_id=int(entity["file_id"]),
-        document=str(entity["document"]),
-        page=int(entity["page"]),
-        last_page=int(entity["last_page"]),
-        chunk=int(entity["chunk"]),
-        text=str(entity["text"]),
-        score=float(item["distance"]),
-    )
 
 
 def _unavailable(uri: str, exc: BaseException, *, opening: bool = False) -> ArchiveUnavailable:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from pymilvus import MilvusClient
 
-from agent.documents.archive import MilvusArchive, collection_schema
+from agent.documents.archive import MilvusArchive
+from agent.documents.collection import collection_schema
 from agent.values import Scope
 from bench.search import DIM, VARIANTS, Dataset, VariantArchive, _normalise, passages_of
 
