@@ -193,19 +193,7 @@ async def test_a_kill_during_a_turn_loses_no_user_message(
         "ARCHIVIST_LLM_BASE_URL": fake_openai.base_url,
         "OPENAI_API_KEY": "sk-console-test",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "chat",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdin is not None
-    process.stdin.write(b"Please remember that the vault code is 7-4-1.\n")
-    await process.stdin.drain()
+    process = await start_chat(env, "Please remember that the vault code is 7-4-1.")
     await arrived.wait()  # the turn is in progress: the model has been asked
     process.kill()
     await process.wait()
@@ -253,3 +241,21 @@ async def test_a_terminal_shows_a_spinner_while_the_agent_works(
         await chat
     shown = out.getvalue()
     assert shown.endswith("\r" + " " * 14 + "\rHere I am.\n")
+
+
+async def start_chat(env: dict[str, str], line: str) -> asyncio.subprocess.Process:
+    """A real ``archivist chat`` process that has been sent ``line`` and is still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    process.stdin.write(line.encode() + b"\n")
+    await process.stdin.drain()
+    return process

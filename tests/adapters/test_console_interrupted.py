@@ -3,16 +3,14 @@ conversation, its prompt paired as strict servers require (issue 11)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.adapters.test_console import chat
+from tests.adapters.test_console import chat, start_chat
 from tests.agent.mind.helpers import answered_as_interrupted
 from tests.fake_openai import FakeOpenAI
 
@@ -53,19 +51,7 @@ async def test_a_chat_killed_during_a_call_answers_the_next_message(
     env = _env(tmp_path, fake_openai)
     fake_openai.reply(tool_calls=[("archival_memory_insert", {"content": NOTE})])
     fake_openai.hang_embeddings(NOTE)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "chat",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdin is not None
-    process.stdin.write(b"Please remember that the vault code is 7-4-1.\n")
-    await process.stdin.drain()
+    process = await start_chat(env, "Please remember that the vault code is 7-4-1.")
     # The call is stored before it runs, and it is running: it is embedding the note. (Once
     # the model is asked again, every result is stored: killing then would leave nothing.)
     await fake_openai.wait_for_embedding(NOTE, timeout=120)
