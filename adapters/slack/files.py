@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,16 +12,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.core import ArchivistError
 
 log = logging.getLogger(__name__)
 
-# Slack answers a download without a valid token with its HTML sign-in page and status 200.
-LOGIN_PAGE = (
-    "Slack sent its sign-in page instead of {name}: the bot token cannot read files"
-    " (reinstall the app with the files:read scope)."
+# Slack answers a download it will not serve with an HTML page (its sign-in page) and status
+# 200: to a token without files:read, but also behind SSO or a proxy, or for a file gone.
+HTML_INSTEAD = "Slack sent an HTML page instead of {name}: nothing was loaded; share it again."
+NO_FILES_READ = (
+    "Slack sent its sign-in page instead of {name}: the bot token lacks the files:read scope"
+    " (reinstall the app with it)."
 )
+
+
+class HtmlInsteadOfFile(ArchivistError):
+    """A download answered with a web page; :func:`html_sentence` says why, if Slack tells."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(HTML_INSTEAD.format(name=name))
+        self.name = name
 
 
 def is_pdf_file(file: dict[str, Any]) -> bool:
@@ -64,7 +77,7 @@ async def _fetch(url: str, name: str, token: str, max_bytes: int) -> bytes:
         async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as got:
             if got.status != 200:
                 raise ArchivistError(f"Slack answered HTTP {got.status} for {name}: try again.")
-            html = got.content_type == "text/html"
+            content_type = got.content_type
             chunks: list[bytes] = []
             size = 0
             async for chunk in got.content.iter_chunked(1 << 16):
@@ -76,9 +89,33 @@ async def _fetch(url: str, name: str, token: str, max_bytes: int) -> bytes:
         log.warning("download of %s failed: %r", name, exc)
         raise ArchivistError(f"Could not download {name} from Slack: try again.") from exc
     data = b"".join(chunks)
-    if html or data[:15].lstrip().lower().startswith((b"<!doctype", b"<html")):
-        raise ArchivistError(LOGIN_PAGE.format(name=name))
+    if content_type == "text/html" or data[:15].lstrip().lower().startswith(
+        (b"<!doctype", b"<html")
+    ):
+        title = re.search(rb"<title>([^<]{0,80})", data, re.IGNORECASE)
+        log.warning(
+            "download of %s from %s: an HTML page (%s, title %r) instead of the file",
+            name,
+            urlsplit(url).hostname,
+            content_type,
+            title[1].decode(errors="replace").strip() if title else None,
+        )
+        raise HtmlInsteadOfFile(name)
     return data
+
+
+async def html_sentence(
+    client: AsyncWebClient, file: dict[str, Any], error: HtmlInsteadOfFile
+) -> str:
+    """What to say about a web page received instead of ``file``: a token that may not read
+    files is named as the cause (Slack says so through ``files.info``), anything else is not."""
+    try:
+        await client.files_info(file=str(file.get("id") or ""))
+    except SlackApiError as exc:
+        if exc.response.get("error") == "missing_scope":
+            return NO_FILES_READ.format(name=error.name)
+        log.info("files.info for %s: %s", file.get("id"), exc.response.get("error"))
+    return str(error)
 
 
 def _too_big(name: str, max_bytes: int) -> str:

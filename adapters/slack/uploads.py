@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.failures import sentence_for
 from adapters.loading import outcome_line, progress_line
 from adapters.progress import ThrottledEdit
-from adapters.slack.files import download_file
+from adapters.slack.files import HtmlInsteadOfFile, download_file, html_sentence
 from adapters.slack.options import SlackOptions
 from adapters.slack.render import escape
 from adapters.slack.requests import Place
@@ -51,6 +51,9 @@ class Uploads:
                 api_base_url=self._api_base,
                 max_bytes=self._options.max_upload_bytes,
             )
+        except HtmlInsteadOfFile as exc:
+            await show.finish(await html_sentence(client, file, exc))
+            return
         except ArchivistError as exc:
             await show.finish(sentence_for(exc, f"download of {name}"))
             return

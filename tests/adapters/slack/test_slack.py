@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters.slack.files import HTML_INSTEAD, NO_FILES_READ
 from adapters.slack.sources import ATTACH_ACTION
 from agent.core import FileInput
 from tests import pdfs
@@ -126,13 +127,26 @@ async def test_a_member_may_not_attach(workspace: Workspace, tmp_path: Path) -> 
     assert await ws.core.attached(ws.conversation) == []
 
 
-async def test_an_html_page_instead_of_the_pdf_gets_a_sentence(
+async def test_an_html_page_instead_of_the_pdf_is_called_what_it_is(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A valid token that can read files got a web page: no scope is to blame."""
+    ws = workspace
+    file = pdf_file(ws, pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2), serve_html=True)
+    _, status = await shared(ws, file)
+    assert status == HTML_INSTEAD.format(name="manual.pdf")
+    assert "files:read" not in status
+    assert await ws.core.sources(ws.scope) == []
+
+
+async def test_a_sign_in_page_for_a_token_without_files_read_names_the_scope(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     ws = workspace
     file = pdf_file(ws, pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2), serve_html=True)
+    ws.fake.fail_next("files.info", error="missing_scope")
     _, status = await shared(ws, file)
-    assert status.startswith("Slack sent its sign-in page instead of manual.pdf")
+    assert status == NO_FILES_READ.format(name="manual.pdf")
     assert await ws.core.sources(ws.scope) == []
 
 
