@@ -323,6 +323,7 @@ class _File:
     user: str
     created: int
     serve_html: bool = False
+    stub: bool = False
     channels: list[str] = field(default_factory=list)
 
 
@@ -657,12 +658,16 @@ class FakeSlack:
         user: str | None = None,
         title: str | None = None,
         serve_html: bool = False,
+        stub: bool = False,
     ) -> JSON:
         """Put ``data`` on the file server; returns the file object pointing at it.
 
         ``serve_html`` makes the server answer Slack's HTML sign-in page even to the
         bot token, as Slack does to a token it does not take (one lacking
-        ``files:read``, for instance).
+        ``files:read``, for instance). ``stub`` shares it as Slack Connect (and other
+        shares the event cannot show in full) do: messages and events carry only
+        ``{"id", "mode": "file_access", "file_access": "check_file_info"}`` and the
+        rest comes from ``files.info``.
         """
         file = _File(
             self._new_id("F"),
@@ -674,6 +679,7 @@ class FakeSlack:
             user or self.bot_user_id,
             int(time.time()),
             serve_html=serve_html,
+            stub=stub,
         )
         self.files[file.id] = file
         return self._file_payload(file)
@@ -1110,7 +1116,7 @@ class FakeSlack:
             for file in shared:
                 if channel not in file.channels:
                     file.channels.append(channel)
-            payload["files"] = [self._file_payload(file) for file in shared]
+            payload["files"] = [self._shared_file(file) for file in shared]
         if thread_ts is not None:
             parent = self._messages[thread_ts].payload
             payload["thread_ts"] = parent.get("thread_ts") or thread_ts
@@ -1224,6 +1230,19 @@ class FakeSlack:
             if option.get("value") == selected:
                 return copy.deepcopy(dict(option))
         return {"text": {"type": "plain_text", "text": selected, "emoji": True}, "value": selected}
+
+    def _shared_file(self, file: _File) -> JSON:
+        """A file as a message shows it: whole, or a stub that says to ask ``files.info``."""
+        if not file.stub:
+            return self._file_payload(file)
+        return {
+            "id": file.id,
+            "mode": "file_access",
+            "file_access": "check_file_info",
+            "created": file.created,
+            "timestamp": file.created,
+            "user": file.user,
+        }
 
     def _file_payload(self, file: _File) -> JSON:
         slug = re.sub(r"[^a-z0-9]+", "_", file.name.lower()).strip("_")

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.policy import Action, reads_uploads
 from adapters.slack.access import require
-from adapters.slack.files import is_pdf_file
+from adapters.slack.files import may_be_pdf
 from adapters.slack.options import SlackOptions
 from adapters.slack.render import escape, message_blocks, reply_text
 from adapters.slack.requests import Request
@@ -68,7 +68,7 @@ class Chat:
 
     def _uploads_answered(self, event: dict[str, Any]) -> bool:
         """Whether the message's PDFs are loaded (or refused) by the file share listener."""
-        pdfs = any(is_pdf_file(f) for f in event.get("files") or [])
+        pdfs = any(may_be_pdf(f) for f in event.get("files") or [])
         return pdfs and reads_uploads(self._options.ingest_uploads, addressed=True)
 
     async def memory(self, request: Request) -> None:

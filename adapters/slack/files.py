@@ -41,13 +41,47 @@ def is_pdf_file(file: dict[str, Any]) -> bool:
     return file.get("filetype") == "pdf" or file.get("mimetype") == "application/pdf"
 
 
+def is_stub(file: dict[str, Any]) -> bool:
+    """Whether a message shows only a stub of the file (Slack Connect shares, for instance):
+    what it is, its name and its URL come from ``files.info``."""
+    return file.get("file_access") == "check_file_info"
+
+
+def may_be_pdf(file: dict[str, Any]) -> bool:
+    """Whether a shared file is a PDF, or a stub that may be one."""
+    return is_pdf_file(file) or is_stub(file)
+
+
+async def whole_file(client: AsyncWebClient, file: dict[str, Any]) -> dict[str, Any]:
+    """The file object itself: ``file``, or for a stub what ``files.info`` says about it."""
+    if not is_stub(file):
+        return file
+    try:
+        info = await client.files_info(file=str(file.get("id") or ""))
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        log.warning("files.info for shared file %s failed: %s", file.get("id"), error)
+        raise ArchivistError(
+            f"Slack would not describe the shared file ({error}): share it again."
+        ) from exc
+    found = info.get("file")
+    return dict(found) if isinstance(found, dict) else file
+
+
+def file_hosts(api_base_url: str) -> frozenset[str]:
+    """The hosts whose files may be fetched with the bot token: files.slack.com, the API's
+    host and its ``files.`` host (``slack-gov.com`` → ``files.slack-gov.com``)."""
+    api = urlsplit(api_base_url).hostname or "slack.com"
+    domain = api.removeprefix("api.")
+    return frozenset({"files.slack.com", api, f"files.{domain}"})
+
+
 def trusted_file_url(url: str, api_base_url: str) -> bool:
-    """Whether ``url`` is Slack's own (files.slack.com, or the configured API's host).
+    """Whether ``url`` is on one of the configured Slack's :func:`file_hosts`.
 
     The bot token is sent with the download, so it must never go anywhere else.
     """
-    host = urlsplit(url).hostname or ""
-    return host == "files.slack.com" or host == urlsplit(api_base_url).hostname
+    return (urlsplit(url).hostname or "") in file_hosts(api_base_url)
 
 
 async def download_file(

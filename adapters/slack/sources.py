@@ -6,12 +6,12 @@ import re
 
 from adapters.policy import Action, UploadAnswer, reads_uploads, refusal, upload_answer
 from adapters.slack.access import require, standing
-from adapters.slack.files import is_pdf_file
+from adapters.slack.files import is_pdf_file, may_be_pdf, whole_file
 from adapters.slack.options import SlackOptions
 from adapters.slack.render import escape
-from adapters.slack.requests import Place, Request
+from adapters.slack.requests import JSON, Place, Request
 from adapters.slack.uploads import Uploads
-from agent.core import Core, shown_url
+from agent.core import ArchivistError, Core, shown_url
 
 ATTACH_ACTION = "archivist_attach"
 NO_SOURCES = "No sources yet: share a PDF in a channel, or /load a link."
@@ -39,12 +39,13 @@ class Sources:
         if not reads_uploads(self._options.ingest_uploads, addressed=addressed):
             return
         channel, ts = request.place.channel, event["ts"]
-        pdfs = [
+        claimed = [
             file
             for file in event.get("files") or []
-            if is_pdf_file(file)
+            if may_be_pdf(file)
             and await self._core.first_delivery(f"slack:file:{file.get('id')}:{channel}:{ts}")
         ]
+        pdfs = [f for f in await self._whole(request, claimed) if is_pdf_file(f)]
         if not pdfs:
             return
         found = await standing(request.client, request.user, self._options)
@@ -57,6 +58,18 @@ class Sources:
             await self._uploads.load_shared(
                 request.client, request.place, file, thread=request.thread, user=request.user
             )
+
+    async def _whole(self, request: Request, files: list[JSON]) -> list[JSON]:
+        """The files themselves (stubs looked up); one Slack will not describe is skipped,
+        and the sender hears why when they asked the bot."""
+        found = []
+        for file in files:
+            try:
+                found.append(await whole_file(request.client, file))
+            except ArchivistError as exc:
+                if request.addressed:
+                    await request.post(str(exc))
+        return found
 
     async def attach(self, request: Request) -> None:
         """``/attach [source]``: attach by name, or offer a menu of the workspace's sources."""
@@ -154,7 +167,10 @@ class Sources:
             channel=request.place.channel, limit=_HISTORY
         )
         for message in history.get("messages") or []:
-            pdfs = [f for f in message.get("files") or [] if is_pdf_file(f)]
+            shared = [f for f in message.get("files") or [] if may_be_pdf(f)]
+            pdfs = [
+                f for f in [await whole_file(request.client, f) for f in shared] if is_pdf_file(f)
+            ]
             if pdfs:
                 await request.respond(f"Loading {escape(str(pdfs[0].get('name')))}…")
                 await self._uploads.load_shared(
