@@ -38,6 +38,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.failed_turns = 0
+        """Turns that ended without an answer (read by ``archivist chat`` for its exit code)."""
         self._turns = Counter(
             "archivist_turns", "Turns answered, by outcome.", ["outcome"], registry=self.registry
         )
@@ -78,6 +80,7 @@ class Metrics:
     def turn_finished(self, seconds: float, *, failed: bool) -> None:
         """Count a turn and observe its latency."""
         self._turns.labels(outcome="failed" if failed else "answered").inc()
+        self.failed_turns += int(failed)
         self._turn_seconds.observe(seconds)
 
     def passages_loaded(self, count: int) -> None:

@@ -35,6 +35,7 @@ from agent.documents.pdf import PdfInfo, PdfLimits, ensure_text, extract_pages, 
 from agent.documents.recovery import drain_cleanups
 from agent.documents.registry import Source, SourceFile, SourceRegistry
 from agent.errors import (
+    ArchiveUnavailable,
     ArchivistError,
     DocumentError,
     DocumentTooLarge,
@@ -133,6 +134,12 @@ class Loader:
         results: list[FileResult] = []
         try:
             for index, item in enumerate(files):
+                if results and results[-1].unavailable:
+                    # The store is down: every further file would wait out the same timeout.
+                    display = item.display_name
+                    reason = f"'{display}' was not loaded: the document archive is unavailable."
+                    results.append(FileResult(display, "failed", error=reason, unavailable=True))
+                    continue
                 results.append(await self._load_file(load, item, index))
         finally:
             load.pool.shutdown()
@@ -241,7 +248,8 @@ class Loader:
         except ArchivistError as exc:
             log.warning("loading %s into source %d failed: %s", display, source.id, exc)
             await self._fail(row, str(exc))
-            return FileResult(display, "failed", error=str(exc))
+            down = isinstance(exc, ArchiveUnavailable)
+            return FileResult(display, "failed", error=str(exc), unavailable=down)
         except asyncio.CancelledError:
             await asyncio.shield(self._fail(row, "the load was cancelled"))
             raise

@@ -50,6 +50,8 @@ class FileResult:
     pages: int = 0
     passages: int = 0
     error: str | None = None
+    unavailable: bool = False
+    """The store failed (Milvus down): this file, and any not tried after it, did not load."""
 
 
 @dataclass
@@ -80,6 +82,11 @@ class LoadReport:
     def loaded(self) -> list[FileResult]:
         """Files whose passages are now in the source."""
         return [f for f in self.files if f.status == "loaded"]
+
+    @property
+    def unavailable(self) -> bool:
+        """True when the load stopped because a store failed, rather than on bad files."""
+        return any(f.unavailable for f in self.files)
 
     @property
     def passages(self) -> int:

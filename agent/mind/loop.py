@@ -33,6 +33,7 @@ from agent.values import Citation
 log = logging.getLogger(__name__)
 
 SEARCH_ONLY_LABEL = "Search results (no language model configured):"
+MODEL_DOWN_LABEL = "Search results (the language model is unreachable):"
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,8 @@ class Agents:
                     break
         except LLMUnavailable as exc:
             messages, citations = await _cited(ctx)
+            if not messages:
+                messages, citations = await self._searched_instead(state, incoming.text)
             return Reply(messages, citations, thoughts, Stop.MODEL_UNAVAILABLE, notice=str(exc))
         if not ctx.messages:
             # Inner monologue stays private: a turn that never spoke says so rather than leave
@@ -306,16 +309,37 @@ class Agents:
 
     async def _search_only(self, state: AgentState, text: str) -> Reply:
         found = await self._library.search_attached(state.key, text, top_k=self._config.page_size)
-        reply = _search_only_text(found)
+        reply = _search_only_text(found, SEARCH_ONLY_LABEL)
         await self._recall.add(state.id, Message("assistant", reply))
         citations = [r.cited_as(r.rank) for r in found.results]
-        return Reply([reply], citations, stop=Stop.SEARCH_ONLY, notice=SEARCH_ONLY_LABEL)
+        # The label opens the reply itself; a notice repeating it would show it twice.
+        return Reply([reply], citations, stop=Stop.SEARCH_ONLY)
+
+    async def _searched_instead(
+        self, state: AgentState, text: str
+    ) -> tuple[list[str], list[Citation]]:
+        """With the model unreachable: the attached sources' best passages, labelled so.
+
+        Nothing if nothing matches or the archive fails too (the notice says the model is
+        down either way). Not kept in recall memory: the model did not say it.
+        """
+        try:
+            found = await self._library.search_attached(
+                state.key, text, top_k=self._config.page_size
+            )
+        except ArchivistError as exc:
+            log.warning("no search results instead of the model for %s: %s", state.key, exc)
+            return [], []
+        if not found.results:
+            return [], []
+        citations = [r.cited_as(r.rank) for r in found.results]
+        return [_search_only_text(found, MODEL_DOWN_LABEL)], citations
 
 
-def _search_only_text(found: SearchPage) -> str:
+def _search_only_text(found: SearchPage, label: str) -> str:
     if not found.total:
-        return f"{SEARCH_ONLY_LABEL} nothing to search: attach a source to this conversation first."
-    lines = [SEARCH_ONLY_LABEL]
+        return f"{label} nothing to search: attach a source to this conversation first."
+    lines = [label]
     for r in found.results:
         lines.append(f"[{r.rank}] {r.citation}: {' '.join(r.text.split())}")
     return "\n".join(lines)

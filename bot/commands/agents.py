@@ -12,8 +12,17 @@ import click
 from rich.table import Table
 
 from adapters.console import ConsoleAdapter
-from bot.app import open_core
-from bot.commands.running import out, run_command, run_with_core, scope_option
+from agent.mind.profiles import Profiles, UnknownProfile
+from bot.app import open_runtime
+from bot.commands.running import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    err,
+    out,
+    run_command,
+    run_with_core,
+    scope_option,
+)
 from bot.config import Settings
 
 
@@ -68,7 +77,10 @@ def agents_show(ctx: click.Context, key: str) -> None:
 def chat(
     ctx: click.Context, persona: str | None, human: str | None, conversation: str, scope: str
 ) -> None:
-    """Talk to a conversation's agent in the terminal (or from a pipe); /help lists commands."""
+    """Talk to a conversation's agent in the terminal (or from a pipe); /help lists commands.
+
+    Exits 1 when a message went unanswered (the model unreachable, say), so a script notices.
+    """
     settings: Settings = ctx.obj
     agent = settings.agent.model_copy(
         update={
@@ -77,11 +89,18 @@ def chat(
         }
     )
     settings = settings.model_copy(update={"agent": agent})
+    profiles = Profiles(settings.agent.personas_dir)
+    try:
+        profiles.persona(agent.persona)
+        profiles.human(agent.human)
+    except UnknownProfile as exc:
+        err.print(f"error: {exc}", markup=False)
+        ctx.exit(EXIT_USAGE)
 
-    async def work() -> None:
-        async with open_core(settings) as core:
+    async def work() -> int:
+        async with open_runtime(settings) as runtime:
             console = ConsoleAdapter(
-                core,
+                runtime.core,
                 sys.stdout,
                 conversation=conversation,
                 scope=scope,
@@ -89,8 +108,16 @@ def chat(
                 interactive=sys.stdin.isatty(),
             )
             await console.run(_stdin_lines())
+            return runtime.metrics.failed_turns
 
-    run_command(ctx, work())
+    failed = run_command(ctx, work())
+    if failed:
+        messages = "1 message was" if failed == 1 else f"{failed} messages were"
+        err.print(
+            f"error: {messages} not answered in full (the reason is in the reply above).",
+            markup=False,
+        )
+        ctx.exit(EXIT_FAILED)
 
 
 async def _stdin_lines() -> AsyncIterator[str]:

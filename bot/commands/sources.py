@@ -17,7 +17,14 @@ from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPag
 from agent.documents.loads import FileInput, LoadReport
 from agent.documents.loads import Progress as LoadProgress
 from agent.documents.registry import GLOBAL_SCOPE
-from bot.commands.running import EXIT_FAILED, err, out, run_with_library, scope_option
+from bot.commands.running import (
+    EXIT_FAILED,
+    EXIT_UNAVAILABLE,
+    err,
+    out,
+    run_with_library,
+    scope_option,
+)
 from bot.config import Settings
 
 conversation_option = click.option(
@@ -97,6 +104,8 @@ def load_directory(
                 f"{'error' if result.status == 'failed' else 'note'}: {result.error}", markup=False
             )
     out.print(report.summary(), markup=False)
+    if report.unavailable:
+        ctx.exit(EXIT_UNAVAILABLE)
     if report.failed:
         ctx.exit(EXIT_FAILED)
 

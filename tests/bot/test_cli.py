@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -161,7 +162,7 @@ def test_configure_writes_a_valid_file(env: dict[str, str], tmp_path: Path) -> N
     assert 'uri = "http://milvus.internal:19530"' in text
     assert 'base_url = "http://127.0.0.1:8000/v1"' in text
     refused = archivist(env, "configure", "--non-interactive", "--output", str(target))
-    assert refused.exit_code != 0 and "--force" in refused.output
+    assert refused.exit_code == EXIT_USAGE and "--force" in refused.output
 
 
 def test_unreachable_milvus_is_one_sentence_and_never_shows_the_token(env: dict[str, str]) -> None:
@@ -322,6 +323,82 @@ def test_configure_keeps_a_working_config_when_the_new_one_is_bad(
         "--milvus-uri",
         "not-a-uri",
     )
-    assert result.exit_code != 0 and "milvus.uri" in result.output
+    assert result.exit_code == EXIT_USAGE and "--milvus-uri" in result.output
+    # The flag is to blame, not a variable nobody set.
+    assert "ARCHIVIST_MILVUS_URI" not in result.output and "Traceback" not in result.output
     assert target.read_text() == "[search]\ntop_k = 7\n"
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temporary left
+
+
+def test_configure_without_a_terminal_points_to_non_interactive(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    target = tmp_path / "config.toml"
+    result = archivist_process(env, "configure", "--output", str(target))
+    assert result.returncode == EXIT_USAGE
+    assert "Aborted" not in result.stderr + result.stdout
+    assert "--non-interactive" in result.stderr
+    assert not target.exists()
+
+
+def test_configure_ignores_the_environment_when_checking_what_it_writes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    target = tmp_path / "config.toml"
+    result = archivist(
+        {**env, "ARCHIVIST_MILVUS_URI": "not-a-uri"},
+        "configure",
+        "--non-interactive",
+        "--output",
+        str(target),
+    )
+    assert result.exit_code == 0, result.output
+    assert target.exists()
+
+
+def test_chat_with_an_unknown_persona_is_a_usage_error(env: dict[str, str]) -> None:
+    result = archivist_process(env, "chat", "--persona", "nosuch")
+    assert result.returncode == EXIT_USAGE
+    assert "There is no persona called 'nosuch'" in result.stderr
+    assert "memgpt_doc" in result.stderr and "Traceback" not in result.stderr
+    human = archivist_process(env, "chat", "--human", "nobody")
+    assert human.returncode == EXIT_USAGE and "There is no human called 'nobody'" in human.stderr
+
+
+def test_chat_with_the_model_unreachable_answers_from_the_sources_and_exits_1(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 4)
+    # In real processes: Milvus Lite stays held by the process that opened it.
+    archivist_process(env, "load", "directory", "--name", "manual", "--input-files", str(manual))
+    key = "console:local:default"
+    attached = archivist_process(env, "sources", "attach", "manual", "--conversation", key)
+    assert attached.returncode == 0, attached.stderr
+    down = {
+        **env,
+        "ARCHIVIST_LLM_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1",
+        "ARCHIVIST_LLM_API_KEY": "sk-test",
+        "ARCHIVIST_LLM_MAX_RETRIES": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        env={**os.environ, **down},
+        input=pdfs.manual_marker(3) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == EXIT_FAILED, result.stderr
+    assert "Search results (the language model is unreachable):" in result.stdout
+    assert "manual.pdf p.3" in result.stdout
+    assert "The language model is unreachable" in result.stdout
+    assert "1 message was not answered in full" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

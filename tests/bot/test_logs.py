@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.documents.archive import UNAVAILABLE
+from bot.commands.running import EXIT_UNAVAILABLE
 from bot.logs import REDACTED, RedactSecrets
 from tests import pdfs
 from tests.bot.test_cli import _passages_going_in
@@ -149,3 +150,6 @@ def test_a_milvus_server_stopping_during_a_load_is_one_sentence_not_tracebacks(
     # pymilvus logged a traceback for every call that failed, past our handler (12 in a load).
     assert "Traceback" not in stderr
     assert stderr.splitlines() == [f"error: {UNAVAILABLE}"]
+    # Storage unavailable, as the README's table has it, not "the operation failed" (issue 13,
+    # item 9).
+    assert loader.returncode == EXIT_UNAVAILABLE

@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.core import Core
 from agent.documents.loads import FileInput
-from agent.mind.loop import SEARCH_ONLY_LABEL, Stop
+from agent.mind.loop import MODEL_DOWN_LABEL, SEARCH_ONLY_LABEL, Stop
 from agent.mind.output import CUT_MARK, NO_ANSWER
 from bot.app import open_core
 from bot.config import Settings
@@ -126,6 +126,21 @@ async def test_search_only_mode_without_a_language_model(
     assert reply.messages[0].startswith(SEARCH_ONLY_LABEL)
     assert reply.citations[0].page == 4
     assert pdfs.manual_marker(4) in reply.messages[0]
+    # The label opens the reply; a notice saying it again is shown twice (issue 13, item 13).
+    assert reply.notice is None and not reply.failed
+
+
+async def test_with_the_model_down_the_reply_is_the_sources_best_passages_labelled(
+    core: Core, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    await _manual(core, tmp_path)
+    fake_openai.fail(500)
+    reply = await core.ask(ask(pdfs.manual_marker(6)))
+    assert reply.failed and reply.stop is Stop.MODEL_UNAVAILABLE
+    assert reply.notice is not None and "language model" in reply.notice.lower()
+    [text] = reply.messages
+    assert text.startswith(MODEL_DOWN_LABEL) and pdfs.manual_marker(6) in text
+    assert reply.citations[0].page == 6
 
 
 async def test_a_slow_conversation_does_not_hold_up_another(
