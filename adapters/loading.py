@@ -1,8 +1,31 @@
-"""What a load looks like in chat: its progress line and its closing line."""
+"""What a load looks like in chat: the message sharing the files, the progress line and the
+closing line."""
 
 from __future__ import annotations
 
+import re
+
 from agent.core import LoadReport, Progress
+
+# ``name: "Field Manual" the question…`` or ``name: Field Manual`` (the whole line), at the
+# start of the message or of one of its lines.
+_NAME = re.compile(
+    r'^[ \t]*name:[ \t]*(?:"(?P<quoted>[^"\n]+)"|(?P<line>[^\n]*))', re.IGNORECASE | re.MULTILINE
+)
+
+
+def shared_with(text: str) -> tuple[str | None, str]:
+    """A message sharing PDFs, mentions removed: the source name it gives, and its question.
+
+    The name is given as ``name: Field Manual`` on a line of its own, or quoted,
+    ``name: "Field Manual" what does it say about X?``; without one the files name the
+    source. What is left is a question to answer once the files are in.
+    """
+    found = _NAME.search(text)
+    if found is None:
+        return None, text.strip()
+    name = " ".join((found["quoted"] or found["line"]).split()) or None
+    return name, (text[: found.start()] + text[found.end() :]).strip()
 
 
 def progress_line(progress: Progress) -> str:

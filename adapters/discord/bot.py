@@ -16,6 +16,7 @@ from adapters.discord.replying import reply_to
 from adapters.discord.sources import SourcesCog
 from adapters.discord.uploads import is_pdf
 from adapters.failures import sentence_for
+from adapters.loading import shared_with
 from adapters.policy import reads_uploads
 from agent.core import Core
 
@@ -107,7 +108,11 @@ class ArchivistBot(commands.Bot):
             return
         text = mention_removed(message.content, self.user.id)
         if loads:
-            await self._sources.load_uploads(message, place, text, addressed=mentioned)
+            # The files first: a question asked with them is about them.
+            name, question = shared_with(text)
+            await self._sources.load_uploads(message, place, name, addressed=mentioned)
+            if mentioned and question:
+                await self._chat.answer(message, place, question)
         elif not text:
             await reply_to(message, EMPTY_QUESTION)
         else:

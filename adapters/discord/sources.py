@@ -37,9 +37,10 @@ class SourcesCog(commands.Cog, name="Sources"):
         self._uploads = Uploads(core, max_bytes=options.max_upload_bytes)
 
     async def load_uploads(
-        self, message: discord.Message, place: Place, text: str, *, addressed: bool
+        self, message: discord.Message, place: Place, name: str | None, *, addressed: bool
     ) -> None:
-        """Load a message's PDFs one after another, each with its own progress message.
+        """Load a message's PDFs one after another, each with its own progress message, into
+        the source ``name`` (each file's own name when None).
 
         Who may load, and what anyone else hears, is :func:`adapters.policy.upload_answer`'s.
         """
@@ -55,7 +56,7 @@ class SourcesCog(commands.Cog, name="Sources"):
             line = await self._loaded_or_why(
                 place,
                 attachment,
-                source_name(attachment, text),
+                source_name(attachment, name),
                 by=f"discord:{message.author.id}",
                 origin=message.jump_url,
                 show=show,
@@ -99,7 +100,7 @@ class SourcesCog(commands.Cog, name="Sources"):
         line = await self._loaded_or_why(
             place,
             file,
-            name or source_name(file, ""),
+            source_name(file, name),
             by=f"discord:{interaction.user.id}",
             # A command's file has no message to link to, and CDN links expire within a day.
             origin=None,

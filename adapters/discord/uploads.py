@@ -26,10 +26,9 @@ def is_pdf(attachment: discord.Attachment) -> bool:
     ).startswith("application/pdf")
 
 
-def source_name(attachment: discord.Attachment, text: str) -> str:
-    """The message's own words if it has any, else the file name without ``.pdf``."""
-    words = " ".join(text.split())[:80]
-    return words or re.sub(r"\.pdf$", "", attachment.filename, flags=re.IGNORECASE)
+def source_name(attachment: discord.Attachment, name: str | None) -> str:
+    """The name given with the upload, else the file name without ``.pdf``."""
+    return name or re.sub(r"\.pdf$", "", attachment.filename, flags=re.IGNORECASE)
 
 
 class Uploads:

@@ -32,14 +32,25 @@ class Chat:
         self._options = options
 
     async def on_mention(self, request: Request) -> None:
-        """Answer a mention in its thread, with 👀 on the question while the agent works."""
+        """Answer a mention in its thread; a question asked with PDFs to load is answered by
+        the file share listener, once they are in (:meth:`answers_after_loading`)."""
+        if self.answers_after_loading(request.event):
+            return
+        await self.answer(request, request.question)
+
+    def answers_after_loading(self, event: dict[str, Any]) -> bool:
+        """Whether a message's PDFs are for loading (or refusing) by the file share listener,
+        which then answers the question asked with them."""
+        pdfs = any(may_be_pdf(f) for f in event.get("files") or [])
+        return pdfs and reads_uploads(self._options.ingest_uploads, addressed=True)
+
+    async def answer(self, request: Request, text: str) -> None:
+        """Answer ``text``, said in a message that mentions the bot, in the message's thread,
+        with 👀 on the message while the agent works; once per message."""
         event, channel = request.event, request.place.channel
         ts = str(event["ts"])
         if not await self._core.first_delivery(f"slack:mention:{channel}:{ts}"):
             return
-        text = request.question
-        if not text and self._uploads_answered(event):
-            return  # a PDF shared with a bare mention: the file share listener answers
         await require(request, Action.ASK, self._options)
         if not text:
             await request.post(EMPTY_QUESTION)
@@ -65,11 +76,6 @@ class Chat:
                 channel=channel, thread_ts=request.thread, text=fallback, blocks=blocks
             )
         await _react(request.client.reactions_remove, channel, ts)
-
-    def _uploads_answered(self, event: dict[str, Any]) -> bool:
-        """Whether the message's PDFs are loaded (or refused) by the file share listener."""
-        pdfs = any(may_be_pdf(f) for f in event.get("files") or [])
-        return pdfs and reads_uploads(self._options.ingest_uploads, addressed=True)
 
     async def memory(self, request: Request) -> None:
         """``/memory``: the channel agent's core memory and memory sizes."""

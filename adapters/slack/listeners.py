@@ -18,6 +18,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.failures import sentence_for
+from adapters.loading import shared_with
 from adapters.slack.chat import RESET_ACTION, Chat
 from adapters.slack.options import SlackOptions
 from adapters.slack.requests import JSON, Request
@@ -45,7 +46,7 @@ class Listeners:
         """Attach every listener; bolt runs the first match, so file shares come first."""
         chat, sources, reported = self._chat, self._sources, self._reported
         app.middleware(self._drop_duplicates)
-        app.event({"type": "message", "subtype": "file_share"})(reported(sources.on_file_share))
+        app.event({"type": "message", "subtype": "file_share"})(reported(self._file_share))
         app.event("app_mention")(reported(chat.on_mention))
         # Subscribed events we do not act on are acknowledged, or Slack retries them.
         app.event("message")(_ignore)
@@ -59,6 +60,14 @@ class Listeners:
         app.command("/reset")(reported(chat.reset))
         app.action(ATTACH_ACTION)(reported(sources.attach_chosen))
         app.action(RESET_ACTION)(reported(chat.reset_confirmed))
+
+    async def _file_share(self, request: Request) -> None:
+        """Load a message's PDFs, then answer the question asked with them, in that order."""
+        await self._sources.on_file_share(request)
+        if request.addressed and self._chat.answers_after_loading(request.event):
+            _, question = shared_with(request.question)
+            if question:
+                await self._chat.answer(request, question)
 
     def _reported(self, work: Work) -> Listener:
         """``work`` as a bolt listener: ack, track, read the request, run, report a failure."""

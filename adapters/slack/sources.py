@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from adapters.loading import shared_with
 from adapters.policy import Action, UploadAnswer, reads_uploads, refusal, upload_answer
 from adapters.slack.access import require, standing
 from adapters.slack.files import is_pdf_file, may_be_pdf, whole_file
@@ -54,9 +55,15 @@ class Sources:
             await request.post(str(refusal(found)))
         if answer is not UploadAnswer.LOAD:
             return
+        name, _ = shared_with(request.question)
         for file in pdfs:
             await self._uploads.load_shared(
-                request.client, request.place, file, thread=request.thread, user=request.user
+                request.client,
+                request.place,
+                file,
+                thread=request.thread,
+                user=request.user,
+                source=name,
             )
 
     async def _whole(self, request: Request, files: list[JSON]) -> list[JSON]:

@@ -37,8 +37,10 @@ class Uploads:
         *,
         thread: str | None,
         user: str,
+        source: str | None = None,
     ) -> None:
-        """Download a shared file with the bot token and load it, reporting in ``thread``."""
+        """Download a shared file with the bot token and load it into ``source`` (named after
+        the file when None), reporting in ``thread``."""
         name = str(file.get("name") or "file.pdf")
         posted = await client.chat_postMessage(
             channel=place.channel, thread_ts=thread, text=f"Loading {name}…"
@@ -59,7 +61,13 @@ class Uploads:
             return
         try:
             line = await self._load(
-                place, path, name, by=f"slack:{user}", origin=file.get("permalink"), show=show
+                place,
+                path,
+                name,
+                by=f"slack:{user}",
+                origin=file.get("permalink"),
+                show=show,
+                source=source,
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, path.parent, True)
@@ -104,8 +112,9 @@ class Uploads:
         by: str,
         origin: str | None,
         show: ThrottledEdit,
+        source: str | None = None,
     ) -> str:
-        source = re.sub(r"\.pdf$", "", name, flags=re.IGNORECASE) or "document"
+        source = source or re.sub(r"\.pdf$", "", name, flags=re.IGNORECASE) or "document"
         try:
             report = await self._core.load(
                 place.conversation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests import pdfs
 from tests.adapters.discord.conftest import Server
+from tests.fake_openai import FakeOpenAI, chat_completion
 
 JSON = dict[str, Any]
 
@@ -31,7 +33,7 @@ async def test_several_pdfs_load_one_after_another_into_the_named_source(
     second = server.attachment(pdfs.make_manual_pdf(tmp_path / "part2.pdf", 2))
     notes = server.fake.add_attachment(b"just text", "notes.txt", "text/plain")
     posted = await server.fake.send_message(
-        server.docs, server.admin, "Handbook", attachments=[first, notes, second]
+        server.docs, server.admin, "name: Handbook", attachments=[first, notes, second]
     )
     lines = await statuses(server, posted, 2)
     assert lines[0].startswith("Loaded") and "of part1.pdf into source Handbook" in lines[0]
@@ -77,3 +79,57 @@ async def test_answers_can_go_to_a_thread_that_stays_with_the_channels_agent(
     await server.fake.wait_for(lambda: server.fake.replies_to(followup["id"]))
     view = await server.core.memory(server.conversation, create=False)
     assert view.messages >= 4  # both questions went to #docs's agent
+
+
+def answer_from_page_3_of(document: str, llm: FakeOpenAI, question: str) -> None:
+    """Script the model: search for ``question``, then answer only if ``document``'s page 3
+    is among the results (so the answer proves the document was attached first)."""
+    llm.reply(tool_calls=[("archival_memory_search", {"query": question})])
+
+    def answer(body: JSON) -> JSON:
+        result = str([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
+        found = re.search(rf"\[(\d+)\] {re.escape(document)} p\.3\b", result)
+        text = f"4733 hertz [{found[1]}]." if found else f"{document} is not attached."
+        return chat_completion(tool_calls=[("send_message", {"message": text})])
+
+    llm.respond_with(answer)
+
+
+async def test_a_pdf_shared_with_a_question_is_loaded_first_then_the_question_answered(
+    server: Server, tmp_path: Path
+) -> None:
+    manual = server.attachment(pdfs.make_manual_pdf(tmp_path / "manual.pdf", 4))
+    question = pdfs.manual_marker(3).replace(" is ", " is? ")
+    answer_from_page_3_of("manual.pdf", server.llm, question)
+    posted = await server.fake.send_message(
+        server.docs, server.admin, server.mention(question), attachments=[manual]
+    )
+    status, answer = await statuses(server, posted, 2)
+    assert status.startswith("Loaded") and "of manual.pdf into source manual —" in status
+    assert answer.startswith("4733 hertz [1].")
+    assert [s.name for s in await server.core.attached(server.conversation)] == ["manual"]
+
+
+async def test_a_name_given_with_the_pdf_names_the_source_and_is_not_a_question(
+    server: Server, tmp_path: Path
+) -> None:
+    manual = server.attachment(pdfs.make_manual_pdf(tmp_path / "manual.pdf", 4))
+    question = pdfs.manual_marker(3).replace(" is ", " is? ")
+    answer_from_page_3_of("manual.pdf", server.llm, question)
+    named = await server.fake.send_message(
+        server.docs,
+        server.admin,
+        server.mention(f'name: "Field Manual" {question}'),
+        attachments=[manual],
+    )
+    status, answer = await statuses(server, named, 2)
+    assert "into source Field Manual —" in status
+    assert answer.startswith("4733 hertz [1].")
+
+    other = server.attachment(pdfs.make_manual_pdf(tmp_path / "other.pdf", 2))
+    only_named = await server.fake.send_message(
+        server.docs, server.admin, server.mention("name: Second Manual"), attachments=[other]
+    )
+    [line] = await statuses(server, only_named, 1)
+    assert "into source Second Manual —" in line
+    assert len(server.llm.requests) == 2  # the name alone asked nothing
