@@ -57,6 +57,10 @@ class SourceNotFound(ArchivistError):
     """No source of that name is visible in the caller's scope."""
 
 
+class SourceNotVisible(SourceNotFound):
+    """The source exists, but in a workspace the conversation cannot see."""
+
+
 class PassageTooLong(ArchivistError):
     """Text given to be stored as one passage is longer than the embedding model reads."""
 

@@ -15,10 +15,11 @@ from typing import Literal
 import aiosqlite
 
 from agent.db import Database
-from agent.errors import EmbeddingMismatch, SourceNotFound, quoted_name
+from agent.documents.names import GLOBAL_SCOPE as GLOBAL_SCOPE
+from agent.documents.names import check_scope, check_source_name, sees
+from agent.errors import EmbeddingMismatch, SourceNotFound, SourceNotVisible, quoted_name
 from agent.values import Scope
 
-GLOBAL_SCOPE = "global"
 # Unix time in SQL, for heartbeats compared with time.time().
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
@@ -136,8 +137,11 @@ class SourceRegistry:
         """Get or create the source a load writes into.
 
         A new source starts as ``loading`` and is invisible to searches until a file is ready.
-        Raises :class:`EmbeddingMismatch` if the source was embedded with another model.
+        Raises :class:`EmbeddingMismatch` if the source was embedded with another model, and
+        :class:`~agent.documents.names.InvalidName` for a name or scope that cannot be used.
         """
+        check_scope(scope)
+        check_source_name(name)
         async with self._db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO sources (scope, name, status, embedding_model, embedding_dim,"
@@ -312,7 +316,18 @@ class SourceRegistry:
         return [_file(row) for row in rows]
 
     async def attach(self, agent_key: str, source_id: int, *, attached_by: str) -> bool:
-        """Link a source to an agent; True if newly linked, False if it already was."""
+        """Link a source to an agent; True if newly linked, False if it already was.
+
+        Raises :class:`SourceNotVisible` for another workspace's source: its agent would read
+        it, but nobody in the conversation could see or detach it.
+        """
+        source = await self.get(source_id)
+        if source is not None and not sees(agent_key, source.scope):
+            raise SourceNotVisible(
+                f"Source {quoted_name(source.name)} belongs to the workspace {source.scope},"
+                f" which the conversation {quoted_name(agent_key)} cannot see: attach a global"
+                " source or one of its own workspace."
+            )
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO attachments (agent_key, source_id, attached_by) VALUES (?, ?, ?)"

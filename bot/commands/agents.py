@@ -17,6 +17,7 @@ from bot.app import open_runtime
 from bot.commands.running import (
     EXIT_FAILED,
     EXIT_USAGE,
+    check_conversation_param,
     err,
     out,
     run_command,
@@ -70,6 +71,7 @@ def agents_show(ctx: click.Context, key: str) -> None:
     "--conversation",
     default="console:local:default",
     show_default=True,
+    callback=check_conversation_param,
     help="Conversation key: each key has its own agent and memory.",
 )
 @scope_option

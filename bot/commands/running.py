@@ -17,7 +17,13 @@ from rich.console import Console
 
 from agent.core import Core
 from agent.documents.library import Library
-from agent.documents.registry import GLOBAL_SCOPE
+from agent.documents.names import (
+    GLOBAL_SCOPE,
+    InvalidName,
+    check_conversation,
+    check_scope,
+    check_source_name,
+)
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
 from bot.app import open_core, open_library
 from bot.run import StartupError
@@ -33,9 +39,37 @@ log = logging.getLogger("archivist")
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 
+
+def _checked(check: Callable[[str], None]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback running one of the core's checks: a refusal is a usage error (2)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                check(value)
+            except InvalidName as exc:
+                raise click.BadParameter(str(exc)) from None
+        return value
+
+    return callback
+
+
+check_name_param = _checked(check_source_name)
+check_scope_param = _checked(check_scope)
+check_conversation_param = _checked(check_conversation)
+
 scope_option = click.option(
-    "--scope", default=GLOBAL_SCOPE, show_default=True, help="Workspace to resolve names in."
+    "--scope",
+    default=GLOBAL_SCOPE,
+    show_default=True,
+    callback=check_scope_param,
+    help="Workspace to resolve names in: global, discord:<server id> or slack:<team id>.",
 )
+
+
+def printable(text: str) -> str:
+    """``text`` fit for a terminal: control and invisible characters shown as ``?``."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _exit_code(error: ArchivistError) -> int:

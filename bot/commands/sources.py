@@ -16,19 +16,32 @@ from rich.table import Table
 from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
 from agent.documents.loads import FileInput, LoadReport
 from agent.documents.loads import Progress as LoadProgress
-from agent.documents.registry import GLOBAL_SCOPE
+from agent.documents.names import GLOBAL_SCOPE, workspace_of
 from bot.commands.running import (
     EXIT_FAILED,
     EXIT_UNAVAILABLE,
+    check_conversation_param,
+    check_name_param,
+    check_scope_param,
     err,
     out,
+    printable,
     run_with_library,
     scope_option,
 )
 from bot.config import Settings
 
 conversation_option = click.option(
-    "--conversation", required=True, help="Conversation key, e.g. console:local:default."
+    "--conversation",
+    required=True,
+    callback=check_conversation_param,
+    help="Conversation key: console:local:NAME, discord:SERVER:CHANNEL or slack:TEAM:CHANNEL.",
+)
+link_scope_option = click.option(
+    "--scope",
+    default=None,
+    callback=check_scope_param,
+    help="Workspace to resolve NAME in (default: the conversation's, else global).",
 )
 
 
@@ -50,7 +63,12 @@ def _collect_files(
 
 
 @load.command("directory")
-@click.option("--name", required=True, help="Name of the source to load into (created if new).")
+@click.option(
+    "--name",
+    required=True,
+    callback=check_name_param,
+    help="Name of the source to load into (created if new).",
+)
 @click.option(
     "--input-files",
     multiple=True,
@@ -64,7 +82,11 @@ def _collect_files(
 )
 @click.option("--recursive", is_flag=True, help="With --input-dir, include sub-folders.")
 @click.option(
-    "--scope", default=GLOBAL_SCOPE, show_default=True, help="Workspace the source is in."
+    "--scope",
+    default=GLOBAL_SCOPE,
+    show_default=True,
+    callback=check_scope_param,
+    help="Workspace the source is in: global, discord:<server id> or slack:<team id>.",
 )
 @click.argument(
     "extra_files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -140,7 +162,12 @@ def sources() -> None:
 
 
 @sources.command("list")
-@click.option("--scope", default=None, help="Only sources visible from this workspace.")
+@click.option(
+    "--scope",
+    default=None,
+    callback=check_scope_param,
+    help="Only sources visible from this workspace.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
@@ -157,9 +184,9 @@ def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
     for s in rows:
         status = s.status if not s.error else f"{s.status}: {s.error}"
         table.add_row(
-            s.name,
+            printable(s.name),
             s.scope,
-            status,
+            printable(status),
             str(s.files),
             str(s.pages),
             str(s.passages),
@@ -180,7 +207,7 @@ def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> No
         out.print_json(json.dumps({**asdict(source), "file_list": [asdict(f) for f in files]}))
         return
     out.print(
-        f"{source.name} ({source.scope}): {source.status}, {source.files} files,"
+        f"{printable(source.name)} ({source.scope}): {source.status}, {source.files} files,"
         f" {source.pages} pages, {source.passages} passages,"
         f" {source.embedding_model} ({source.embedding_dim} dimensions)",
         markup=False,
@@ -189,8 +216,8 @@ def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> No
     for f in files:
         status = f.status if not f.error else f"{f.status}: {f.error}"
         table.add_row(
-            f.name,
-            status,
+            printable(f.name),
+            printable(status),
             str(f.pages),
             str(f.passages),
             str(f.size),
@@ -207,38 +234,45 @@ def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> No
 @click.pass_context
 def sources_delete(ctx: click.Context, name: str, scope: str, yes: bool) -> None:
     """Delete a source, its passages and its attachments."""
-    if not yes and not click.confirm(f"Delete source '{name}' and all its passages?"):
+    if not yes and not click.confirm(f"Delete source '{printable(name)}' and all its passages?"):
         ctx.exit(EXIT_FAILED)
     source = run_with_library(ctx, lambda library: library.delete(scope, name))
-    out.print(f"Deleted source '{source.name}' ({source.passages} passages).", markup=False)
+    out.print(
+        f"Deleted source '{printable(source.name)}' ({source.passages} passages).", markup=False
+    )
 
 
 @sources.command("attach")
 @click.argument("name")
 @conversation_option
-@scope_option
+@link_scope_option
 @click.pass_context
-def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str) -> None:
-    """Attach a source to a conversation's agent (idempotent)."""
+def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str | None) -> None:
+    """Attach a source to a conversation's agent (idempotent).
+
+    A Discord or Slack conversation sees global sources and its own workspace's only.
+    """
+    where = scope or workspace_of(conversation) or GLOBAL_SCOPE
     source, new = run_with_library(
-        ctx, lambda library: library.attach(conversation, scope, name, by="cli")
+        ctx, lambda library: library.attach(conversation, where, name, by="cli")
     )
     verb = "Attached" if new else "Already attached:"
-    out.print(f"{verb} '{source.name}' to {conversation}.", markup=False)
+    out.print(f"{verb} '{printable(source.name)}' to {conversation}.", markup=False)
 
 
 @sources.command("detach")
 @click.argument("name")
 @conversation_option
-@scope_option
+@link_scope_option
 @click.pass_context
-def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str) -> None:
+def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str | None) -> None:
     """Detach a source from a conversation's agent."""
+    where = scope or workspace_of(conversation) or GLOBAL_SCOPE
     source, removed = run_with_library(
-        ctx, lambda library: library.detach(conversation, scope, name)
+        ctx, lambda library: library.detach(conversation, where, name)
     )
     verb = "Detached" if removed else "Was not attached:"
-    out.print(f"{verb} '{source.name}' from {conversation}.", markup=False)
+    out.print(f"{verb} '{printable(source.name)}' from {conversation}.", markup=False)
 
 
 @sources.command("search")
@@ -283,7 +317,10 @@ def sources_search(
         return
     for r in found.results:
         text = " ".join(r.text.split())
-        out.print(f"[{r.rank}] {r.citation} ({r.score:.2f}) [{r.source}] {text}", markup=False)
+        out.print(
+            f"[{r.rank}] {r.citation} ({r.score:.2f}) [{printable(r.source)}] {text}",
+            markup=False,
+        )
     if found.results:
         first, last = found.results[0].rank, found.results[-1].rank
         out.print(

@@ -402,3 +402,44 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 5000, "red\x1b[31mtext"])
+def test_a_source_name_that_cannot_be_used_is_a_usage_error(
+    env: dict[str, str], tmp_path: Path, name: str
+) -> None:
+    doc = pdfs.make_pdf(tmp_path / "a.pdf", ["Names are checked before anything is opened."])
+    result = archivist(env, "load", "directory", "--name", name, "--input-files", str(doc))
+    assert result.exit_code == EXIT_USAGE
+    assert "--name" in result.stderr and "\x1b" not in result.stderr
+    assert not Path(env["ARCHIVIST_STORAGE_DATA_DIR"]).exists()  # refused before opening
+
+
+def test_scopes_and_conversation_keys_are_checked(env: dict[str, str]) -> None:
+    for args in (
+        ["sources", "list", "--scope", "nonsense"],
+        ["sources", "show", "x", "--scope", "nonsense"],
+        ["sources", "search", "--source", "x", "--scope", "nonsense", "q"],
+        ["sources", "attach", "x", "--conversation", "bogus"],
+        ["sources", "detach", "x", "--conversation", "bogus"],
+        ["chat", "--conversation", "bogus"],
+    ):
+        result = archivist(env, *args)
+        assert result.exit_code == EXIT_USAGE, args
+        assert "is not a workspace" in result.stderr or "is not a conversation key" in result.stderr
+
+
+def test_attach_keeps_to_the_conversations_workspace(env: dict[str, str], tmp_path: Path) -> None:
+    doc = pdfs.make_pdf(tmp_path / "a.pdf", ["Each workspace sees its own sources."])
+    load = ("load", "directory", "--name", "guild", "--scope", "discord:1", str(doc))
+    assert archivist(env, *load).exit_code == 0
+    elsewhere = archivist(
+        env, "sources", "attach", "guild", "--scope", "discord:1", "--conversation", "slack:2:C3"
+    )
+    assert elsewhere.exit_code == EXIT_NOT_FOUND
+    assert "workspace discord:1" in elsewhere.stderr and "cannot see" in elsewhere.stderr
+    # Without --scope, the name is resolved in the conversation's own workspace.
+    home = archivist(env, "sources", "attach", "guild", "--conversation", "discord:1:10")
+    assert home.exit_code == 0 and home.stdout.startswith("Attached 'guild'")
+    off = archivist(env, "sources", "detach", "guild", "--conversation", "discord:1:10")
+    assert off.stdout.startswith("Detached 'guild'")

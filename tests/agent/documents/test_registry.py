@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.db import MIGRATIONS, open_database
+from agent.documents.names import InvalidName, check_conversation, workspace_of
 from agent.documents.registry import GLOBAL_SCOPE, SourceRegistry
-from agent.errors import EmbeddingMismatch, SourceNotFound
+from agent.errors import EmbeddingMismatch, SourceNotFound, SourceNotVisible
 
 INJECTIONS = ['x") or (source_id >= 0', "x' or 1=1 --", "gri'; DROP TABLE sources; --", "%", "_"]
 
@@ -195,3 +196,67 @@ async def test_a_cancelled_writer_leaves_the_connection_usable(tmp_path: Path) -
         )
         assert source.name == "after"
         assert await db.fetchone("SELECT 1 FROM meta WHERE key = 'k'") is None
+
+
+BAD_NAMES = [
+    "",
+    "   ",
+    "x" * 5000,
+    "red\x1b[31mtext",
+    "two\nlines",
+    "tab\there",
+    "evil\u202efdp.exe",
+    " padded",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+async def test_a_name_no_one_could_type_or_see_is_refused(
+    registry: SourceRegistry, name: str
+) -> None:
+    with pytest.raises(InvalidName) as refused:
+        await registry.open_for_loading("global", name, model="m", dim=4, created_by="t")
+    assert str(refused.value).endswith(".")
+    assert all(ch.isprintable() for ch in str(refused.value))
+    assert await registry.visible() == []
+
+
+async def test_names_of_every_script_and_emoji_are_fine(registry: SourceRegistry) -> None:
+    for name in ("Руководство", "手册 v2", "👩‍🔬 lab notes", "x" * 100, "%", "a'b"):
+        await registry.open_for_loading("global", name, model="m", dim=4, created_by="t")
+    assert len(await registry.visible()) == 6
+
+
+@pytest.mark.parametrize("scope", ["nonsense", "", "discord:", "discord:1:2", "Global", "slack"])
+async def test_a_scope_that_is_no_workspace_is_refused(
+    registry: SourceRegistry, scope: str
+) -> None:
+    with pytest.raises(InvalidName, match="is not a workspace"):
+        await registry.open_for_loading(scope, "gri", model="m", dim=4, created_by="t")
+
+
+def test_conversation_keys_and_their_workspaces() -> None:
+    for key in ("console:local:default", "discord:1:10", "slack:T1:C1"):
+        check_conversation(key)
+    for key in ("bogus", "discord:1", "slack:T1:C1:x", "console:local:", "mail:a:b"):
+        with pytest.raises(InvalidName, match="is not a conversation key"):
+            check_conversation(key)
+    assert workspace_of("discord:1:10") == "discord:1"
+    assert workspace_of("slack:T1:C1") == "slack:T1"
+    assert workspace_of("console:local:default") is None
+
+
+async def test_attach_refuses_a_source_the_conversations_workspace_cannot_see(
+    registry: SourceRegistry,
+) -> None:
+    theirs = await _ready_source(registry, "discord:1", "gri")
+    shared = await _ready_source(registry, "global", "faq", sha="b")
+    with pytest.raises(SourceNotVisible) as refused:
+        await registry.attach("slack:2:C9", theirs, attached_by="t")
+    assert "workspace discord:1" in str(refused.value) and "'slack:2:C9'" in str(refused.value)
+    assert isinstance(refused.value, SourceNotFound)
+    assert await registry.attached("slack:2:C9") == []
+    assert await registry.attach("slack:2:C9", shared, attached_by="t") is True
+    assert await registry.attach("discord:1:10", theirs, attached_by="t") is True
+    # The console is the operator's own: it may read any workspace's sources.
+    assert await registry.attach("console:local:default", theirs, attached_by="t") is True
