@@ -38,6 +38,45 @@ def _split_existing(args: list[str]) -> tuple[list[Path], list[str]]:
     return [p for p in paths if p.is_file()], [str(p) for p in paths if not p.is_file()]
 
 
+def _erase_spinner(out: TextIO) -> None:
+    out.write("\r" + " " * 14 + "\r")
+    out.flush()
+
+
+class _LiveText:
+    """Writes the reply as it grows, then completes it with the reply as delivered."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._written = ""
+        self.started = asyncio.Event()
+
+    def __call__(self, text: str) -> None:
+        if not text.startswith(self._written):
+            return
+        if not self.started.is_set():
+            self.started.set()
+            _erase_spinner(self._out)
+        self._out.write(text[len(self._written) :])
+        self._out.flush()
+        self._written = text
+
+    def finish(self, messages: list[str]) -> int:
+        """End the live line; how many of ``messages`` it showed (0 or 1)."""
+        if not self._written:
+            return 0
+        first = messages[0] if messages else ""
+        if first.startswith(self._written):
+            self._out.write(first[len(self._written) :] + "\n")
+            self._out.flush()
+            return 1
+        # The delivered reply differs from the preview (checked, citations resolved): it
+        # follows on lines of its own.
+        self._out.write(" …\n")
+        self._out.flush()
+        return 0
+
+
 def render_citations(citations: list[Citation]) -> str | None:
     """``Sources: gri.pdf p.41, p.43; faq.pdf p.2`` (documents in order of first use)."""
     return sources_line(citations)
@@ -113,31 +152,37 @@ class ConsoleAdapter:
                 return
             await command(words[1:])
             return
-        turn = asyncio.ensure_future(
-            self._core.ask(
-                Incoming(self._conversation, self._scope, line, self._speaker, self._speaker)
-            )
+        # On a terminal the reply appears as the model writes it; a pipe gets whole lines.
+        live = _LiveText(self._out) if self._interactive else None
+        incoming = Incoming(
+            self._conversation, self._scope, line, self._speaker, self._speaker, on_partial=live
         )
-        if self._interactive:
-            await self._spin_until(turn)
-        self._render(await turn)
+        turn = asyncio.ensure_future(self._core.ask(incoming))
+        if live is not None:
+            await self._spin_until(turn, live.started)
+        reply = await turn
+        self._render(reply, live.finish(reply.messages) if live is not None else 0)
 
-    async def _spin_until(self, turn: asyncio.Future[Reply]) -> None:
-        """A spinner while the agent works (a model on CPU can take a minute), then erased."""
+    async def _spin_until(self, turn: asyncio.Future[Reply], writing: asyncio.Event) -> None:
+        """A spinner while the agent works (a model on CPU can take a minute), then erased;
+        it stops early when the reply starts to appear."""
         for frame in itertools.cycle("|/-\\"):
+            if writing.is_set():
+                return
             self._out.write(f"\r{frame} thinking…")
             self._out.flush()
             done, _ = await asyncio.wait({turn}, timeout=_SPIN_SECONDS)
             if done:
                 break
-        self._out.write("\r" + " " * 14 + "\r")
-        self._out.flush()
+        if not writing.is_set():  # else the live text already replaced it
+            _erase_spinner(self._out)
 
-    def _render(self, reply: Reply) -> None:
+    def _render(self, reply: Reply, shown: int = 0) -> None:
+        """Print the reply; its first ``shown`` messages are already on screen."""
         if self._show_thoughts:
             for thought in reply.thoughts:
                 self._say(f"(thinking) {thought}")
-        for message in reply.messages:
+        for message in reply.messages[shown:]:
             self._say(message)
         citations = render_citations(reply.citations)
         if citations:

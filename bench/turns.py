@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NA
 from pydantic import SecretStr
 
 from agent.documents.loads import FileInput
-from agent.mind.llm import LLM, Completion
+from agent.mind.llm import LLM, Completion, DeltaSink
 from agent.mind.loop import Incoming
 from bench._report import machine_line, percentile, write_section
 from bot.app import open_core
@@ -52,11 +52,14 @@ class TimedLLM:
         tools: Sequence[Mapping[str, Any]],
         *,
         max_tokens: int | None = None,
+        on_delta: DeltaSink | None = None,
     ) -> Completion:
         """Time one completion."""
         started = time.perf_counter()
         try:
-            return await self.inner.complete(messages, tools, max_tokens=max_tokens)
+            return await self.inner.complete(
+                messages, tools, max_tokens=max_tokens, on_delta=on_delta
+            )
         finally:
             self.spent += time.perf_counter() - started
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.mind.llm import LLM, Completion, LLMUnavailable
+from agent.mind.llm import LLM, Completion, DeltaSink, LLMUnavailable
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Turns wait on a model: most take seconds, a heartbeat chain can take a minute.
@@ -116,10 +116,13 @@ class MeteredLLM:
         tools: Sequence[Mapping[str, Any]],
         *,
         max_tokens: int | None = None,
+        on_delta: DeltaSink | None = None,
     ) -> Completion:
         """Complete through the wrapped model, counting the call and any failure."""
         try:
-            completion = await self._inner.complete(messages, tools, max_tokens=max_tokens)
+            completion = await self._inner.complete(
+                messages, tools, max_tokens=max_tokens, on_delta=on_delta
+            )
         except LLMUnavailable as exc:
             self._metrics.llm_called(exc)
             raise

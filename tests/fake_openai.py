@@ -238,18 +238,48 @@ class FakeOpenAI:
         an estimate from the request's size.
         """
 
+        self._queue.append(self._scripted(content, tool_calls, prompt_tokens))
+
+    def reply_held(
+        self,
+        content: str | None = None,
+        *,
+        tool_calls: Sequence[ScriptedToolCall] = (),
+        after: int,
+    ) -> asyncio.Event:
+        """Queue a completion that, streamed, stops after ``after`` characters of its text and
+        arguments until the returned event is set (not streamed: answers only then)."""
+        release = asyncio.Event()
+        self._hanging.append(release)
+        self._queue.append(self._scripted(content, tool_calls, None, (after, release)))
+        return release
+
+    def reply_cut(self, content: str, *, after: int) -> None:
+        """Queue a completion whose stream breaks off after ``after`` characters of ``content``
+        (the connection closes without ``[DONE]``)."""
+        self._queue.append(self._scripted(content, (), None, cut=after))
+
+    def _scripted(
+        self,
+        content: str | None,
+        tool_calls: Sequence[ScriptedToolCall],
+        prompt_tokens: int | None,
+        hold: tuple[int, asyncio.Event] | None = None,
+        cut: int | None = None,
+    ) -> _Scripted:
         async def respond(body: dict[str, Any]) -> web.Response:
             tokens = _estimated_prompt_tokens(body) if prompt_tokens is None else prompt_tokens
-            return self._completion_response(
-                chat_completion(
-                    content,
-                    tool_calls=tool_calls,
-                    model=str(body.get("model", "fake-model")),
-                    prompt_tokens=tokens,
-                )
+            completion = chat_completion(
+                content,
+                tool_calls=tool_calls,
+                model=str(body.get("model", "fake-model")),
+                prompt_tokens=tokens,
             )
+            if hold is not None and not body.get("stream"):
+                await hold[1].wait()
+            return self._completion_response(completion, body, hold, cut)
 
-        self._queue.append(respond)
+        return respond
 
     def fail(
         self,
@@ -283,7 +313,7 @@ class FakeOpenAI:
         async def respond(body: dict[str, Any]) -> web.Response:
             await release.wait()
             return self._completion_response(
-                chat_completion(content, model=str(body.get("model", "fake-model")))
+                chat_completion(content, model=str(body.get("model", "fake-model"))), body
             )
 
         self._queue.append(respond)
@@ -320,6 +350,9 @@ class FakeOpenAI:
         (the bodies in tests/fixtures/llm_responses/)."""
 
         async def respond(request_body: dict[str, Any]) -> web.Response:
+            if status == 200:
+                # A streaming request gets the same answer as its server would stream it.
+                return self._completion_response(body, request_body)
             return web.json_response(body, status=status)
 
         self._queue.append(respond)
@@ -339,9 +372,21 @@ class FakeOpenAI:
         """
         self._responder = handler
 
-    def _completion_response(self, completion: dict[str, Any]) -> web.Response:
+    def _completion_response(
+        self,
+        completion: dict[str, Any],
+        request_body: dict[str, Any],
+        hold: tuple[int, asyncio.Event] | None = None,
+        cut: int | None = None,
+    ) -> web.Response:
         self.responses.append(completion)
-        return web.json_response(completion)
+        if not request_body.get("stream"):
+            return web.json_response(completion)
+        usage = bool((request_body.get("stream_options") or {}).get("include_usage"))
+        return web.Response(
+            body=_server_sent_events(completion, usage, hold, cut),
+            content_type="text/event-stream",
+        )
 
     async def _chat_completions(self, request: web.Request) -> web.Response:
         try:
@@ -360,7 +405,7 @@ class FakeOpenAI:
         if self._responder is not None:
             answer = self._responder(body)
             completion = await answer if inspect.isawaitable(answer) else answer
-            return self._completion_response(completion)
+            return self._completion_response(completion, body)
         return _error(500, "fake server: nothing scripted for this request")
 
     async def _embeddings(self, request: web.Request) -> web.Response:
@@ -394,6 +439,58 @@ class FakeOpenAI:
             for model in self._models
         ]
         return web.json_response({"object": "list", "data": data})
+
+
+_PIECE = 6  # characters per streamed delta: several per word, like a real server's tokens
+
+
+async def _server_sent_events(
+    completion: dict[str, Any],
+    usage: bool,
+    hold: tuple[int, asyncio.Event] | None,
+    cut: int | None,
+) -> AsyncIterator[bytes]:
+    """``completion`` as OpenAI streams it: chunks of a few characters, then ``[DONE]``.
+
+    With ``hold = (n, event)`` the stream waits for ``event`` once ``n`` characters of text
+    and arguments have gone out; with ``cut = n`` it breaks off there instead.
+    """
+    choice = completion["choices"][0]
+    message = choice["message"]
+    head = {k: completion[k] for k in ("id", "created", "model")}
+    sent = 0
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        body = {**head, "object": "chat.completion.chunk"}
+        body["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    async def pieces(text: str) -> AsyncIterator[str]:
+        nonlocal sent
+        for at in range(0, len(text), _PIECE):
+            if hold is not None and sent >= hold[0]:
+                await hold[1].wait()
+            if cut is not None and sent >= cut:
+                # aiohttp drops the connection when a body's generator fails.
+                raise ConnectionResetError("fake server: stream cut off")
+            piece = text[at : at + _PIECE]
+            sent += len(piece)
+            yield piece
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for piece in pieces(message.get("content") or ""):
+        yield chunk({"content": piece})
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        function = call["function"]
+        first = {"index": index, "id": call["id"], "type": "function"}
+        yield chunk({"tool_calls": [{**first, "function": {"name": function["name"]}}]})
+        async for piece in pieces(function["arguments"]):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield chunk({}, choice.get("finish_reason"))
+    if usage and completion.get("usage"):
+        body = {**head, "object": "chat.completion.chunk", "choices": []}
+        yield f"data: {json.dumps({**body, 'usage': completion['usage']})}\n\n".encode()
+    yield b"data: [DONE]\n\n"
 
 
 @pytest.fixture

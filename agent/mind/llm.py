@@ -30,6 +30,15 @@ from agent.mind.llm_errors import (
     overflow_in,
     status_failure,
 )
+from agent.mind.llm_replies import (
+    Completion,
+    DeltaSink,
+    MalformedReply,
+    StreamDelta,
+    StreamedCompletion,
+    ToolCall,
+    parse_completion,
+)
 from agent.mind.llm_server import probe_context_window
 
 if TYPE_CHECKING:
@@ -40,10 +49,12 @@ __all__ = [
     "LLM",
     "Completion",
     "ContextOverflow",
+    "DeltaSink",
     "LLMErrorKind",
     "LLMUnavailable",
     "OpenAILLM",
     "Sampling",
+    "StreamDelta",
     "ToolCall",
     "build_llm",
 ]
@@ -60,28 +71,6 @@ _LOGGED_BODY_CHARS: Final = 200
 # A health check must answer well within a probe's own timeout (Kubernetes: 1 s by default
 # is too short for a remote endpoint, so probes are usually set to a few seconds).
 _PING_TIMEOUT: Final = 5.0
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One function call the model asked for."""
-
-    id: str
-    name: str
-    arguments: str
-    """The JSON text exactly as the model sent it; it may not parse."""
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One assistant turn: its text (a MemGPT agent's inner monologue) and its tool calls."""
-
-    content: str | None
-    tool_calls: list[ToolCall]
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    finish_reason: str | None = None
-    """``"stop"``, ``"tool_calls"``, ``"length"`` (cut off at ``max_tokens``), or None."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +98,15 @@ class LLM(Protocol):
         tools: Sequence[Mapping[str, Any]],
         *,
         max_tokens: int | None = None,
+        on_delta: DeltaSink | None = None,
     ) -> Completion:
         """The model's next turn after ``messages``, free to call any of ``tools``.
 
         Both are in the OpenAI chat format; ``max_tokens`` overrides the configured bound
-        for this request. Raises :class:`LLMUnavailable` when the endpoint fails, after
-        retries, and :class:`ContextOverflow` when the request is longer than its window.
+        for this request. With ``on_delta`` the answer is streamed and each piece passed to
+        it as it arrives; the completion returned is the same. Raises :class:`LLMUnavailable`
+        when the endpoint fails, after retries, and :class:`ContextOverflow` when the request
+        is longer than its window.
         """
         ...
 
@@ -129,10 +121,6 @@ class LLM(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
-
-
-class _MalformedReply(Exception):
-    """A 200 answer that is not a usable chat completion; the message says what is wrong."""
 
 
 class OpenAILLM:
@@ -190,43 +178,65 @@ class OpenAILLM:
         tools: Sequence[Mapping[str, Any]],
         *,
         max_tokens: int | None = None,
+        on_delta: DeltaSink | None = None,
     ) -> Completion:
         """The model's next turn; see :meth:`LLM.complete`."""
         import openai
 
         sampling = self._sampling
+        request: dict[str, Any] = {
+            "model": self._model,
+            "messages": cast("list[ChatCompletionMessageParam]", list(messages)),
+            "tools": cast("list[ChatCompletionToolUnionParam]", list(tools)) or openai.omit,
+            "tool_choice": "auto" if tools else openai.omit,
+            "max_tokens": max_tokens or sampling.max_tokens,
+            "temperature": openai.omit if sampling.temperature is None else sampling.temperature,
+            "top_p": openai.omit if sampling.top_p is None else sampling.top_p,
+        }
+        if on_delta is not None:
+            return await self._streamed(request, on_delta)
         try:
-            # The raw body, not the SDK's model: the SDK builds its objects without
-            # validation, so a malformed answer would only fail later, somewhere else.
-            raw = await self._client.chat.completions.with_raw_response.create(
-                model=self._model,
-                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
-                tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) or openai.omit,
-                tool_choice="auto" if tools else openai.omit,
-                max_tokens=max_tokens or sampling.max_tokens,
-                temperature=openai.omit if sampling.temperature is None else sampling.temperature,
-                top_p=openai.omit if sampling.top_p is None else sampling.top_p,
-            )
+            # The raw body, not the SDK's model: see agent.mind.llm_replies.
+            raw = await self._client.chat.completions.with_raw_response.create(**request)
         except openai.APIError as exc:
             raise self._unavailable(exc) from exc
         body = raw.text
         try:
-            return _parse_completion(json.loads(body))
-        except (ValueError, _MalformedReply) as exc:
-            reason = str(exc) if isinstance(exc, _MalformedReply) else "not JSON"
-            logger.warning(
-                "LLM reply unusable (%s): model=%s base_url=%s status=%d body=%r",
-                reason,
-                self._model,
-                self._shown_url,
-                raw.status_code,
-                self._redacted(body[:_LOGGED_BODY_CHARS]),
+            return parse_completion(json.loads(body))
+        except (ValueError, MalformedReply) as exc:
+            reason = str(exc) if isinstance(exc, MalformedReply) else "not JSON"
+            shown = f"status={raw.status_code} body={body[:_LOGGED_BODY_CHARS]!r}"
+            raise self._unusable(reason, shown) from exc
+
+    async def _streamed(self, request: dict[str, Any], sink: DeltaSink) -> Completion:
+        import openai
+
+        gathered = StreamedCompletion()
+        try:
+            stream = await self._client.chat.completions.create(
+                **request, stream=True, stream_options={"include_usage": True}
             )
-            raise LLMUnavailable(
-                f"The language model sent an answer that is not a chat completion ({reason}):"
-                " check that the endpoint is OpenAI-compatible.",
-                kind="server_error",
-            ) from exc
+            await gathered.read(stream, sink)
+            return gathered.completion()
+        except openai.APIError as exc:
+            # A stream cut off midway is one too: the SDK raises a connection error for it.
+            raise self._unavailable(exc) from exc
+        except MalformedReply as exc:
+            raise self._unusable(str(exc), "streamed") from exc
+
+    def _unusable(self, reason: str, detail: str) -> LLMUnavailable:
+        logger.warning(
+            "LLM reply unusable (%s): model=%s base_url=%s %s",
+            reason,
+            self._model,
+            self._shown_url,
+            self._redacted(detail),
+        )
+        return LLMUnavailable(
+            f"The language model sent an answer that is not a chat completion ({reason}):"
+            " check that the endpoint is OpenAI-compatible.",
+            kind="server_error",
+        )
 
     async def ping(self) -> None:
         """One ``GET /models`` without retries; see :meth:`LLM.ping`.
@@ -291,54 +301,6 @@ class OpenAILLM:
     def _redacted(self, text: str) -> str:
         # Some servers echo the key in their error messages.
         return text.replace(self._api_key, "***") if self._api_key else text
-
-
-def _parse_completion(body: object) -> Completion:
-    """The first choice of a chat completion body; raises :class:`_MalformedReply`."""
-    if not isinstance(body, dict):
-        raise _MalformedReply("not a JSON object")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise _MalformedReply("no choices")
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    if not isinstance(message, dict):
-        raise _MalformedReply("no message")
-    content = message.get("content")
-    if content is not None and not isinstance(content, str):
-        raise _MalformedReply("the content is not text")
-    calls = message.get("tool_calls") or []
-    if not isinstance(calls, list):
-        raise _MalformedReply("tool_calls is not a list")
-    usage = body.get("usage")
-    if not isinstance(usage, dict):
-        usage = {}
-    finish = choices[0].get("finish_reason")
-    return Completion(
-        content=content,
-        tool_calls=[_parse_tool_call(call) for call in calls],
-        prompt_tokens=_token_count(usage.get("prompt_tokens")),
-        completion_tokens=_token_count(usage.get("completion_tokens")),
-        finish_reason=finish if isinstance(finish, str) else None,
-    )
-
-
-def _parse_tool_call(call: object) -> ToolCall:
-    if not isinstance(call, dict):
-        raise _MalformedReply("a tool call is not an object")
-    function = call.get("function")
-    if not isinstance(function, dict):
-        raise _MalformedReply("a tool call has no function")
-    call_id, name, arguments = call.get("id"), function.get("name"), function.get("arguments")
-    if not isinstance(call_id, str) or not isinstance(name, str):
-        raise _MalformedReply("a tool call has no id or no name")
-    if not isinstance(arguments, str):
-        raise _MalformedReply("a tool call's arguments are not text")
-    return ToolCall(id=call_id, name=name, arguments=arguments)
-
-
-def _token_count(value: object) -> int | None:
-    # Token counts are optional for OpenAI-compatible servers; a bool is not a count.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def build_llm(

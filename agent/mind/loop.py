@@ -24,6 +24,7 @@ from agent.mind.memory import AgentState, AgentStore, CoreMemory
 from agent.mind.messages import Message
 from agent.mind.notes import archive_overview
 from agent.mind.output import NO_ANSWER, NOT_SHOWN, cut_at_sentence, refusal, with_text_calls
+from agent.mind.preview import PartialSink, ReplyPreview
 from agent.mind.profiles import Profiles
 from agent.mind.recall import RecallStore
 from agent.mind.tools import HEARTBEAT, ToolArgumentError, tool_schema, validate_arguments
@@ -45,6 +46,9 @@ class Incoming:
     text: str
     speaker_id: str = "local"
     speaker_name: str = "user"
+    on_partial: PartialSink | None = field(default=None, compare=False)
+    """Shown the first reply as the model writes it (streamed), each time it grows; the
+    turn's :class:`Reply` then replaces what it showed."""
 
 
 class Stop(Enum):
@@ -191,8 +195,15 @@ class Agents:
         try:
             for _ in range(self._config.max_steps):
                 prompt = await self._window.prompt(ctx)
+                preview = (
+                    ReplyPreview(incoming.on_partial)
+                    if incoming.on_partial is not None and not ctx.messages
+                    else None
+                )
                 try:
-                    completion = await self._llm.complete(prompt.messages, self._schemas)
+                    completion = await self._llm.complete(
+                        prompt.messages, self._schemas, on_delta=preview
+                    )
                 except ContextOverflow as exc:
                     if overflowed:
                         raise

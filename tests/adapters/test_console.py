@@ -243,6 +243,38 @@ async def test_a_terminal_shows_a_spinner_while_the_agent_works(
     assert shown.endswith("\r" + " " * 14 + "\rHere I am.\n")
 
 
+class _Screen(io.StringIO):
+    """A terminal's output that says when ``awaited`` has appeared on it."""
+
+    def __init__(self, awaited: str) -> None:
+        super().__init__()
+        self.awaited = awaited
+        self.appeared = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.awaited in self.getvalue():
+            self.appeared.set()
+        return written
+
+
+async def test_a_terminal_shows_the_reply_as_the_model_writes_it(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    answer = "The breaker trips when the pump draws more than forty amperes."
+    release = fake_openai.reply_held(tool_calls=[("send_message", {"message": answer})], after=30)
+    out = _Screen("The breaker trips")
+    async with open_core(with_llm(settings, fake_openai)) as core:
+        console = ConsoleAdapter(core, out, interactive=True)
+        chat = asyncio.create_task(console.run(_lines("when does it trip?")))
+        await asyncio.wait_for(out.appeared.wait(), 10)
+        assert answer not in out.getvalue()  # the first words, before the model is done
+        release.set()
+        await chat
+    shown = out.getvalue()
+    assert shown.count("The breaker trips") == 1 and shown.endswith(answer + "\n")
+
+
 async def start_chat(env: dict[str, str], line: str) -> asyncio.subprocess.Process:
     """A real ``archivist chat`` process that has been sent ``line`` and is still running."""
     process = await asyncio.create_subprocess_exec(
