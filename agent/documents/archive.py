@@ -261,15 +261,32 @@ class MilvusArchive:
         await self._call(self._client.delete, self._collection, filter=f"file_id == {int(file_id)}")
 
     async def ping(self) -> None:
-        """Ask whether our collection exists: a round trip that touches no data."""
-        exists = await self._call(
-            self._client.has_collection, self._collection, timeout=_PING_TIMEOUT
-        )
-        if not exists:
-            raise ArchiveUnavailable(
-                f"Milvus at {shown_url(self._uri)} no longer has the collection"
-                f" {self._collection}: was it dropped? Restart the bot to recreate it."
+        """Search as users do, as cheaply as it gets: one result, no fields.
+
+        Asking whether the collection exists is not enough: after a restart a server has it
+        but fails every search ("collection not loaded") until it is loaded again, ~20 s.
+        On Lite the empty default partition is searched (passages live in per-source ones).
+        """
+        partitions = ["_default"] if self._per_source else None
+        probe = [1.0] + [0.0] * (self._dim - 1)
+        try:
+            await asyncio.to_thread(
+                self._client.search,
+                self._collection,
+                data=[probe],
+                limit=1,
+                output_fields=[],
+                partition_names=partitions,
+                timeout=_PING_TIMEOUT,
             )
+        except MilvusException as exc:
+            uri = shown_url(self._uri)
+            log.warning("Milvus at %s cannot search %s: %s", uri, self._collection, exc)
+            raise ArchiveUnavailable(
+                f"Milvus at {uri} cannot search the collection {self._collection}"
+                f" ({_short(str(exc))}): a restarted server loads it again within a minute;"
+                " if it was dropped, restart the bot to recreate it."
+            ) from exc
 
     async def close(self) -> None:
         """Close the client; for Milvus Lite this also releases the file lock."""

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pymilvus import MilvusClient
 
 from agent.documents.loads import FileInput
 from agent.errors import ArchivistError
 from agent.mind.loop import Incoming
 from bot.app import Runtime, open_runtime
 from bot.config import Settings
-from bot.health import HealthServer
+from bot.health import HealthServer, run_checks
 from tests import pdfs
-from tests.conftest import with_llm
+from tests.conftest import make_settings, with_llm
 from tests.fake_openai import FakeOpenAI
 
 # The platform's readiness as the stand-in adapter check sees it (a test may clear it).
@@ -128,3 +129,28 @@ async def test_metrics_count_passages_loaded(
     _, _, metrics = await get(base_url + "/metrics")
     assert report.passages > 0
     assert sample(metrics, "archivist_passages_loaded_total") == report.passages
+
+
+async def test_milvus_is_ready_only_when_it_can_search(
+    tmp_path: Path, model_cache: Path, clean_env: None, milvus_server_uri: str
+) -> None:
+    """A server answers has_collection while a collection is still loading after a restart,
+    and searches fail ("collection not loaded") for ~20 s: the check searches, as users do."""
+    settings = make_settings(tmp_path / "data", model_cache, milvus_server_uri)
+    async with open_runtime(settings) as rt:
+        check = rt.checks["milvus"]
+        await check()
+        server = MilvusClient(milvus_server_uri)
+        try:
+            prefix = settings.milvus.collection_prefix + "_"
+            [name] = [c for c in server.list_collections() if c.startswith(prefix)]
+            server.release_collection(name)  # the state a restarted server is in meanwhile
+            assert server.has_collection(name)
+            report = await run_checks({"milvus": check})
+            server.load_collection(name)
+            assert (await run_checks({"milvus": check})) == {"milvus": {"ok": True}}
+        finally:
+            server.close()
+    assert report["milvus"]["ok"] is False
+    assert "cannot search" in report["milvus"]["error"]
+    assert "not loaded" in report["milvus"]["error"]
