@@ -35,6 +35,12 @@ report is a section of its own ("Retrieval quality: fusion, ..."): the fusions b
 recall@k over manuals, with the worst manual, MRR and page accuracy, and the library's fusion
 before (k = 60) and after, per manual.
 
+``--rerank`` reorders the library's fused candidates with a reranker
+(:class:`WindowReranker`: the embedding model over windows of a few sentences of each
+candidate, for want of a cross-encoder shipped in a package) at several depths, alone or
+blended with the fusion's score, and times it. Its report is the section "Retrieval quality:
+reranking, ...".
+
 Before anything is loaded every question set is checked against its PDF: every answer must
 occur on every page it lists (as pypdf extracts it and
 ``agent.documents.page_text.clean_page_text`` cleans it); otherwise the script refuses to run.
@@ -49,6 +55,7 @@ Usage::
     python -m bench.retrieval --limit-pages 120               # quick run on the first 120 pages
     python -m bench.retrieval --check-only                    # just validate the question sets
     python -m bench.retrieval --reuse bench/data/retrieval --fusions  # compare fusions
+    python -m bench.retrieval --reuse bench/data/retrieval --rerank   # compare reranking
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 import shutil
 import statistics
 import subprocess
@@ -609,7 +617,8 @@ class ManualRun:
     questions: list[Question]  # those asked (all, unless --limit-pages left some out)
     outcomes: dict[str, dict[str, Outcome]]  # mode -> question id -> outcome
     skipped: dict[str, str]  # mode -> why it was not measured
-    rankings: RankingsByDepth = field(default_factory=dict)  # for --fusions
+    rankings: RankingsByDepth = field(default_factory=dict)  # for --fusions and --rerank
+    rerank: RerankData | None = None  # for --rerank
 
     def summary(self, mode: str, k: int) -> Summary:
         """This manual's figures in ``mode``."""
@@ -1068,6 +1077,218 @@ def fusion_markdown(
     )
 
 
+# ------------------------------------------------------------------------------ reranking
+
+RERANK_DEPTHS = (10, 20, 30, 40)
+"""How many of the library's fused candidates a reranker reorders (the rest stay below)."""
+RERANK_BLENDS = (1.0, 0.7, 0.5, 0.3)
+"""Weights of the reranker's score, scaled to [0, 1] over the candidates; the fusion's scaled
+score weighs the rest, so a passage that fusion put first (an exact identifier) keeps a pull."""
+RERANK_TIMED = 5
+"""Questions per manual whose reranking is timed again at each shallower depth."""
+WINDOW_SENTENCES = 3
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+class Reranker(Protocol):
+    """Scores candidate passages for a query, higher is better, in one call per query."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def scores(self, query: str, texts: Sequence[str]) -> list[float]: ...
+
+
+def sentence_windows(text: str, size: int = WINDOW_SENTENCES) -> list[str]:
+    """``text`` as windows of ``size`` consecutive sentences overlapping by one, the last one
+    ending with the text (the whole text when it has no more than ``size`` sentences)."""
+    sentences = [s for s in _SENTENCE_BREAK.split(text) if s.strip()]
+    if len(sentences) <= size:
+        return [text]
+    starts = [*range(0, len(sentences) - size, max(1, size - 1)), len(sentences) - size]
+    return [" ".join(sentences[i : i + size]) for i in starts]
+
+
+class WindowReranker:
+    """The embedding model standing in for a cross-encoder: a passage scores the best cosine
+    between the query and any window of a few sentences in it.
+
+    A passage vector averages everything the passage says, so the one sentence that answers
+    a question is diluted by the rest; a window of it is not. Every window of every
+    candidate is embedded in one call, as a cross-encoder would run its pairs.
+    """
+
+    def __init__(self, embedder: Any, size: int = WINDOW_SENTENCES) -> None:
+        self._embedder = embedder
+        self._size = size
+
+    @property
+    def name(self) -> str:
+        return f"`{self._embedder.model_id}` over windows of {self._size} sentences"
+
+    async def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        windows = [sentence_windows(text, self._size) for text in texts]
+        vectors = await self._embedder.embed([query, *(w for ws in windows for w in ws)])
+        cosines = [float(c) for c in vectors[1:] @ vectors[0]]
+        best: list[float] = []
+        for ws in windows:
+            best.append(max(cosines[: len(ws)]))
+            cosines = cosines[len(ws) :]
+        return best
+
+
+@dataclass
+class RerankData:
+    """One manual's candidates and their reranker scores, kept for every variant."""
+
+    reranker: str
+    candidates: dict[str, list[values.Hit]]  # question id -> the library's fusion
+    scores: dict[str, list[float]]  # question id -> scores of its first max(RERANK_DEPTHS)
+    seconds: dict[int, list[float]]  # rerank depth -> the calls timed at that depth
+
+
+async def rerank_data(
+    reranker: Reranker, questions: Sequence[Question], rankings: RankingsByDepth
+) -> RerankData:
+    """Fuse each question's rankings as the library does and score the candidates once."""
+    from agent.documents import library
+
+    deepest = max(RERANK_DEPTHS)
+    data = RerankData(reranker.name, {}, {}, {d: [] for d in RERANK_DEPTHS})
+    for index, q in enumerate(questions):
+        dense, keyword = rankings[library.HYBRID_DEPTH][q.id]
+        fused = library.fuse([dense, keyword])
+        texts = [h.text for h in fused[:deepest]]
+        for depth in sorted(RERANK_DEPTHS, reverse=True):
+            if depth != deepest and index >= RERANK_TIMED:
+                break
+            start = time.perf_counter()
+            scores = await reranker.scores(q.question, texts[:depth])
+            data.seconds[depth].append(time.perf_counter() - start)
+            if depth == deepest:
+                data.candidates[q.id], data.scores[q.id] = fused, scores
+    return data
+
+
+def reranked(
+    candidates: Sequence[values.Hit], scores: Sequence[float], depth: int, blend: float
+) -> list[values.Hit]:
+    """The first ``depth`` candidates reordered by ``blend`` x the reranker's score plus
+    (1 - ``blend``) x the fusion's, each scaled to [0, 1] over them; the rest keep their
+    order below."""
+    head = list(candidates[:depth])
+    rerank = min_max(scores[: len(head)])
+    fusion = min_max([h.score for h in head])
+    combined = [blend * r + (1 - blend) * f for r, f in zip(rerank, fusion, strict=True)]
+    order = sorted(range(len(head)), key=lambda i: (-combined[i], i))
+    return [replace(head[i], score=combined[i]) for i in order] + list(candidates[depth:])
+
+
+def _library_first_stage(dense: Ranking, keyword: Ranking) -> list[values.Hit]:
+    from agent.documents import library
+
+    return library.fuse([dense, keyword])
+
+
+def evaluate_reranks(runs: Sequence[ManualRun], k: int) -> list[FusionResult]:
+    """The library's fusion alone, then reranked at every depth and blend, judged at ``k``."""
+    from agent.documents import library
+
+    variants = [(SHIPPED_FUSION, library.HYBRID_DEPTH, 0.0)] + [
+        (f"rerank {d}" + ("" if b == 1.0 else f" blend {b}"), d, b)
+        for d in RERANK_DEPTHS
+        for b in RERANK_BLENDS
+    ]
+    results: list[FusionResult] = []
+    for name, depth, blend in variants:
+        outcomes: dict[str, dict[str, Outcome]] = {}
+        for run in runs:
+            assert run.rerank is not None
+            data = run.rerank
+            per_question: dict[str, Outcome] = {}
+            for q in run.questions:
+                found = data.candidates[q.id]
+                if blend:
+                    found = reranked(found, data.scores[q.id], depth, blend)
+                # Reranking is timed per depth (rerank_latency_table), not per question.
+                per_question[q.id] = Outcome(q, name, judged(q, found[: 2 * k]), 0.0)
+            outcomes[run.qset.manual] = per_question
+        per_manual = {m: summarise(name, list(o.values()), k) for m, o in outcomes.items()}
+        fusion = Fusion(name, depth, _library_first_stage)
+        results.append(FusionResult(fusion, per_manual, outcomes))
+    return results
+
+
+def rerank_latency_table(runs: Sequence[ManualRun]) -> str:
+    """Reranking alone (every candidate's windows embedded), p50 and p95 per depth, pooled."""
+    rows: list[list[str]] = []
+    for depth in RERANK_DEPTHS:
+        timed = [s * 1000 for r in runs if r.rerank for s in r.rerank.seconds[depth]]
+        rows.append(
+            [
+                str(depth),
+                str(len(timed)),
+                f"{_report.percentile(timed, 50):.0f}",
+                f"{_report.percentile(timed, 95):.0f}",
+            ]
+        )
+    return markdown_table(["rerank depth", "calls timed", "p50 ms", "p95 ms"], rows)
+
+
+def rerank_markdown(
+    *,
+    runs: Sequence[ManualRun],
+    results: Sequence[FusionResult],
+    k: int,
+    command: str,
+    machine: str,
+) -> str:
+    """The docs/benchmarks.md section of a ``--rerank`` run."""
+    manuals = [r.qset.manual for r in runs]
+    before = next(r for r in results if r.fusion.name == SHIPPED_FUSION)
+    best = sorted(results, key=FusionResult.rank_key)[0]
+    asked = sum(len(r.questions) for r in runs)
+    hybrid_ms = [o.seconds * 1000 for r in runs for o in r.outcomes.get("hybrid", {}).values()]
+    reranker = runs[0].rerank.reranker if runs[0].rerank else "?"
+    search = (
+        f" The library's hybrid search alone (query embedding, both rankings, fusion) took"
+        f" {_report.percentile(hybrid_ms, 50):.0f} ms at p50 and"
+        f" {_report.percentile(hybrid_ms, 95):.0f} ms at p95 in the same run."
+        if hybrid_ms
+        else ""
+    )
+    return "\n".join(
+        [
+            machine,
+            "",
+            f"Code: {code_version()}; `{runs[0].info.embedding_model}`. {asked} questions over"
+            f" {len(runs)} manual{'s' if len(runs) != 1 else ''}. Each question's dense and"
+            " keyword rankings are read at the library's depth and fused by"
+            f" `agent.documents.library.fuse` (`{SHIPPED_FUSION}`); `rerank N` reorders the"
+            f" first N fused passages by the reranker, {reranker}, and `blend W` by W x its"
+            " score plus (1 - W) x the fusion's, both scaled to [0, 1] over the N; the passages"
+            f" below the N keep their order. Ordered by mean recall@{k}, then the worst"
+            f" manual's, then mean MRR; best: `{best.fusion.name}`.",
+            "",
+            f"**`{SHIPPED_FUSION}` alone and `{best.fusion.name}`, per manual:**",
+            "",
+            before_after_table(before, best, k),
+            "",
+            "**Every variant:**",
+            "",
+            fusion_table(sorted(results, key=FusionResult.rank_key), manuals, k),
+            "",
+            "**Cost of reranking** (on top of the search; all candidates' windows embedded in"
+            f" one call; every question at depth {max(RERANK_DEPTHS)}, the first"
+            f" {RERANK_TIMED} of each manual at the others):{search}",
+            "",
+            rerank_latency_table(runs),
+            "",
+            f"Reproduce: `{command}`",
+        ]
+    )
+
+
 def section_title(args: argparse.Namespace, runs: Sequence[ManualRun]) -> str:
     """The docs/benchmarks.md section this run writes."""
     if not args.manual and not args.questions:
@@ -1080,6 +1301,8 @@ def section_title(args: argparse.Namespace, runs: Sequence[ManualRun]) -> str:
         title += f", first {args.limit_pages} pages"
     if args.fusions:
         title = title.replace(f"{SECTION_PREFIX}: ", f"{SECTION_PREFIX}: fusion, ", 1)
+    if args.rerank:
+        title = title.replace(f"{SECTION_PREFIX}: ", f"{SECTION_PREFIX}: reranking, ", 1)
     return title
 
 
@@ -1222,7 +1445,24 @@ def _output(args: argparse.Namespace, runs: Sequence[ManualRun], modes: Sequence
     if args.json:
         args.json.write_text(json.dumps(json_dump(runs, measured, k), indent=2) + "\n")
     title = section_title(args, runs)
-    if args.fusions:
+    if args.rerank:
+        results = evaluate_reranks(runs, k)
+        print()
+        print(
+            fusion_table(
+                sorted(results, key=FusionResult.rank_key), [r.qset.manual for r in runs], k
+            )
+        )
+        print()
+        print(rerank_latency_table(runs))
+        markdown = rerank_markdown(
+            runs=runs,
+            results=results,
+            k=k,
+            command=args.command_line,
+            machine=_report.machine_line(),
+        )
+    elif args.fusions:
         results = evaluate_fusions(runs, [*fusion_variants(), shipped_fusion()], k)
         print()
         print(
@@ -1312,8 +1552,27 @@ async def _run_in(
         if args.fusions and not args.load_only:
             depths = {f.depth for f in [*fusion_variants(), shipped_fusion()]}
             rankings = await fetch_rankings(library, questions, sorted(depths))
+        rerank = None
+        if args.rerank and not args.load_only:
+            rerank = await _rerank_manual(settings, library, questions, rankings)
     kind = _manuals.find_manual(qset.manual).kind
-    return ManualRun(qset, kind, info, questions, outcomes, skipped, rankings)
+    return ManualRun(qset, kind, info, questions, outcomes, skipped, rankings, rerank)
+
+
+async def _rerank_manual(
+    settings: Any, library: Any, questions: Sequence[Question], rankings: RankingsByDepth
+) -> RerankData:
+    """Score each question's fused candidates with the reranker (its own embedder)."""
+    from agent.documents.library import HYBRID_DEPTH
+    from bot.app import make_embedder
+
+    if HYBRID_DEPTH not in rankings:
+        rankings.update(await fetch_rankings(library, questions, [HYBRID_DEPTH]))
+    embedder = await make_embedder(settings)
+    try:
+        return await rerank_data(WindowReranker(embedder), questions, rankings)
+    finally:
+        await embedder.aclose()
 
 
 async def _load(
@@ -1484,6 +1743,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " compare fusions of them (bench.retrieval.fusion_variants); the report is then the"
         " fusion section",
     )
+    parser.add_argument(
+        "--rerank",
+        action="store_true",
+        help="also rerank the library's fused candidates (bench.retrieval.WindowReranker) at"
+        " several depths and blends and time it; the report is then the reranking section",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print per-question ranks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no load progress")
     args = parser.parse_args(argv)
@@ -1493,6 +1758,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--limit-pages must be at least 1")
     if args.manual and args.questions:
         parser.error("use either --manual or --questions")
+    if args.rerank and args.fusions:
+        parser.error("use either --fusions or --rerank")
     if args.load_only and args.reuse is None:
         parser.error("--load-only needs --reuse DIR (a temporary load would be thrown away)")
     args.command_line = reproduce_command(list(sys.argv[1:] if argv is None else argv))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from agent import values
-from agent.documents.library import fuse
+from agent.documents.library import HYBRID_DEPTH, fuse
+from agent.documents.local_embed import LocalEmbedder
+from agent.documents.onnx_model import int8_model_file
 from bench import _manuals
 from bench.retrieval import (
     BASELINE_FUSION,
@@ -23,11 +26,13 @@ from bench.retrieval import (
     Outcome,
     Question,
     QuestionSet,
+    WindowReranker,
     answers_elsewhere,
     before_after_table,
     check_question_set,
     depth_grid_table,
     evaluate_fusions,
+    evaluate_reranks,
     fetch_rankings,
     find_question_sets,
     fusion_markdown,
@@ -39,7 +44,12 @@ from bench.retrieval import (
     normalised_sum,
     per_kind_table,
     per_manual_table,
+    rerank_data,
+    rerank_latency_table,
+    rerank_markdown,
+    reranked,
     rrf,
+    sentence_windows,
     shipped_fusion,
     summarise,
     union_recall,
@@ -331,3 +341,95 @@ async def test_rankings_are_searched_anew_at_each_depth() -> None:
     dense, keyword = rankings[50]["q2"]
     assert (len(dense), len(keyword)) == (50, 50)
     assert dense[0].id == 0 and keyword[0].id == 1000 and dense[0].text == "question q2?"
+
+
+# ---------------------------------------------------------------------------- reranking
+
+
+def test_sentence_windows_overlap_by_one_and_reach_the_end() -> None:
+    text = "One. Two! Three? Four: Five; Six."
+
+    assert sentence_windows(text, 3) == [
+        "One. Two! Three?",
+        "Three? Four: Five;",
+        "Four: Five; Six.",
+    ]
+    assert sentence_windows("One. Two.", 3) == ["One. Two."]
+    assert sentence_windows("Line one\nline two\nline three\nline four", 2)[-1] == (
+        "line three line four"
+    )
+
+
+def test_reranking_reorders_the_head_blends_with_fusion_and_keeps_the_tail() -> None:
+    candidates = [passage(i, score=s) for i, s in ((1, 1.0), (2, 0.6), (3, 0.5), (4, 0.0))]
+    scores = [0.1, 0.9, 0.2]  # the reranker's, for the first three
+
+    assert ids(reranked(candidates, scores, 3, 1.0)) == [2, 3, 1, 4]
+    # Half the fusion's scaled score keeps its first above the reranker's runner-up.
+    blended = reranked(candidates, scores, 3, 0.5)
+    assert ids(blended) == [2, 1, 3, 4]
+    assert [h.score for h in blended[:3]] == pytest.approx([0.6, 0.5, 0.0625])
+
+
+class FirstWordReranker:
+    """Scores a passage 1 if it holds the word ``answer``: a reranker that knows."""
+
+    name = "knows"
+
+    async def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        return [float("answer" in t) for t in texts]
+
+
+async def test_reranks_are_scored_once_and_judged_at_every_depth_and_blend() -> None:
+    runs = [run_with_rankings("alpha", HYBRID_DEPTH), run_with_rankings("beta", HYBRID_DEPTH)]
+    for run in runs:
+        run.rerank = await rerank_data(FirstWordReranker(), run.questions, run.rankings)
+
+    results = {r.fusion.name: r for r in evaluate_reranks(runs, 5)}
+
+    # Fusion puts the ten passages both rankings hold above the answer, the dense first only.
+    assert results["library"].mean.recall == 0.0
+    assert results["rerank 10"].mean.recall == 0.0  # 11th: too deep for a depth of 10
+    assert results["rerank 20"].mean.recall == 1.0
+    assert results["rerank 20"].outcomes["beta"]["beta1"].answer_rank == 1
+    assert results["rerank 20 blend 0.7"].mean.recall == 1.0
+    assert all(len(r.rerank.seconds[40]) == 2 for r in runs if r.rerank)
+    assert all(len(r.rerank.seconds[10]) == 2 for r in runs if r.rerank)
+    assert "| 40 | 4 |" in rerank_latency_table(runs)
+    markdown = rerank_markdown(
+        runs=runs,
+        results=list(results.values()),
+        k=5,
+        command="python -m bench.retrieval --rerank",
+        machine="m",
+    )
+    assert "by the reranker, knows," in markdown and "| rerank depth |" in markdown
+
+
+async def test_the_window_reranker_finds_the_sentence_a_long_passage_answers_with(
+    tmp_path: Path,
+) -> None:
+    embedder = LocalEmbedder(int8_model_file(), cache_dir=tmp_path)
+    filler = " ".join(
+        f"The {w} module stores its settings in a table that the loader reads at start-up."
+        for w in ("font", "colour", "layout", "image", "canvas", "story")
+    )
+    long_answer = filler + " To encrypt the PDF with a password, pass an encrypt object to the"
+    long_answer += " document template. " + filler
+    off_topic = "Paragraph styles set the leading, the font size and the space before a heading."
+    try:
+        reranker = WindowReranker(embedder)
+        scores = await reranker.scores(
+            "how do I password protect the pdf", [off_topic, long_answer]
+        )
+        passage_vectors = await embedder.embed(
+            ["how do I password protect the pdf", off_topic, long_answer]
+        )
+    finally:
+        await embedder.aclose()
+
+    assert scores[1] > scores[0]
+    assert "all-MiniLM-L6-v2" in reranker.name
+    # As whole passages the filler drowns the answer: the window is what finds it.
+    whole = passage_vectors[1:] @ passage_vectors[0]
+    assert scores[1] > float(whole[1])
