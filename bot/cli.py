@@ -26,6 +26,9 @@ from bot.run import serve
     help="Config file (default: $ARCHIVIST_CONFIG, else ./config.toml if present).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.version_option(
+    package_name="archivist-bot", prog_name="archivist", message="%(prog)s %(version)s"
+)
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     """Archivist: a Discord and Slack bot whose document knowledge lives in Milvus."""

@@ -219,11 +219,11 @@ class Loader:
             )
         except DocumentError as exc:
             log.info("refused %s for source %d: %s", display, source.id, exc)
-            return FileResult(display, "failed", error=str(exc))
+            return await self._refused(load, item, str(exc))
         except OSError as exc:
             log.warning("cannot read %s: %s", item.path, exc)
             reason = f"'{display}' could not be read ({exc.strerror or exc}): check the file."
-            return FileResult(display, "failed", error=reason)
+            return await self._refused(load, item, reason)
         row = await self._registry.add_file(
             source.id,
             name=display,
@@ -261,6 +261,24 @@ class Loader:
             return FileResult(display, "failed", error=reason)
         log.info("loaded %s: %d pages, %d passages", display, info.pages, passages)
         return FileResult(display, "loaded", pages=info.pages, passages=passages)
+
+    async def _refused(self, load: _Load, item: FileInput, reason: str) -> FileResult:
+        """A file refused before anything of it was stored: listed with the source's files."""
+        try:
+            size = item.path.stat().st_size
+        except OSError:
+            size = 0
+        await self._registry.add_file(
+            load.source.id,
+            name=item.display_name,
+            sha256="",
+            size=size,
+            loaded_by=load.loaded_by,
+            owner=process_owner(),
+            origin=item.origin,
+            refused=reason,
+        )
+        return FileResult(item.display_name, "failed", error=reason)
 
     async def _ingest(
         self, load: _Load, row: SourceFile, item: FileInput, info: PdfInfo, index: int

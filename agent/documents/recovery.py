@@ -69,6 +69,11 @@ def _is_dead(file: SourceFile, now: float) -> bool:
 async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> int:
     """Roll back loads whose process died and retry pending deletions.
 
+    A source left with nothing loaded is removed, as a failed load removes the source it
+    created: a source exists once something of it has loaded, however its first load ended
+    (a ``failed`` source with no file would only wait to be deleted by hand). A source that
+    has other files keeps the interrupted one, listed as failed with the reason.
+
     Returns the number of interrupted files found. Run once at start-up, before serving.
     """
     now = time.time()
@@ -76,5 +81,8 @@ async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> i
     for file in dead:
         log.warning("rolling back interrupted load of %s (source %d)", file.name, file.source_id)
         await registry.fail_file(file, INTERRUPTED)
+    for source_id in sorted({f.source_id for f in dead}):
+        if await registry.discard_if_empty(source_id):
+            log.warning("removed source %d: its interrupted load was its only file", source_id)
     await drain_cleanups(registry, stores)
     return len(dead)

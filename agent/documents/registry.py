@@ -201,15 +201,17 @@ class SourceRegistry:
         loaded_by: str,
         owner: str,
         origin: str | None = None,
+        refused: str | None = None,
     ) -> SourceFile | None:
-        """Register a file as ``loading``; None if the same content is already in the source."""
+        """Register a file as ``loading``; None if the same content is already in the source.
+        With ``refused`` (why), record a file refused before anything was stored as failed."""
+        values = (int(source_id), name, sha256, int(size), "failed" if refused else "loading")
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO source_files"  # noqa: S608 (_NOW is a constant)
-                " (source_id, name, sha256, size, status, origin, loaded_by, owner, heartbeat)"
-                f" VALUES (?, ?, ?, ?, 'loading', ?, ?, ?, {_NOW})"
+                "INSERT INTO source_files (source_id, name, sha256, size, status, error, origin,"  # noqa: S608 (_NOW is a constant)
+                f" loaded_by, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {_NOW})"
                 " ON CONFLICT DO NOTHING",
-                (int(source_id), name, sha256, int(size), origin, loaded_by, owner),
+                (*values, refused, origin, loaded_by, owner),
             )
             file_id = cursor.lastrowid if cursor.rowcount else None
         if file_id is None:

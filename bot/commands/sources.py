@@ -304,6 +304,8 @@ def sources_search(
     as_json: bool,
 ) -> None:
     """Search sources for QUERY; results cite document and page."""
+    if not query.strip():
+        raise click.UsageError("QUERY is empty: say what to search for.")
     settings: Settings = ctx.obj
     k = top_k or settings.search.top_k
     found: SearchPage = run_with_library(
@@ -327,5 +329,8 @@ def sources_search(
             f"Showing {first}-{last} of {found.total} passages (page {page} of {found.pages}).",
             markup=False,
         )
+    elif page > found.pages > 0:
+        pages = "is 1 page" if found.pages == 1 else f"are {found.pages} pages"
+        out.print(f"No results on page {page}: there {pages}.", markup=False)
     else:
-        out.print(f"No results (page {page} of {found.pages}).", markup=False)
+        out.print("No results.", markup=False)

@@ -57,7 +57,13 @@ async def test_one_bad_file_in_a_folder_does_not_stop_the_rest(
     assert [f.name for f in report.failed] == ["bad.pdf"]
     assert report.source is not None and report.source.files == 2
     _, files = await library.source(SCOPE, "docs")
-    assert [f.status for f in files] == ["ready", "ready"]
+    # The refused file is listed too, with why (issue 13, item 13).
+    assert [(f.name, f.status) for f in files] == [
+        ("good.pdf", "ready"),
+        ("bad.pdf", "failed"),
+        ("other.pdf", "ready"),
+    ]
+    assert files[1].error == report.failed[0].error
 
 
 async def test_loading_the_same_file_twice_is_a_no_op(library: Library, tmp_path: Path) -> None:

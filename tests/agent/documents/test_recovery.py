@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
+from agent.documents.library import Library
 from agent.documents.loads import FileInput, Progress
 from bot.app import open_library
 from bot.config import Settings
@@ -38,3 +41,32 @@ async def test_milvus_failing_mid_load_rolls_back_and_cleans_up_at_next_start(
         assert await _passages_in_archive(library, after.id) == before.passages
         found = await library.search_sources(SCOPE, ["docs"], pdfs.manual_marker(3), top_k=50)
         assert {r.document for r in found.results} == {"keep.pdf"}
+
+
+async def test_an_interrupted_first_load_leaves_no_source_as_a_failed_one_does(
+    library: Library, tmp_path: Path
+) -> None:
+    """Both end the same way: a source exists once something of it has loaded. A killed
+    load of a source that has files keeps the source, its file listed as interrupted."""
+    kept = pdfs.make_pdf(tmp_path / "keep.pdf", ["This source keeps its ready file."])
+    await library.load(SCOPE, "kept", [FileInput(kept)], created_by="test")
+    registry = library.registry
+    model = (await library.source(SCOPE, "kept"))[0]
+    dead = await asyncio.create_subprocess_exec("true")
+    await dead.wait()
+    owner = f"{socket.gethostname()}:{dead.pid}"
+    for name in ("fresh", "kept"):
+        source = await registry.open_for_loading(
+            SCOPE, name, model=model.embedding_model, dim=model.embedding_dim, created_by="test"
+        )
+        row = await registry.add_file(
+            source.id, name="big.pdf", sha256="f" * 64, size=1, loaded_by="test", owner=owner
+        )
+        assert row is not None
+    assert await library.start() == 2
+    assert [s.name for s in await library.sources(SCOPE)] == ["kept"]
+    source, files = await library.source(SCOPE, "kept")
+    assert source.status == "ready"
+    assert [(f.name, f.status) for f in files] == [("keep.pdf", "ready"), ("big.pdf", "failed")]
+    assert files[1].error is not None and "interrupted" in files[1].error
+    assert await registry.pending_cleanups() == []
