@@ -8,10 +8,16 @@ is one of ours (:class:`ArchivistError`, :class:`Refused` among them), otherwise
 from __future__ import annotations
 
 import logging
+import os
+
+import aiohttp
 
 from agent.core import INTERNAL_ERROR, ArchivistError
 
-__all__ = ["INTERNAL_ERROR", "Refused", "sentence_for"]
+__all__ = ["INTERNAL_ERROR", "Refused", "sentence_for", "unreachable_reason"]
+
+UNREACHABLE = (OSError, aiohttp.ClientError, TimeoutError)
+"""What a platform's client raises when its servers cannot be reached."""
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +33,16 @@ def sentence_for(error: BaseException, where: str) -> str:
         return str(error)
     log.error("%s failed", where, exc_info=error)
     return INTERNAL_ERROR
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """Why a server could not be reached, in a few words: ``connection refused``…"""
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return "its name does not resolve"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        error = error.os_error
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno).lower()
+    return type(error).__name__

@@ -34,7 +34,16 @@ class Adapter(Protocol):
     name: str
 
     async def run(self) -> None:
-        """Serve until closed; raise an ArchivistError saying what to fix if it cannot."""
+        """Serve until closed; raise an ArchivistError saying what to fix if it cannot.
+
+        Called again after it raised, to retry."""
+
+    async def wait_until_serving(self) -> None:
+        """Return once the current run is connected (or listening)."""
+
+    def serving(self) -> bool:
+        """Whether the current (or, once it stopped, the last) run got connected."""
+        raise NotImplementedError
 
     async def ready(self) -> None:
         """Return when connected, raise with a sentence when not (for ``/healthz``)."""
@@ -45,6 +54,10 @@ class Adapter(Protocol):
 
 # How long a closed adapter may take to return from run() before it is cancelled.
 _ADAPTER_CLOSE_TIMEOUT = 10.0
+# A platform that fails is retried after 1 s, then 2, 4… up to 5 minutes; once it serves
+# again the next failure starts over at 1 s.
+_RETRY_FIRST = 1.0
+_RETRY_MAX = 300.0
 
 
 class StartupError(ArchivistError):
@@ -67,8 +80,9 @@ async def serve(settings: Settings) -> None:
         gc.collect()
         gc.freeze()
         adapters: Sequence[Adapter] = build_adapters(settings, runtime.core)
+        supervised = Platforms(adapters)
         checks = dict(runtime.checks)
-        checks.update({a.name: a.ready for a in adapters})
+        checks.update({p.adapter.name: p.check for p in supervised.each})
         health = HealthServer(
             checks=checks,
             metrics=runtime.metrics,
@@ -84,10 +98,11 @@ async def serve(settings: Settings) -> None:
                 f" ({exc.strerror}): set [server] port (ARCHIVIST_SERVER_PORT) to a free port."
             ) from exc
         log.info("serving /healthz and /metrics on http://%s:%d", settings.server.host, port)
-        running = {asyncio.create_task(a.run(), name=a.name): a for a in adapters}
+        running = supervised.start()
         try:
-            await _until_stopped(running)
+            await _until_stopped(supervised)
         finally:
+            supervised.stopping.set()  # no more retries
             # Answers first, while the platforms are still connected to deliver them; new
             # messages meanwhile are told the bot is restarting.
             try:
@@ -96,6 +111,104 @@ async def serve(settings: Settings) -> None:
             finally:
                 await health.close()
     log.info("stopped")
+
+
+class Platform:
+    """One adapter under supervision: run, and after a failure reported, run again."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+        self.failure: str | None = None
+        """The last failure's sentence, until the platform serves again."""
+        self.error: BaseException | None = None
+        self.served = False
+
+    async def check(self) -> None:
+        """For ``/healthz``: the last failure while it lasts, else the adapter's own check."""
+        if self.failure is not None:
+            raise PlatformDown(self.failure)
+        await self.adapter.ready()
+
+
+class PlatformDown(ArchivistError):
+    """A platform failed and is waiting to be retried; the message says why it failed."""
+
+
+class Platforms:
+    """Every configured platform, each kept running on its own: one that fails is reported
+    in one sentence and retried with backoff while the others serve. Only when all have
+    failed before any served is start-up given up (:attr:`gave_up`, :attr:`reason`)."""
+
+    def __init__(self, adapters: Sequence[Adapter]) -> None:
+        self.each = [Platform(a) for a in adapters]
+        self.stopping = asyncio.Event()
+        self.gave_up = asyncio.Event()
+        self.reason: BaseException | None = None
+
+    def start(self) -> dict[asyncio.Task[None], Adapter]:
+        """A supervising task per platform, with its adapter."""
+        return {
+            asyncio.create_task(self._keep_running(p), name=p.adapter.name): p.adapter
+            for p in self.each
+        }
+
+    async def _keep_running(self, platform: Platform) -> None:
+        delay = _RETRY_FIRST
+        while not self.stopping.is_set():
+            if await self._run_once(platform):
+                delay = _RETRY_FIRST
+            if self.stopping.is_set():
+                return
+            if not any(p.served for p in self.each) and all(p.failure for p in self.each):
+                self.reason = self.reason or self._why_not_started()
+                self.gave_up.set()
+                return
+            log.error("%s: %s Retrying in %g s.", platform.adapter.name, platform.failure, delay)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, _RETRY_MAX)
+
+    async def _run_once(self, platform: Platform) -> bool:
+        """Run the adapter until it stops; whether it served meanwhile."""
+        adapter = platform.adapter
+        run = asyncio.create_task(adapter.run())
+        serving = asyncio.create_task(adapter.wait_until_serving())
+        try:
+            await asyncio.wait({run, serving}, return_when=asyncio.FIRST_COMPLETED)
+            if not run.done():
+                if platform.failure is not None:
+                    log.info("%s: serving again", adapter.name)
+                platform.failure = platform.error = None
+            await asyncio.wait({run})
+        finally:
+            serving.cancel()
+            run.cancel()  # only if this task itself is cancelled: run is done otherwise
+        served = adapter.serving()
+        platform.served = platform.served or served
+        error = run.exception()
+        platform.error = error
+        platform.failure = _sentence(error)
+        if error is not None and not isinstance(error, ArchivistError):
+            log.debug("%s stopped by", adapter.name, exc_info=error)
+        return served
+
+    def _why_not_started(self) -> BaseException:
+        if len(self.each) == 1 and self.each[0].error is not None:
+            return self.each[0].error
+        return StartupError(
+            "No chat platform could start: "
+            + " ".join(f"{p.adapter.name}: {p.failure}" for p in self.each)
+        )
+
+
+def _sentence(error: BaseException | None) -> str:
+    """A platform's failure in one sentence (the traceback of an unexpected one is at DEBUG)."""
+    if error is None:
+        return "stopped unexpectedly."
+    if isinstance(error, ArchivistError):
+        return str(error)
+    return f"stopped by an unexpected {type(error).__name__} (run with -v for the traceback)."
 
 
 async def _report_dependencies(checks: Mapping[str, Check]) -> None:
@@ -113,28 +226,24 @@ async def _report_dependencies(checks: Mapping[str, Check]) -> None:
         log.warning("llm: not configured; answers are archive search results")
 
 
-async def _until_stopped(
-    running: Mapping[asyncio.Task[None], Adapter],
-) -> None:
-    """Return on SIGTERM or SIGINT; raise if an adapter stops on its own."""
+async def _until_stopped(platforms: Platforms) -> None:
+    """Return on SIGTERM or SIGINT; raise why the platforms could not start if none did."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     stopping = asyncio.create_task(stop.wait())
+    giving_up = asyncio.create_task(platforms.gave_up.wait())
     try:
-        done, _ = await asyncio.wait({stopping, *running}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (t for t in running if t in done):
-            # An adapter that returns or fails on its own cannot serve: stop everything.
-            error = task.exception()
-            if error is not None:
-                raise error
-            raise StartupError(f"{running[task].name} stopped unexpectedly: see the log.")
+        await asyncio.wait({stopping, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+        if platforms.reason is not None:
+            raise platforms.reason
         log.info("shutting down")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         stopping.cancel()
+        giving_up.cancel()
 
 
 async def _close(running: Mapping[asyncio.Task[None], Adapter]) -> None:

@@ -1070,6 +1070,11 @@ class FakeDiscord:
 
     # --- gateway control ------------------------------------------------------------
 
+    async def dispatch_raw(self, event: str, data: JSON, guild_id: int | None = None) -> None:
+        """Dispatch ``event`` with ``data`` exactly as given to every live session (one that
+        follows the guild's shard): a payload Discord should not send, for instance."""
+        await self._dispatch(event, lambda session: copy.deepcopy(data), guild_id)
+
     async def reconnect(self) -> None:
         """Send op 7 RECONNECT on every live connection and close it, as Discord
         does; the client comes back with RESUME (see :attr:`resumes`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 import discord
 import discord.gateway
@@ -12,6 +13,7 @@ import yarl
 
 from adapters.discord.bot import ArchivistBot
 from adapters.discord.options import DiscordOptions
+from adapters.failures import UNREACHABLE, unreachable_reason
 from agent.core import ArchivistError, Core
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 # The core has finished or refused every turn by the time the adapter closes; what is left
 # is sending the replies, which takes a few round trips (more if Discord rate-limits).
 _DELIVERY_TIMEOUT = 10.0
+# A client retired after a failure: how long its answers under way may take to be sent.
+_RETIRE_TIMEOUT = 300.0
 
 
 class DiscordUnavailable(ArchivistError):
@@ -37,27 +41,49 @@ def point_at(api_base_url: str | None, gateway_url: str | None) -> None:
 
 
 class DiscordAdapter:
-    """Connects one bot to Discord and serves every guild it is in."""
+    """Connects one bot to Discord and serves every guild it is in.
+
+    :meth:`run` may be called again after it raised: discord.py's client cannot be reopened
+    reliably, so each run after the first starts a new one; the old one gets its answers
+    under way out before it closes.
+    """
 
     name = "discord"
 
     def __init__(
         self, core: Core, options: DiscordOptions, *, guild_ready_timeout: float = 2.0
     ) -> None:
+        self._core = core
         self._options = options
-        self.bot = ArchivistBot(core, options, guild_ready_timeout=guild_ready_timeout)
-        self._logged_in = asyncio.Event()
+        self._guild_ready_timeout = guild_ready_timeout
+        self.bot = self._new_bot()
+        self._used = False
+        self._serving = asyncio.Event()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    def _new_bot(self) -> ArchivistBot:
+        return ArchivistBot(
+            self._core, self._options, guild_ready_timeout=self._guild_ready_timeout
+        )
 
     async def run(self) -> None:
         """Log in, sync commands and serve until :meth:`close`; reconnects are discord.py's.
 
-        Raises :class:`DiscordUnavailable` with the fix when Discord refuses the bot.
+        Raises :class:`DiscordUnavailable` with the fix when Discord refuses the bot or cannot
+        be reached; anything else that ends the connection propagates as it is.
         """
         point_at(self._options.api_base_url, self._options.gateway_url)
+        if self._used:
+            self.bot = self._new_bot()
+        self._used = True
+        self._serving.clear()
+        bot = self.bot
+        ready: asyncio.Task[None] | None = None
         try:
-            await self.bot.login(self._options.token)
-            self._logged_in.set()
-            await self.bot.connect(reconnect=True)
+            await bot.login(self._options.token)
+            ready = asyncio.create_task(self._mark_serving(bot))
+            await bot.connect(reconnect=True)
         except discord.LoginFailure as exc:
             raise DiscordUnavailable(
                 "Discord rejected the bot token: copy it again from the developer portal"
@@ -68,11 +94,48 @@ class DiscordAdapter:
                 "Discord refused the Message Content intent: turn on 'Message Content Intent'"
                 " under Bot → Privileged Gateway Intents in the developer portal, then restart."
             ) from exc
+        except UNREACHABLE as exc:
+            host = urlsplit(discord.http.Route.BASE).hostname
+            raise DiscordUnavailable(
+                f"Cannot reach Discord at {host} ({unreachable_reason(exc)}): check the network,"
+                " or [discord] api_base_url."
+            ) from exc
+        finally:
+            if ready is not None:
+                ready.cancel()
+            if bot.is_ready():  # also when it failed before _mark_serving could run
+                self._serving.set()
+            if not self._closing:
+                self._retire(bot)
+
+    async def _mark_serving(self, bot: ArchivistBot) -> None:
+        await bot.wait_until_ready()
+        self._serving.set()
+
+    def _retire(self, bot: ArchivistBot) -> None:
+        """Close a client that failed, once its answers under way are sent (in the background)."""
+
+        async def retire() -> None:
+            if bot.ws is not None and bot.ws.open:  # no more events to this client
+                await bot.ws.close(code=1000)
+            await bot.finish_handling(_RETIRE_TIMEOUT)
+            await bot.close()
+
+        task = asyncio.create_task(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def wait_until_serving(self) -> None:
+        """Return once connected with every guild loaded (in the current run)."""
+        await self._serving.wait()
+
+    def serving(self) -> bool:
+        """Whether the current (or, once it stopped, the last) run got connected."""
+        return self._serving.is_set()
 
     async def wait_until_ready(self) -> None:
         """Return once connected with every guild loaded (the first time)."""
-        await self._logged_in.wait()  # discord.py's own wait needs a logged-in client
-        await self.bot.wait_until_ready()
+        await self.wait_until_serving()
 
     async def ready(self) -> None:
         """Raise unless connected to the gateway with guilds loaded."""
@@ -81,5 +144,8 @@ class DiscordAdapter:
 
     async def close(self) -> None:
         """Let answers already produced reach Discord, then disconnect."""
+        self._closing = True
         await self.bot.finish_handling(_DELIVERY_TIMEOUT)
         await self.bot.close()
+        if self._retiring:
+            await asyncio.wait(self._retiring, timeout=_DELIVERY_TIMEOUT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -12,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.failures import UNREACHABLE, unreachable_reason
 from adapters.slack.listeners import Listeners
 from adapters.slack.options import SlackOptions
 from agent.core import ArchivistError, Core
@@ -35,7 +37,7 @@ class SlackAdapter:
 
     def __init__(self, core: Core, options: SlackOptions) -> None:
         self._options = options
-        api_base = options.api_base_url or SLACK_API
+        api_base = self._api_base = options.api_base_url or SLACK_API
         client = AsyncWebClient(token=options.bot_token, base_url=api_base)
         # bolt copies the client's retry handlers into the client it makes for each request.
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
@@ -54,7 +56,14 @@ class SlackAdapter:
         self.port: int | None = None
 
     async def run(self) -> None:
-        """Check the token, connect, and serve until :meth:`close`."""
+        """Check the token, connect, and serve until :meth:`close`; may be called again after
+        it raised, to retry.
+
+        Raises :class:`SlackUnavailable` with the fix when Slack refuses a token or cannot be
+        reached.
+        """
+        self._serving.clear()
+        await self._stop_serving()  # what a failed run left behind
         try:
             identity = await self.app.client.auth_test()
         except SlackApiError as exc:
@@ -63,10 +72,21 @@ class SlackAdapter:
                 " OAuth Token (xoxb-…) from the app's OAuth & Permissions page into"
                 " SLACK_BOT_TOKEN."
             ) from exc
+        except UNREACHABLE as exc:
+            raise self._unreachable(exc) from exc
         log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
         if self._options.app_token:
             self._handler = AsyncSocketModeHandler(self.app, self._options.app_token)
-            await self._handler.connect_async()  # type: ignore[no-untyped-call]
+            try:
+                await self._handler.connect_async()  # type: ignore[no-untyped-call]
+            except SlackApiError as exc:
+                raise SlackUnavailable(
+                    f"Slack rejected the app-level token ({exc.response.get('error')}): create"
+                    " one with connections:write under Basic Information → App-Level Tokens"
+                    " into SLACK_APP_TOKEN."
+                ) from exc
+            except UNREACHABLE as exc:
+                raise self._unreachable(exc) from exc
         else:
             self._runner = web.AppRunner(self.app.web_app(path=self._options.http_path))
             await self._runner.setup()
@@ -77,9 +97,29 @@ class SlackAdapter:
         self._serving.set()
         await self._closed.wait()
 
+    def _unreachable(self, exc: BaseException) -> SlackUnavailable:
+        host = urlsplit(self._api_base).hostname
+        return SlackUnavailable(
+            f"Cannot reach Slack at {host} ({unreachable_reason(exc)}): check the network,"
+            " or [slack] api_base_url."
+        )
+
+    async def _stop_serving(self) -> None:
+        if self._handler is not None:
+            await self._handler.close_async()  # type: ignore[no-untyped-call]
+            self._handler = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self.port = None
+
     async def wait_until_serving(self) -> None:
         """Return once connected (Socket Mode) or listening (HTTP)."""
         await self._serving.wait()
+
+    def serving(self) -> bool:
+        """Whether the current (or, once it stopped, the last) run got connected."""
+        return self._serving.is_set()
 
     async def ready(self) -> None:
         """Raise unless connected (Socket Mode) or listening (HTTP)."""
@@ -92,8 +132,5 @@ class SlackAdapter:
     async def close(self) -> None:
         """Let answers under way reach Slack, then disconnect or stop listening."""
         await self.listeners.finish(_DELIVERY_TIMEOUT)
-        if self._handler is not None:
-            await self._handler.close_async()  # type: ignore[no-untyped-call]
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._stop_serving()
         self._closed.set()
