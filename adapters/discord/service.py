@@ -40,6 +40,26 @@ def point_at(api_base_url: str | None, gateway_url: str | None) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+# Gateway close codes discord.py does not reconnect after, and what they mean.
+_CLOSE_CODES = {
+    4004: "authentication failed",
+    4010: "invalid shard",
+    4011: "sharding required",
+    4012: "invalid API version",
+    4013: "invalid intents",
+}
+
+
+def _closed_for_good(code: int) -> str:
+    said = f"Discord closed the gateway connection ({code}, {_CLOSE_CODES.get(code, 'final')})"
+    if code == 4004:
+        return (
+            f"{said}: copy the token again from the developer portal (Bot → Reset Token)"
+            " into DISCORD_TOKEN."
+        )
+    return f"{said}."
+
+
 class DiscordAdapter:
     """Connects one bot to Discord and serves every guild it is in.
 
@@ -94,6 +114,8 @@ class DiscordAdapter:
                 "Discord refused the Message Content intent: turn on 'Message Content Intent'"
                 " under Bot → Privileged Gateway Intents in the developer portal, then restart."
             ) from exc
+        except discord.ConnectionClosed as exc:
+            raise DiscordUnavailable(_closed_for_good(exc.code)) from exc
         except UNREACHABLE as exc:
             host = urlsplit(discord.http.Route.BASE).hostname
             raise DiscordUnavailable(

@@ -1,0 +1,57 @@
+"""The Discord adapter as ``archivist run`` drives it: a connection Discord ends for good is a
+sentence, and the adapter serves again when run again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from adapters.discord import DiscordAdapter, DiscordOptions
+from adapters.discord.service import DiscordUnavailable
+from bot.app import open_runtime
+from bot.config import Settings
+from tests.fake_discord import FakeDiscord
+
+
+@pytest.fixture
+def backend() -> str:
+    return "lite"
+
+
+async def test_a_gateway_closed_for_good_is_a_sentence_and_a_new_run_serves_again(
+    settings: Settings,
+) -> None:
+    async with FakeDiscord() as fake, open_runtime(settings) as runtime:
+        guild = fake.add_guild("Library")
+        docs = fake.add_channel(guild, "docs")
+        member = fake.add_member(guild, "bob")
+        with fake.patch_client():
+            adapter = DiscordAdapter(
+                runtime.core,
+                DiscordOptions(token=fake.token, dev_guild_id=guild),
+                guild_ready_timeout=0.05,
+            )
+            running = asyncio.create_task(adapter.run())
+            await asyncio.wait_for(adapter.wait_until_serving(), 10)
+            first = adapter.bot
+
+            await fake.disconnect(code=4004)
+            with pytest.raises(DiscordUnavailable) as failed:
+                await asyncio.wait_for(running, 10)
+            assert str(failed.value) == (
+                "Discord closed the gateway connection (4004, authentication failed): copy the"
+                " token again from the developer portal (Bot → Reset Token) into DISCORD_TOKEN."
+            )
+            assert adapter.serving()  # it had connected before it failed
+
+            running = asyncio.create_task(adapter.run())
+            await asyncio.wait_for(adapter.wait_until_serving(), 10)
+            assert adapter.bot is not first
+            asked = await fake.send_message(docs, member, f"<@{fake.bot_id}> anything?")
+            await fake.wait_for(lambda: fake.replies_to(asked["id"]), what="the answer")
+            await fake.wait_for(lambda: first.is_closed(), what="the failed client closed")
+            await adapter.close()
+            await asyncio.wait_for(running, 10)
+        assert fake.live_connections == 0
+        assert not fake.errors
