@@ -16,6 +16,7 @@ from adapters.discord.places import Place, interaction_place
 from adapters.discord.render import reply_text, split_message
 from adapters.discord.replying import reply_to
 from adapters.discord.views import ask_to_confirm
+from adapters.live import LiveMessage
 from adapters.policy import Action
 from agent.core import Core, Incoming, Reply
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # Discord shows "typing" for about 10 s after each trigger.
 _TYPING_EVERY = 8.0
+# Seconds between edits of a reply being written: within Discord's 5 edits per 5 s.
+_EDIT_EVERY = 1.5
+_MESSAGE_CHARS = 2000
 _THREAD_NAME_CHARS = 90
 _UNKNOWN_MESSAGE = 10008
 EMPTY_QUESTION = "Ask me something after the mention, e.g. `@Archivist what does chapter 3 say?`"
@@ -45,6 +49,9 @@ class ChatCog(commands.Cog, name="Chat"):
         answered in the order they arrived (asking is open: the check below never waits).
         """
         await require_of_author(message, Action.ASK, self._options.manager_roles)
+        answer = _Answer(message, text, in_thread=self._options.reply_in_thread)
+        # The reply appears as the model writes it, in the message that will hold it.
+        live = LiveMessage(answer.send, _edit, every=_EDIT_EVERY, limit=_MESSAGE_CHARS)
         turn = asyncio.create_task(
             self._core.ask(
                 Incoming(
@@ -53,6 +60,7 @@ class ChatCog(commands.Cog, name="Chat"):
                     text,
                     speaker_id=f"discord:{message.author.id}",
                     speaker_name=message.author.display_name,
+                    on_partial=live,
                 )
             )
         )
@@ -61,21 +69,16 @@ class ChatCog(commands.Cog, name="Chat"):
             reply = await turn
         finally:
             typing.cancel()
-        await self._send(message, text, reply)
-
-    async def _send(self, message: discord.Message, question: str, reply: Reply) -> None:
+            preview = await live.finish()
         pieces = split_message(reply_text(reply, show_thoughts=self._options.show_thoughts))
-        if not pieces:
-            return
-        if self._options.reply_in_thread and not isinstance(message.channel, discord.Thread):
-            thread = await _thread_from(message, question)
-            if thread is not None:
-                for piece in pieces:
-                    await thread.send(piece)
-                return
-        await reply_to(message, pieces[0])
-        for piece in pieces[1:]:
-            await message.channel.send(piece)
+        if preview is not None and pieces:
+            try:
+                await _edit(preview, pieces[0])
+                pieces = pieces[1:]
+            except discord.NotFound:
+                log.info("reply preview %s was deleted: sending the reply anew", preview.id)
+        for piece in pieces:
+            await answer.send(piece)
 
     @app_commands.command(name="memory", description="What this channel's agent remembers.")
     @app_commands.guild_only()
@@ -129,6 +132,31 @@ class ChatCog(commands.Cog, name="Chat"):
             confirmed,
             timeout=self._options.confirm_timeout,
         )
+
+
+class _Answer:
+    """Where a mention's answer goes: a thread started from the question, or a reply to it
+    followed by messages in the channel."""
+
+    def __init__(self, message: discord.Message, question: str, *, in_thread: bool) -> None:
+        self._message = message
+        self._question = question
+        self._in_thread = in_thread and not isinstance(message.channel, discord.Thread)
+        self._target: discord.abc.Messageable | None = None
+
+    async def send(self, text: str) -> discord.Message:
+        """Send one message of the answer (at most 2,000 characters)."""
+        if self._target is None:
+            thread = await _thread_from(self._message, self._question) if self._in_thread else None
+            self._target = thread or self._message.channel
+            if thread is None:
+                return await reply_to(self._message, text)
+        return await self._target.send(text)
+
+
+async def _edit(message: discord.Message, text: str) -> None:
+    # The client's allowed mentions (none) apply to edits too: an edit pings no one.
+    await message.edit(content=text)
 
 
 async def _keep_typing(channel: discord.abc.Messageable, turn: asyncio.Task[Reply]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.live import LiveMessage
 from adapters.policy import Action, reads_uploads
 from adapters.slack.access import require
 from adapters.slack.files import may_be_pdf
@@ -55,6 +56,21 @@ class Chat:
         if not text:
             await request.post(EMPTY_QUESTION)
             return
+        client = request.client
+
+        async def post(text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+            sent = await client.chat_postMessage(
+                channel=channel, thread_ts=request.thread, text=text, blocks=blocks
+            )
+            return str(sent["ts"])
+
+        async def edit(at: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+            await client.chat_update(channel=channel, ts=at, text=text, blocks=blocks)
+
+        # The reply appears as the model writes it, in the message that will hold it.
+        live = LiveMessage(
+            lambda t: post(escape(t)), lambda at, t: edit(at, escape(t)), every=1.0, limit=3000
+        )
         # Queued before the reaction and the reply are awaited, in arrival order.
         turn = asyncio.create_task(
             self._core.ask(
@@ -64,18 +80,27 @@ class Chat:
                     text,
                     f"slack:{request.user}",
                     speaker_name(event),
+                    on_partial=live,
                 )
             )
         )
-        await _react(request.client.reactions_add, channel, ts)
-        reply = await turn
+        await _react(client.reactions_add, channel, ts)
+        try:
+            reply = await turn
+        finally:
+            preview = await live.finish()
         text_out = reply_text(reply, show_thoughts=self._options.show_thoughts)
         for blocks in message_blocks(text_out):
             fallback = blocks[0]["text"]["text"][:3000]
-            await request.client.chat_postMessage(
-                channel=channel, thread_ts=request.thread, text=fallback, blocks=blocks
-            )
-        await _react(request.client.reactions_remove, channel, ts)
+            if preview is not None:
+                at, preview = preview, None
+                try:
+                    await edit(at, fallback, blocks)
+                    continue
+                except SlackApiError as exc:
+                    log.info("reply preview %s not updated: %s", at, exc.response.get("error"))
+            await post(fallback, blocks)
+        await _react(client.reactions_remove, channel, ts)
 
     async def memory(self, request: Request) -> None:
         """``/memory``: the channel agent's core memory and memory sizes."""

@@ -13,6 +13,7 @@ import discord
 import pytest
 
 from adapters.discord import DiscordAdapter, DiscordOptions
+from adapters.live import WRITING_MARK
 from agent.core import Core
 from bot.app import open_runtime
 from bot.config import Settings
@@ -51,6 +52,11 @@ class Server:
     def attachment(self, path: Path) -> dict[str, Any]:
         """``path`` on the fake CDN, as an attachment to post or pass to /load."""
         return self.fake.add_attachment(path.read_bytes(), path.name)
+
+
+def written(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages that are delivered, not previews of a reply still being written."""
+    return [m for m in messages if not m["content"].endswith(WRITING_MARK)]
 
 
 @pytest.fixture

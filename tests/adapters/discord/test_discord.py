@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from adapters.discord import DiscordAdapter, DiscordOptions, DiscordUnavailable
+from adapters.live import WRITING_MARK
 from bot.app import open_runtime
 from bot.config import Settings
 from tests import pdfs
-from tests.adapters.discord.conftest import Server, serving
+from tests.adapters.discord.conftest import Server, serving, written
 from tests.conftest import with_llm
 from tests.fake_discord import FakeDiscord
 from tests.fake_openai import FakeOpenAI, chat_completion
@@ -55,8 +56,13 @@ def cite_page(page: int, text: str) -> Any:
 
 
 async def reply_to(server: Server, message: JSON) -> JSON:
-    await server.fake.wait_for(lambda: server.fake.replies_to(message["id"]), what="a reply")
-    return server.fake.replies_to(message["id"])[0]
+    """The bot's reply to ``message`` once delivered: not a preview still being written."""
+
+    def delivered() -> list[JSON]:
+        return written(server.fake.replies_to(message["id"]))
+
+    await server.fake.wait_for(delivered, what="a reply")
+    return delivered()[0]
 
 
 async def test_an_uploaded_pdf_is_loaded_with_progress_and_attached(
@@ -91,9 +97,40 @@ async def test_a_mention_is_answered_with_typing_and_a_linked_citation(
     link = f"https://discord.com/channels/{server.guild}/{server.docs}/{upload_message['id']}"
     assert answer["content"] == f"It is 4744 hertz. [1]\n\nSources: manual.pdf [p.4](<{link}>)"
     assert server.fake.typing(server.docs) >= 1
-    assert server.fake.allowed_mentions(answer["id"]) == {"parse": [], "replied_user": False}
+    # Posted (as a preview) replying without pinging the asker; edits ping no one either.
+    [posted] = [
+        r.json
+        for r in server.fake.find_requests("POST", rf"/channels/{server.docs}/messages")
+        if r.json and str(r.json.get("message_reference", {}).get("message_id")) == asked["id"]
+    ]
+    assert posted["allowed_mentions"] == {"parse": [], "replied_user": False}
+    assert server.fake.allowed_mentions(answer["id"]) == {"parse": []}
     assert question in server.llm.requests[0]["messages"][-1]["content"]
     assert "bob" in server.llm.requests[0]["messages"][-1]["content"]
+
+
+async def test_the_answer_appears_as_the_model_writes_it_in_one_edited_message(
+    server: Server,
+) -> None:
+    answer = "The breaker trips when the pump draws more than forty amperes for three seconds."
+    release = server.llm.reply_held(tool_calls=[("send_message", {"message": answer})], after=40)
+    asked = await server.fake.send_message(server.docs, server.reader, server.mention("Trip?"))
+
+    def preview() -> JSON | None:
+        replies = server.fake.replies_to(asked["id"])
+        return replies[0] if replies and replies[0]["content"].endswith(WRITING_MARK) else None
+
+    shown = await server.fake.wait_for(preview, what="a preview of the answer")
+    assert answer.startswith(shown["content"].removesuffix(WRITING_MARK))
+    release.set()
+    final = await reply_to(server, asked)
+
+    assert final["id"] == shown["id"] and final["content"] == answer
+    assert len(server.fake.replies_to(asked["id"])) == 1
+    versions = [v["content"] for v in server.fake.edits(final["id"])]
+    assert versions[-1] == answer
+    assert all(v.endswith(WRITING_MARK) for v in versions[:-1])
+    assert server.fake.allowed_mentions(final["id"]) == {"parse": []}  # edits ping no one
 
 
 async def test_a_long_answer_is_split_into_messages_within_the_limit(server: Server) -> None:

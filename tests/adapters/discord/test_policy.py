@@ -13,7 +13,7 @@ import pytest
 
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.discord.conftest import Server, answered
+from tests.adapters.discord.conftest import Server, answered, written
 from tests.fake_discord import EPHEMERAL
 
 JSON = dict[str, Any]
@@ -21,9 +21,9 @@ REFUSAL = "Managing sources needs the Manage Channels permission in this channel
 
 
 async def replies(server: Server, message: JSON) -> list[JSON]:
-    """The bot's replies to ``message``, once there is one."""
+    """The bot's replies to ``message``, once there is one (delivered, not a preview)."""
     found: list[JSON] = await server.fake.wait_for(
-        lambda: server.fake.replies_to(message["id"]), what="a reply"
+        lambda: written(server.fake.replies_to(message["id"])), what="a reply"
     )
     return found
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests import pdfs
-from tests.adapters.discord.conftest import Server
+from tests.adapters.discord.conftest import Server, written
 from tests.fake_openai import FakeOpenAI, chat_completion
 
 JSON = dict[str, Any]
@@ -71,7 +71,7 @@ async def test_answers_can_go_to_a_thread_that_stays_with_the_channels_agent(
     assert created.json is not None and created.json["name"] == "What is the policy?"
     [event] = server.fake.gateway_events("THREAD_CREATE")
     thread = int(event["d"]["id"])
-    await server.fake.wait_for(lambda: server.fake.bot_messages(thread), what="the answer")
+    await server.fake.wait_for(lambda: written(server.fake.bot_messages(thread)), what="the answer")
     assert [m["content"] for m in server.fake.bot_messages(thread)] == ["In a thread."]
 
     server.llm.reply(tool_calls=[("send_message", {"message": "Same agent."})])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from adapters.live import WRITING_MARK
 from adapters.slack import SlackAdapter, SlackOptions
 from adapters.slack.listeners import COMMANDS
 from agent.core import Core
@@ -39,6 +41,11 @@ class Workspace:
     def scope(self) -> str:
         """The workspace's sources."""
         return f"slack:{self.fake.team_id}"
+
+
+def written(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages that are delivered, not previews of a reply still being written."""
+    return [m for m in messages if not str(m.get("text", "")).endswith(WRITING_MARK)]
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ async def test_a_mention_whose_answer_cannot_be_posted_says_so_in_its_thread(
     workspace: Workspace,
 ) -> None:
     ws = workspace
-    ws.fake.fail_next("chat.postMessage", error="msg_blocks_too_long")
+    # The preview of the answer, then the answer itself: neither can be posted.
+    ws.fake.fail_next("chat.postMessage", error="msg_blocks_too_long", times=2)
     ws.llm.reply(tool_calls=[("send_message", {"message": "Lost."})])
     asked = await ws.fake.mention(ws.docs, ws.member, "hello?")
     [report] = await ws.fake.wait_for(

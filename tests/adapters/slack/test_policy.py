@@ -15,7 +15,7 @@ import pytest
 from adapters.slack.sources import ATTACH_ACTION
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.slack.conftest import Workspace
+from tests.adapters.slack.conftest import Workspace, written
 from tests.fake_slack import Delivery
 
 JSON = dict[str, Any]
@@ -47,7 +47,8 @@ async def said(ws: Workspace, delivery: Delivery) -> list[str]:
     """The bot's messages in the thread of ``delivery``, once there is one."""
 
     def texts() -> list[str]:
-        return [str(m.get("text")) for m in ws.fake.bot_messages(ws.docs, thread_ts=delivery.ts)]
+        messages = written(ws.fake.bot_messages(ws.docs, thread_ts=delivery.ts))
+        return [str(m.get("text")) for m in messages]
 
     found: list[str] = await ws.fake.wait_for(texts, what="the bot's word in the thread")
     return found

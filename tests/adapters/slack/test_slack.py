@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from adapters.live import WRITING_MARK
 from adapters.slack.files import HTML_INSTEAD, NO_FILES_READ
 from adapters.slack.sources import ATTACH_ACTION
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.slack.conftest import Workspace
+from tests.adapters.slack.conftest import Workspace, written
 from tests.fake_openai import chat_completion
 
 JSON = dict[str, Any]
@@ -73,12 +74,34 @@ async def test_a_mention_is_answered_in_its_thread_with_linked_citations(
     ws.llm.respond_with(answer)
     asked = await ws.fake.mention(ws.docs, ws.member, question)
     [reply] = await ws.fake.wait_for(
-        lambda: ws.fake.bot_messages(ws.docs, thread_ts=asked.ts), what="the answer"
+        lambda: written(ws.fake.bot_messages(ws.docs, thread_ts=asked.ts)), what="the answer"
     )
     section = reply["blocks"][0]["text"]["text"]
     assert section == f"4733 hertz [1].\n\nSources: manual.pdf <{file['permalink']}|p.3>"
     assert [c.args["name"] for c in ws.fake.calls_to("reactions.add")] == ["eyes"]
     await ws.fake.wait_for(lambda: ws.fake.calls_to("reactions.remove"))
+
+
+async def test_the_answer_appears_as_the_model_writes_it_in_one_updated_message(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    answer = "The breaker trips when the pump draws more than forty amperes <for> 3 s."
+    release = ws.llm.reply_held(tool_calls=[("send_message", {"message": answer})], after=40)
+    asked = await ws.fake.mention(ws.docs, ws.member, "when does it trip?")
+    [preview] = await ws.fake.wait_for(
+        lambda: ws.fake.bot_messages(ws.docs, thread_ts=asked.ts), what="a preview"
+    )
+    assert preview["text"].endswith(WRITING_MARK)
+    assert answer.startswith(preview["text"].removesuffix(WRITING_MARK))
+    release.set()
+    [final] = await ws.fake.wait_for(
+        lambda: written(ws.fake.bot_messages(ws.docs, thread_ts=asked.ts)), what="the answer"
+    )
+    assert final["ts"] == preview["ts"]
+    assert final["blocks"][0]["text"]["text"] == answer.replace("<", "&lt;").replace(">", "&gt;")
+    updates = [u["text"] for u in ws.fake.updates(final["ts"])]
+    assert updates and all(u.endswith(WRITING_MARK) for u in updates[:-1])
 
 
 async def test_the_same_event_three_times_is_answered_once(workspace: Workspace) -> None:
@@ -101,7 +124,7 @@ async def test_attach_by_name_and_from_the_menu(workspace: Workspace, tmp_path: 
     ws = workspace
     for name in ("alpha", "beta"):
         path = pdfs.make_manual_pdf(tmp_path / f"{name}.pdf", 2)
-        await ws.core.load("slack:T:other", ws.scope, name, [_input(path)], by="test")
+        await ws.core.load(f"{ws.scope}:C0OTHER", ws.scope, name, [_input(path)], by="test")
     named = await ws.fake.command("/attach", "alpha", user=ws.admin, channel=ws.docs)
     assert (await named.response()).text == "Attached alpha."
 
@@ -121,7 +144,7 @@ async def test_attach_by_name_and_from_the_menu(workspace: Workspace, tmp_path: 
 async def test_a_member_may_not_attach(workspace: Workspace, tmp_path: Path) -> None:
     ws = workspace
     path = pdfs.make_manual_pdf(tmp_path / "alpha.pdf", 2)
-    await ws.core.load("slack:T:other", ws.scope, "alpha", [_input(path)], by="test")
+    await ws.core.load(f"{ws.scope}:C0OTHER", ws.scope, "alpha", [_input(path)], by="test")
     refused = await ws.fake.command("/attach", "alpha", user=ws.member, channel=ws.docs)
     assert "workspace admin or owner" in (await refused.response()).text
     assert await ws.core.attached(ws.conversation) == []
