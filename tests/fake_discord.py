@@ -558,6 +558,9 @@ class FakeDiscord:
         """The query string of every gateway connection (``v``, ``encoding``, ``compress``)."""
         self.resumes = 0
         """How many RESUMEs succeeded."""
+        self.gateway_refusals = 0
+        """Gateway connections answered 503 inside :meth:`gateway_down`."""
+        self._gateway_down = False
         self.resumed = asyncio.Event()
         """Set on each successful RESUME (clear it to wait for the next one)."""
         self.interactions: dict[int, FakeInteraction] = {}
@@ -1109,9 +1112,23 @@ class FakeDiscord:
         finally:
             self._gateway_open.set()
 
+    @contextlib.contextmanager
+    def gateway_down(self) -> Iterator[None]:
+        """While inside, the gateway answers 503 instead of opening a websocket (an outage);
+        :attr:`gateway_refusals` counts the attempts."""
+        self._gateway_down = True
+        try:
+            yield
+        finally:
+            self._gateway_down = False
+
     # --- gateway --------------------------------------------------------------------
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self._gateway_down:
+            self.gateway_refusals += 1
+            await self._changed()
+            return web.Response(status=503, text="upstream connect error")
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         query = dict(request.query)

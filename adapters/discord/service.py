@@ -6,6 +6,7 @@ import asyncio
 import logging
 from urllib.parse import urlsplit
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -60,6 +61,29 @@ def _closed_for_good(code: int) -> str:
     return f"{said}."
 
 
+class ReconnectsInASentence(logging.Filter):
+    """discord.py logs each failed reconnect with its traceback: one sentence instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite "Attempting a reconnect" records in place; never drops one."""
+        if record.msg != "Attempting a reconnect in %.2fs" or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if isinstance(error, aiohttp.ClientResponseError):
+            why = f"the gateway answered HTTP {error.status}"
+        elif isinstance(error, discord.ConnectionClosed):
+            why = f"the gateway closed the connection with {error.code}"
+        else:
+            why = unreachable_reason(error) if error is not None else "unknown"
+        record.msg = f"Discord is unreachable ({why}): reconnecting in %.1f s"
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        return True
+
+
+_RECONNECTS = ReconnectsInASentence()
+
+
 class DiscordAdapter:
     """Connects one bot to Discord and serves every guild it is in.
 
@@ -76,6 +100,7 @@ class DiscordAdapter:
         self._core = core
         self._options = options
         self._guild_ready_timeout = guild_ready_timeout
+        logging.getLogger("discord.client").addFilter(_RECONNECTS)  # once: the same filter
         self.bot = self._new_bot()
         self._used = False
         self._serving = asyncio.Event()

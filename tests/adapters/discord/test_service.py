@@ -4,6 +4,7 @@ sentence, and the adapter serves again when run again."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -55,3 +56,33 @@ async def test_a_gateway_closed_for_good_is_a_sentence_and_a_new_run_serves_agai
             await asyncio.wait_for(running, 10)
         assert fake.live_connections == 0
         assert not fake.errors
+
+
+async def test_a_gateway_outage_is_logged_as_sentences_not_tracebacks(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeDiscord() as fake, open_runtime(settings) as runtime:
+        guild = fake.add_guild("Library")
+        docs = fake.add_channel(guild, "docs")
+        member = fake.add_member(guild, "bob")
+        with fake.patch_client():
+            adapter = DiscordAdapter(
+                runtime.core,
+                DiscordOptions(token=fake.token, dev_guild_id=guild),
+                guild_ready_timeout=0.05,
+            )
+            running = asyncio.create_task(adapter.run())
+            await asyncio.wait_for(adapter.wait_until_serving(), 10)
+            with caplog.at_level(logging.INFO, logger="discord"), fake.gateway_down():
+                await fake.disconnect(code=4000)
+                await fake.wait_for(lambda: fake.gateway_refusals >= 2, what="two retries")
+            asked = await fake.send_message(docs, member, f"<@{fake.bot_id}> anything?")
+            await fake.wait_for(lambda: fake.replies_to(asked["id"]), what="the answer")
+            await adapter.close()
+            await asyncio.wait_for(running, 10)
+    from_discord = [r for r in caplog.records if r.name.startswith("discord")]
+    assert not [r for r in from_discord if r.exc_info or r.exc_text]
+    lost = [r.getMessage() for r in from_discord if "Discord is unreachable" in r.getMessage()]
+    assert lost and lost[0].startswith(
+        "Discord is unreachable (the gateway answered HTTP 503): reconnecting in "
+    )
