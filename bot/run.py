@@ -131,7 +131,7 @@ class Platform:
 
 
 class PlatformDown(ArchivistError):
-    """A platform failed and is waiting to be retried; the message says why it failed."""
+    """A platform failed (and waits to be retried), or all did; the message says why."""
 
 
 class Platforms:
@@ -196,7 +196,7 @@ class Platforms:
     def _why_not_started(self) -> BaseException:
         if len(self.each) == 1 and self.each[0].error is not None:
             return self.each[0].error
-        return StartupError(
+        return PlatformDown(
             "No chat platform could start: "
             + " ".join(f"{p.adapter.name}: {p.failure}" for p in self.each)
         )

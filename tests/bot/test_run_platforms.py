@@ -124,3 +124,25 @@ async def test_an_unreachable_platform_at_start_up_is_one_sentence(
     await bot.line("<eof>")
     no_traceback(bot)
     assert len([line for line in bot.lines if "Cannot reach" in line]) == 1
+
+
+async def test_when_every_platform_fails_before_any_connects_it_exits_saying_why(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    env = run_env(
+        tmp_path,
+        model_cache,
+        DISCORD_TOKEN="unused-token-0123456789",
+        ARCHIVIST_DISCORD_API_BASE_URL=f"http://127.0.0.1:{free_port()}/api/v10",
+        SLACK_BOT_TOKEN="xoxb-unused-0123456789",
+        SLACK_APP_TOKEN="xapp-unused-0123456789",
+        ARCHIVIST_SLACK_API_BASE_URL="http://slack.invalid/api/",
+    )
+    bot = await start(env)
+    await bot.line(
+        r"error: No chat platform could start: discord: Cannot reach Discord at 127\.0\.0\.1"
+        r" \(connection refused\).* slack: Cannot reach Slack at slack\.invalid"
+    )
+    assert await asyncio.wait_for(bot.process.wait(), 60) == 1
+    await bot.line("<eof>")
+    no_traceback(bot)
