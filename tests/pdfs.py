@@ -32,6 +32,7 @@ __all__ = [
     "make_garbage_pdf",
     "make_html_as_pdf",
     "make_manual_pdf",
+    "make_outlined_pdf",
     "make_pdf",
     "make_scanned_pdf",
     "make_truncated_pdf",
@@ -85,6 +86,30 @@ def make_pdf(path: Path, pages: Sequence[str]) -> Path:
     """Write a text PDF whose page ``i`` shows ``pages[i]`` (latin-1 text)."""
     path = _prepare(path)
     path.write_bytes(pdf_bytes(pages))
+    return path
+
+
+def make_outlined_pdf(
+    path: Path, pages: Sequence[Sequence[tuple[int, str, str]]], contents: Sequence[str] = ()
+) -> Path:
+    """Write a PDF with an outline: each page is a list of ``(level, heading, body)``.
+
+    Every heading is printed on its own line above its body and bookmarked at that level
+    (0 = chapter). ``contents`` lines, if any, make a first page of their own, before the rest
+    (a table of contents as ``Title .... 3`` lines).
+    """
+    path = _prepare(path)
+    pdf = _new_fpdf()
+    if contents:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, "\n".join(contents))
+    for sections in pages:
+        pdf.add_page()
+        for level, heading, body in sections:
+            pdf.start_section(heading, level=level)
+            pdf.multi_cell(0, 6, heading, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 6, body, new_x="LMARGIN", new_y="NEXT")
+    path.write_bytes(bytes(pdf.output()))
     return path
 
 

@@ -29,7 +29,8 @@ from agent.documents.loads import (
     ProgressCallback,
     StageTimes,
 )
-from agent.documents.page_text import PageText, strip_repeated_lines
+from agent.documents.outline import SectionTracker
+from agent.documents.page_text import PageText, is_page_listing, strip_repeated_lines
 from agent.documents.parse_pool import PREFETCH, ParsePool
 from agent.documents.pdf import PdfInfo, PdfLimits, ensure_text, extract_pages, inspect_pdf
 from agent.documents.recovery import drain_cleanups
@@ -63,10 +64,11 @@ class LoadOptions:
 
 
 def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:
-    """Feed a range of pages (repeated headers and footers removed) to the chunker."""
+    """Feed a range of pages to the chunker, without running headers, footers and listings."""
     chunks: list[Chunk] = []
     for page in strip_repeated_lines(pages):
-        chunks.extend(chunker.feed(page.number, page.text))
+        if not is_page_listing(page.text):
+            chunks.extend(chunker.feed(page.number, page.text))
     if last:
         chunks.extend(chunker.finish())
     return chunks
@@ -290,6 +292,7 @@ class Loader:
             self._embedder.token_spans,
             max_tokens=self._embedder.max_text_tokens,
             overlap_tokens=self._options.overlap_tokens,
+            sections=SectionTracker(info.headings) if info.headings else None,
         )
         ranges = [
             (first, min(first + per_task - 1, info.pages))

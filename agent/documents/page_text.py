@@ -1,7 +1,8 @@
 """Cleaning of extracted page text: normalised characters and words, no running headers.
 
 :func:`agent.documents.pdf.extract_pages` cleans every page with :func:`clean_page_text`;
-the loader then strips headers and footers from each batch with :func:`strip_repeated_lines`.
+the loader then strips headers and footers from each batch with :func:`strip_repeated_lines`
+and leaves out tables of contents and index pages (:func:`is_page_listing`).
 Only the standard library is imported here, since the PDF parser process imports this module.
 """
 
@@ -12,7 +13,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-__all__ = ["PageText", "clean_page_text", "strip_repeated_lines"]
+__all__ = ["PageText", "clean_page_text", "is_page_listing", "strip_repeated_lines"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,26 @@ def strip_repeated_lines(pages: list[PageText]) -> list[PageText]:
         kept = "\n".join(line for i, line in enumerate(lines) if i not in drop)
         result.append(PageText(number=page.number, text=_MANY_NEWLINES.sub("\n\n", kept).strip()))
     return result
+
+
+# "2.5 Suppressing errors . . . . 14", "glp_add_cols, 23, 45": a title, then page numbers.
+_DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+$|\.{4,}")
+_TITLE_THEN_PAGES = re.compile(r"[^\W\d_].*?[\s,.]\d{1,4}(?:\s*[,\u2013-]\s*\d{1,4})*$")
+_MIN_LISTING_LINES = 8
+
+
+def is_page_listing(text: str) -> bool:
+    """Whether a page is a table of contents or an index: lines of titles with page numbers.
+
+    Such pages hold every keyword of the manual and answer nothing, so they crowd real
+    passages out of search results. A page counts when at least eight of its lines are there
+    and either a quarter of them have dot leaders or four in five end in page numbers.
+    """
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if len(lines) < _MIN_LISTING_LINES:
+        return False
+    leaders = sum(1 for line in lines if _DOT_LEADER.search(line))
+    if leaders * 4 >= len(lines):
+        return True
+    numbered = sum(1 for line in lines if _TITLE_THEN_PAGES.fullmatch(line))
+    return numbered * 5 >= len(lines) * 4

@@ -35,6 +35,7 @@ from pypdf import Configuration, PasswordType, PdfReader, apply_configuration, g
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
 from agent.documents.display_names import safe_display_name
+from agent.documents.outline import Heading, read_headings
 from agent.documents.page_text import PageText, clean_page_text
 from agent.documents.pypdf_logs import ROUTER, PypdfWarnings
 from agent.errors import (
@@ -89,6 +90,7 @@ class PdfInfo:
     pages: int
     sha256: str
     size: int
+    headings: tuple[Heading, ...] = ()
 
 
 # ------------------------------------------------------------------------ messages
@@ -306,8 +308,11 @@ def inspect_pdf(path: Path, display_name: str, limits: PdfLimits) -> PdfInfo:
     name = safe_display_name(display_name)
     data = _read_checked(path, name, limits)
     with _reading(name, limits):
-        _, pages = _open_reader(data, name, limits)
-    return PdfInfo(pages=pages, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        reader, pages = _open_reader(data, name, limits)
+        headings = read_headings(reader)
+    return PdfInfo(
+        pages=pages, sha256=hashlib.sha256(data).hexdigest(), size=len(data), headings=headings
+    )
 
 
 def extract_pages(

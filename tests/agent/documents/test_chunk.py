@@ -60,6 +60,15 @@ def test_pages_end_passages_so_citations_stay_accurate(embedder: Embedder) -> No
         assert chunk.page == first // 20 + 1
 
 
+def test_every_sentence_of_a_passage_is_on_the_pages_it_cites(embedder: Embedder) -> None:
+    # Overlap repeats sentences, but never carries one across a page break.
+    pages = [" ".join(SENTENCES[i * 20 : (i + 1) * 20]) for i in range(5)]
+    chunks = _chunk_pages(embedder, pages, overlap=40)
+    for chunk in chunks:
+        numbers = [int(n) for n in re.findall(r"Sentence number (\d+)", chunk.text)]
+        assert {n // 20 + 1 for n in numbers} <= set(range(chunk.page, chunk.last_page + 1))
+
+
 def test_short_page_tails_run_on_instead_of_making_fragments(embedder: Embedder) -> None:
     pages = ["A short closing remark.", " ".join(SENTENCES[:30]), "Tiny."]
     chunks = _chunk_pages(embedder, pages, overlap=0)
