@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -90,8 +91,15 @@ class SlackAdapter:
         else:
             self._runner = web.AppRunner(self.app.web_app(path=self._options.http_path))
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self._options.http_host, self._options.http_port)
-            await site.start()
+            host, port = self._options.http_host, self._options.http_port
+            try:
+                await web.TCPSite(self._runner, host, port).start()
+            except OSError as exc:
+                why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+                raise SlackUnavailable(
+                    f"Cannot listen for Slack's requests on {host}:{port} ({why}): set"
+                    " [slack] http_port to a free port."
+                ) from exc
             self.port = int(self._runner.addresses[0][1])
             log.info("serving Slack events on port %d at %s", self.port, self._options.http_path)
         self._serving.set()
