@@ -18,6 +18,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from agent.db_failures import make_data_folder, unwritable
+
 log = logging.getLogger(__name__)
 
 # Whitespace-separated query words become FTS5 phrases; the index's own tokenizer then splits
@@ -310,7 +312,10 @@ class Database:
             await self._no_transaction.wait()
         # The statement reaches the writer's queue before this coroutine yields, so any
         # transaction opened from now on sends its BEGIN after it.
-        return list(await self._conn.execute_fetchall(sql, params))
+        try:
+            return list(await self._conn.execute_fetchall(sql, params))
+        except sqlite3.OperationalError as exc:
+            raise unwritable(exc)  # noqa: B904 (it is exc itself, or chained to it)
 
     async def ping(self) -> None:
         """One trivial query: proves the file is open and not locked out by a long write.
@@ -348,11 +353,11 @@ class Database:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
                 await self._conn.commit()
-            except BaseException:
+            except BaseException as exc:
                 # Queued behind whatever is still running in aiosqlite's thread (a cancelled
                 # BEGIN included); sqlite3 makes it a no-op when no transaction is open.
                 await asyncio.shield(self._conn.rollback())
-                raise
+                raise unwritable(exc)  # noqa: B904 (it is exc itself, or chained to it)
             finally:
                 # Statements waiting in write() resume before the next transaction's BEGIN:
                 # they were woken first.
@@ -362,8 +367,9 @@ class Database:
 @asynccontextmanager
 async def open_database(path: Path, *, readers: int = READERS) -> AsyncIterator[Database]:
     """Open (creating if needed) the state file in WAL mode with migrations applied, with
-    ``readers`` read-only connections beside the writer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ``readers`` read-only connections beside the writer; a folder it cannot make is a
+    :class:`StateUnavailable` sentence."""
+    make_data_folder(path.parent)
     async with AsyncExitStack() as stack:
         writer = await stack.enter_async_context(_connect(path))
         await writer.execute("PRAGMA journal_mode = WAL")

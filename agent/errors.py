@@ -77,6 +77,10 @@ class ArchiveUnavailable(ArchivistError):
     """Milvus cannot be reached, or its Lite file is held by another process."""
 
 
+class StateUnavailable(ArchivistError):
+    """The SQLite state cannot be opened or written: its folder, its file, a full disk."""
+
+
 class EmbedderUnavailable(ArchivistError):
     """The embedding backend failed (model files missing, endpoint down)."""
 

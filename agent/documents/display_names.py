@@ -19,7 +19,8 @@ _SPACE_RUN = re.compile(r"\s+")
 def safe_display_name(name: str) -> str:
     """Return ``name`` made safe to quote in a one-line user message.
 
-    Control characters and bidirectional overrides (which can disguise an
+    Bytes of a name that is not UTF-8 become U+FFFD. Control characters and
+    bidirectional overrides (which can disguise an
     extension) are dropped, whitespace of any kind (newlines, tabs) is collapsed
     to single spaces, only the last path component is kept (``/`` or ``\\``), ASCII
     single quotes become a typographic apostrophe (U+2019) so the quotes around
@@ -33,6 +34,10 @@ def safe_display_name(name: str) -> str:
             continue
         if char.isspace():
             chars.append(" ")  # newlines and tabs separate words; keep them apart
+        elif unicodedata.category(char) == "Cs":
+            # A byte of a file name that is not UTF-8 (Python's surrogate escape): it cannot
+            # be stored or printed, so it is shown as the replacement character.
+            chars.append("\ufffd")
         elif unicodedata.category(char) != "Cc":
             chars.append(char)
     cleaned = "".join(chars).replace("\\", "/")

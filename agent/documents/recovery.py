@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from agent.documents.registry import SourceFile, SourceRegistry
-from agent.errors import ArchivistError
+from agent.errors import ArchivistError, StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,23 @@ async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> i
     (a ``failed`` source with no file would only wait to be deleted by hand). A source that
     has other files keeps the interrupted one, listed as failed with the reason.
 
-    Returns the number of interrupted files found. Run once at start-up, before serving.
+    Returns the number of interrupted files found. Run once at start-up, before serving; with
+    the disk full, the rollback waits for the next start (:class:`StateUnavailable` logged).
     """
     now = time.time()
     dead = [f for f in await registry.interrupted_files() if _is_dead(f, now)]
-    for file in dead:
-        log.warning("rolling back interrupted load of %s (source %d)", file.name, file.source_id)
-        await registry.fail_file(file, INTERRUPTED)
-    for source_id in sorted({f.source_id for f in dead}):
-        if await registry.discard_if_empty(source_id):
-            log.warning("removed source %d: its interrupted load was its only file", source_id)
-    await drain_cleanups(registry, stores)
+    try:
+        for file in dead:
+            log.warning(
+                "rolling back interrupted load of %s (source %d)", file.name, file.source_id
+            )
+            await registry.fail_file(file, INTERRUPTED)
+        for source_id in sorted({f.source_id for f in dead}):
+            if await registry.discard_if_empty(source_id):
+                log.warning("removed source %d: its interrupted load was its only file", source_id)
+        await drain_cleanups(registry, stores)
+    except StateUnavailable as exc:
+        # A full disk: what is left stays hidden from searches (its files are still loading),
+        # and reading the rest is still possible; the next start rolls it back.
+        log.warning("rolling back interrupted loads postponed to the next start: %s", exc)
     return len(dead)

@@ -24,7 +24,7 @@ from agent.documents.names import (
     check_scope,
     check_source_name,
 )
-from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound
+from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound, StateUnavailable
 from bot.app import open_core, open_library
 from bot.run import StartupError
 
@@ -75,7 +75,7 @@ def printable(text: str) -> str:
 def _exit_code(error: ArchivistError) -> int:
     if isinstance(error, SourceNotFound):
         return EXIT_NOT_FOUND
-    if isinstance(error, ArchiveUnavailable):
+    if isinstance(error, ArchiveUnavailable | StateUnavailable):
         return EXIT_UNAVAILABLE
     if isinstance(error, StartupError):
         return EXIT_USAGE

@@ -498,3 +498,105 @@ def test_sources_show_lists_failed_files_and_why(env: dict[str, str], tmp_path: 
     # A refused file stored nothing: the same files can be tried again at once.
     again = archivist(env, "load", "directory", "--name", "s", str(login))
     assert again.exit_code == EXIT_FAILED and "already" not in again.stderr
+
+
+@pytest.mark.parametrize("where", ["/proc/nope", "under-a-file"])
+def test_a_data_folder_that_cannot_be_made_is_one_sentence(
+    env: dict[str, str], tmp_path: Path, where: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    folder = "/proc/nope" if where == "/proc/nope" else str(blocker / "data")
+    result = archivist_process(
+        {**env, "ARCHIVIST_STORAGE_DATA_DIR": folder}, "sources", "list", timeout=60
+    )
+    assert result.returncode == EXIT_UNAVAILABLE
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: The data folder {folder} cannot be")
+    assert "ARCHIVIST_STORAGE_DATA_DIR" in line
+
+
+def test_a_file_name_that_is_not_utf_8_loads_with_the_rest_of_the_folder(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    pdfs.make_pdf(folder / "a.pdf", ["Alpha document."])
+    pdfs.make_pdf(folder / "z.pdf", ["Zulu document."])
+    latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.pdf")
+    with open(latin1, "wb") as handle:
+        handle.write(pdfs.pdf_bytes(["Latin-1 named document."]))
+    result = archivist_process(env, "load", "directory", "--name", "n", "--input-dir", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "(3 files)" in result.stdout and "Traceback" not in result.stderr
+    shown = json.loads(archivist_process(env, "sources", "show", "n", "--json").stdout)
+    assert sorted(f["name"] for f in shown["file_list"]) == ["a.pdf", "caf\ufffd.pdf", "z.pdf"]
+
+
+_FILL_THE_DISK = """
+mount -t tmpfs -o size=320k tmpfs "$SMALL" || exit 99
+run() {
+  step=$1; shift
+  "$PY" -m bot "$@" >"$OUT/$step.out" 2>"$OUT/$step.err"; echo $? >"$OUT/$step.rc"
+}
+run load load directory --name big --input-files "$PDF"
+run full sources list --json
+mount -o remount,size=64m "$SMALL"
+run freed sources list --json
+run again load directory --name big --input-files "$PDF"
+"""
+
+
+@pytest.mark.timeout(600)
+def test_a_disk_that_fills_during_a_load_is_one_sentence_and_rolled_back_once_freed(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The data folder on a 320 KB tmpfs of its own (a mount namespace, no root needed): the
+    state database grows past it while the load writes, then it is given room again."""
+    manual = pdfs.make_manual_pdf(tmp_path / "big.pdf", 120)
+    small, results = tmp_path / "small", tmp_path / "results"
+    small.mkdir()
+    results.mkdir()
+    variables = {
+        **env,
+        "ARCHIVIST_STORAGE_DATA_DIR": str(small / "data"),
+        "ARCHIVIST_MILVUS_URI": str(tmp_path / "lite" / "milvus.db"),
+        "ARCHIVIST_INGEST_PAGES_PER_TASK": "2",
+        "SMALL": str(small),
+        "OUT": str(results),
+        "PY": sys.executable,
+        "PDF": str(manual),
+    }
+    done = subprocess.run(
+        ["unshare", "--map-root-user", "--mount", "sh", "-c", _FILL_THE_DISK],
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    def step(name: str) -> tuple[int, str, str]:
+        return (
+            int((results / f"{name}.rc").read_text()),
+            (results / f"{name}.out").read_text(),
+            (results / f"{name}.err").read_text(),
+        )
+
+    code, _, errors = step("load")
+    assert code == EXIT_UNAVAILABLE, errors
+    assert errors.splitlines() == [
+        "error: The disk holding the state database (SQLite) is full: free some space, then"
+        " try again."
+    ]
+    # While the disk is full, reading still works: the interrupted load waits for room.
+    code, listed, errors = step("full")
+    assert code == 0, errors
+    # The load had begun: its source is there, still loading (hidden from searches).
+    assert [(s["name"], s["status"]) for s in json.loads(listed)] == [("big", "loading")]
+    # Given room, the next command rolls the load back: nothing of it is left.
+    code, listed, errors = step("freed")
+    assert code == 0 and json.loads(listed) == [], errors
+    code, loaded, errors = step("again")
+    assert code == 0 and "from 120 pages" in loaded, errors
