@@ -263,21 +263,24 @@ def make_bomb_pdf(
     *,
     layers: int = 2,
     in_form: bool = False,
+    text: bool = True,
 ) -> Path:
     """Write a one-page PDF whose content inflates to ``inflated_bytes`` of spaces.
 
     ``layers`` stacks FlateDecode filters (2 gives a file under 2 KB for 256 MB).
     With ``in_form`` the bomb sits in a form XObject the page draws, a path where
     pypdf swallows decoding errors during text extraction.
-    The page also shows a line of real text before the bomb.
+    The page also shows a line of real text before the bomb, unless ``text`` is False (the
+    spaces are then all it says).
     """
     path = _prepare(path)
     bomb = _deflated_spaces(inflated_bytes, layers)
     filters = b"/Filter [" + b" ".join([b"/FlateDecode"] * layers) + b"]"
-    text = b"BT /F1 12 Tf 72 720 Td (Harmless looking text) Tj ET\n"
+    shown = b"(Harmless looking text)" if text else b"(   )"
+    text_op = b"BT /F1 12 Tf 72 720 Td " + shown + b" Tj ET\n"
     font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
     if in_form:
-        page_content = _stream(b"", text + b"/Fm0 Do\n")
+        page_content = _stream(b"", text_op + b"/Fm0 Do\n")
         resources = b"<< /Font << /F1 5 0 R >> /XObject << /Fm0 6 0 R >> >>"
         extra = [
             _stream(
@@ -289,7 +292,7 @@ def make_bomb_pdf(
         ]
     else:
         # A content stream array: harmless text first, then the bomb.
-        page_content = _stream(b"", text)
+        page_content = _stream(b"", text_op)
         resources = b"<< /Font << /F1 5 0 R >> >>"
         extra = [_stream(filters, bomb)]
     contents = b"[4 0 R 6 0 R]" if not in_form else b"4 0 R"

@@ -300,7 +300,7 @@ class Loader:
         ]
         pending: list[asyncio.Future[list[PageText]]] = []
         passages = 0
-        pages_with_text = 0
+        pages_with_text = pages_with_images = 0
         pages_done = 0
 
         def submit(next_range: int) -> None:
@@ -328,8 +328,11 @@ class Loader:
                 # Tokenizing a range of pages is CPU work: keep it off the event loop.
                 chunks = await asyncio.to_thread(_chunk_pages, chunker, pages, last)
                 pages_with_text += sum(1 for page in pages if page.text.strip())
+                pages_with_images += sum(1 for page in pages if page.images)
                 if last:
-                    ensure_text(pages_with_text, info.pages, display)
+                    ensure_text(
+                        pages_with_text, info.pages, display, pages_with_images=pages_with_images
+                    )
                 load.times.chunk += time.perf_counter() - started
 
                 passages = await self._store(load, row, chunks, passages)

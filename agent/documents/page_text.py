@@ -22,6 +22,8 @@ class PageText:
 
     number: int
     text: str
+    images: bool = False
+    """Set on a page without text that shows images (a scan, OCR would read it)."""
 
 
 # A table rather than NFKC: NFKC would also turn "m²" into "m2" and "…" into "...".

@@ -23,6 +23,7 @@ for other pypdf users in the process. Writing the old module constants such as
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -105,13 +106,13 @@ def _corrupt(name: str) -> CorruptDocument:
     return CorruptDocument(
         name,
         f"'{name}' is damaged or incomplete and cannot be read: "
-        "download or export it again and upload the new copy.",
+        "download or export it again and load the new copy.",
     )
 
 
 def _encrypted(name: str) -> EncryptedDocument:
     return EncryptedDocument(
-        name, f"'{name}' is password-protected: remove the password and upload it again."
+        name, f"'{name}' is password-protected: remove the password and load it again."
     )
 
 
@@ -120,7 +121,7 @@ def _expands(name: str, limits: PdfLimits) -> DocumentTooLarge:
         name,
         f"'{name}' expands to more than {_mb(limits.max_stream_bytes)} when decompressed, "
         "more than is safe to read: remove or simplify its oversized pages, "
-        "or split it, and upload it again.",
+        "or split it, and load it again.",
     )
 
 
@@ -136,29 +137,29 @@ def _limit_error(name: str, limits: PdfLimits, exc: BaseException) -> DocumentTo
     return DocumentTooLarge(
         name,
         f"'{name}' is too complex to read safely: "
-        "save it as a new PDF (for example with \u201cPrint to PDF\u201d) and upload that.",
+        "save it as a new PDF (for example with \u201cPrint to PDF\u201d) and load that.",
     )
 
 
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<script")
 _HTML_HINT = (
     "looks like an HTML page, perhaps a login or error page saved instead of the document: "
-    "open the link in a browser, download the PDF itself and upload that."
+    "open the link in a browser, download the PDF itself and load that."
 )
 # Binary formats people upload by mistake, recognised by their leading bytes.
 _MAGIC_HINTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
     (
         (b"pk\x03\x04",),
-        "looks like a ZIP archive or an Office document: export it as PDF and upload that.",
+        "looks like a ZIP archive or an Office document: export it as PDF and load that.",
     ),
     (
         (b"\xd0\xcf\x11\xe0",),
-        "looks like an old Office document: export it as PDF and upload that.",
+        "looks like an old Office document: export it as PDF and load that.",
     ),
-    ((b"{\\rtf",), "looks like an RTF document: export it as PDF and upload that."),
+    ((b"{\\rtf",), "looks like an RTF document: export it as PDF and load that."),
     (
         (b"\x89png", b"\xff\xd8\xff", b"gif8", b"ii*\x00", b"mm\x00*"),
-        "looks like an image: convert it to PDF and upload that.",
+        "looks like an image: convert it to PDF and load that.",
     ),
 )
 
@@ -171,7 +172,7 @@ def _not_a_pdf(name: str, head: bytes) -> NotAPdf:
     for signatures, hint in _MAGIC_HINTS:
         if probe.startswith(signatures):
             return NotAPdf(name, f"'{name}' is not a PDF, it {hint}")
-    return NotAPdf(name, f"'{name}' is not a PDF file: upload the PDF itself.")
+    return NotAPdf(name, f"'{name}' is not a PDF file: load the PDF itself.")
 
 
 # ------------------------------------------------------------------ pypdf guard
@@ -214,7 +215,7 @@ def _reading(name: str, limits: PdfLimits) -> Iterator[PypdfWarnings]:
             raise DocumentTooLarge(
                 name,
                 f"'{name}' needs more memory to read than this server has: "
-                "split it into smaller files and upload them separately.",
+                "split it into smaller files and load them separately.",
             ) from exc
         except FileNotDecryptedError as exc:
             raise _encrypted(name) from exc
@@ -245,14 +246,14 @@ def _read_checked(path: Path, name: str, limits: PdfLimits) -> bytes:
     """Return the file's bytes after the checks that need no parser."""
     size = path.stat().st_size
     if size == 0:
-        raise EmptyDocument(name, f"'{name}' is empty (0 bytes): upload the file again.")
+        raise EmptyDocument(name, f"'{name}' is empty (0 bytes): load the file again.")
     if size > limits.max_bytes:
         raise _too_big(name, size, limits)
     with path.open("rb") as fh:
         # Read one byte past the limit in case the file grew after stat().
         data = fh.read(limits.max_bytes + 1)
     if not data:
-        raise EmptyDocument(name, f"'{name}' is empty (0 bytes): upload the file again.")
+        raise EmptyDocument(name, f"'{name}' is empty (0 bytes): load the file again.")
     if len(data) > limits.max_bytes:
         raise _too_big(name, len(data), limits)
     if b"%PDF-" not in data[:_MAGIC_WINDOW]:
@@ -264,7 +265,7 @@ def _too_big(name: str, size: int, limits: PdfLimits) -> DocumentTooLarge:
     return DocumentTooLarge(
         name,
         f"'{name}' is {_mb(size)}, over the {_mb(limits.max_bytes)} limit: "
-        "split or compress it and upload it again.",
+        "split or compress it and load it again.",
     )
 
 
@@ -278,13 +279,13 @@ def _open_reader(data: bytes, name: str, limits: PdfLimits) -> tuple[PdfReader, 
     pages = len(reader.pages)
     if pages == 0:
         raise CorruptDocument(
-            name, f"'{name}' has no pages: check that it is the right file and upload it again."
+            name, f"'{name}' has no pages: check that it is the right file and load it again."
         )
     if pages > limits.max_pages:
         raise DocumentTooLarge(
             name,
             f"'{name}' has {pages:,} pages, over the {limits.max_pages:,}-page limit: "
-            "split it into smaller files and upload them separately.",
+            "split it into smaller files and load them separately.",
         )
     return reader, pages
 
@@ -364,20 +365,30 @@ def _extract_range(
         if warnings.swallowed_limit is not None:
             # Stop at the first bomb instead of grinding through the rest of the range.
             raise warnings.swallowed_limit
-        result.append(PageText(number=number, text=clean_page_text(raw)))
+        text, images = clean_page_text(raw), False
+        if not text.strip():  # images listed, none decoded: only a scan is worth OCR
+            with contextlib.suppress(Exception):
+                images = len(reader.pages[number - 1].images) > 0
+        result.append(PageText(number=number, text=text, images=images))
     if failed == len(result):
         raise _corrupt(name)
     return result
 
 
-def ensure_text(pages_with_text: int, total_pages: int, display_name: str) -> None:
-    """Raise :class:`NoTextDocument` if none of ``total_pages`` pages had text."""
+def ensure_text(
+    pages_with_text: int, total_pages: int, display_name: str, *, pages_with_images: int
+) -> None:
+    """Raise :class:`NoTextDocument` if none of ``total_pages`` pages had text: pages of images
+    (a scan) are told to run OCR; blank pages, or pages of spaces, are not."""
     if pages_with_text > 0:
         return
     name = safe_display_name(display_name)
-    _log.info("%r has no text on any of its %d pages", name, total_pages)
+    _log.info("%r: no text on %d pages, %d with images", name, total_pages, pages_with_images)
     raise NoTextDocument(
         name,
         f"'{name}' has no extractable text (it looks like scanned images): "
-        "run OCR on it first, e.g. with ocrmypdf, then load it again.",
+        "run OCR on it first, e.g. with ocrmypdf, then load it again."
+        if pages_with_images
+        else f"'{name}' has no text to search: its pages are blank or hold only spaces or"
+        " drawings; check that it is the right file.",
     )

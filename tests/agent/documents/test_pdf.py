@@ -305,16 +305,50 @@ def test_scanned_pdf_has_no_text(tmp_path: Path) -> None:
     info = inspect_pdf(path, "scan.pdf", LIMITS)
     pages = extract_pages(path, "scan.pdf", 1, info.pages, LIMITS)
     assert [page.text for page in pages] == ["", ""]
+    assert [page.images for page in pages] == [True, True]
     with pytest.raises(NoTextDocument) as caught:
-        ensure_text(sum(1 for page in pages if page.text), info.pages, "scan.pdf")
+        ensure_text(0, info.pages, "scan.pdf", pages_with_images=2)
     assert str(caught.value) == (
         "'scan.pdf' has no extractable text (it looks like scanned images): "
         "run OCR on it first, e.g. with ocrmypdf, then load it again."
     )
 
 
+@pytest.mark.parametrize("kind", ["spaces", "bomb-of-spaces"])
+def test_a_pdf_of_blank_pages_is_not_called_a_scan(tmp_path: Path, kind: str) -> None:
+    """Pages whose text is only spaces (typed, or inflated from a small stream under the
+    cap) hold no image: OCR would find nothing either (issue 13, item 13)."""
+    if kind == "spaces":
+        path = pdfs.make_pdf(tmp_path / "blank.pdf", ["   ", " "])
+    else:
+        path = pdfs.make_bomb_pdf(tmp_path / "blank.pdf", 2 * MIB, text=False)
+    info = inspect_pdf(path, "blank.pdf", LIMITS)
+    pages = extract_pages(path, "blank.pdf", 1, info.pages, LIMITS)
+    assert not any(page.text.strip() or page.images for page in pages)
+    with pytest.raises(NoTextDocument) as caught:
+        ensure_text(0, info.pages, "blank.pdf", pages_with_images=0)
+    assert str(caught.value) == (
+        "'blank.pdf' has no text to search: its pages are blank or hold only spaces or"
+        " drawings; check that it is the right file."
+    )
+    assert "OCR" not in str(caught.value)
+
+
+def test_messages_say_load_not_upload(tmp_path: Path) -> None:
+    """The same sentences reach the command line, where nothing is uploaded."""
+    for path in (
+        pdfs.make_html_as_pdf(tmp_path / "page.pdf"),
+        pdfs.make_empty(tmp_path / "empty.pdf"),
+        pdfs.make_encrypted_pdf(tmp_path / "locked.pdf"),
+        pdfs.make_truncated_pdf(tmp_path / "cut.pdf"),
+    ):
+        with pytest.raises(DocumentError) as caught:
+            inspect_pdf(path, path.name, LIMITS)
+        assert "upload" not in str(caught.value), str(caught.value)
+
+
 def test_ensure_text_accepts_any_text() -> None:
-    ensure_text(1, 300, "mostly-scans.pdf")
+    ensure_text(1, 300, "mostly-scans.pdf", pages_with_images=299)
 
 
 def test_pypdf_warnings_do_not_reach_the_root_logger(
