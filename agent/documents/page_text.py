@@ -9,6 +9,7 @@ Only the standard library is imported here, since the PDF parser process imports
 from __future__ import annotations
 
 import re
+import statistics
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -151,6 +152,7 @@ def strip_repeated_lines(pages: list[PageText]) -> list[PageText]:
 _DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+$|\.{4,}")
 _TITLE_THEN_PAGES = re.compile(r"[^\W\d_].*?[\s,.]\d{1,4}(?:\s*[,\u2013-]\s*\d{1,4})*$")
 _MIN_LISTING_LINES = 8
+_MAX_INDEX_LINE_CHARS = 50
 
 
 def is_page_listing(text: str) -> bool:
@@ -158,7 +160,9 @@ def is_page_listing(text: str) -> bool:
 
     Such pages hold every keyword of the manual and answer nothing, so they crowd real
     passages out of search results. A page counts when at least eight of its lines are there
-    and either a quarter of them have dot leaders or four in five end in page numbers.
+    and either a quarter of them have dot leaders, or they are short (an index's entries) and
+    four in five end in page numbers: prose full of figures, wrapped, has long lines that
+    often end in a number too.
     """
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     if len(lines) < _MIN_LISTING_LINES:
@@ -166,5 +170,7 @@ def is_page_listing(text: str) -> bool:
     leaders = sum(1 for line in lines if _DOT_LEADER.search(line))
     if leaders * 4 >= len(lines):
         return True
+    if statistics.median(len(line) for line in lines) > _MAX_INDEX_LINE_CHARS:
+        return False
     numbered = sum(1 for line in lines if _TITLE_THEN_PAGES.fullmatch(line))
     return numbered * 5 >= len(lines) * 4

@@ -183,7 +183,7 @@ class Agents:
             core=CoreMemory.of(state, self._store),
             recall=self._recall,
             library=self._library,
-            page_size=self._config.page_size,
+            page_size=await self._window.page_size(self._config.page_size),
             previous_reply=await self._recall.last_reply(state.id),
             citations=self._citations,
         )

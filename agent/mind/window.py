@@ -9,8 +9,10 @@ The prompt is ordered for servers' prefix caches: what rarely changes first (ins
 core memory, the summary; the tool schemas follow it in most chat templates), then the
 conversation, and the changing memory statistics last, just before the newest message, so a
 step re-reads only what is new. Near the limit the statistics warn the agent to save what
-matters; past it the oldest messages are summarised into the agent's recursive summary and
-leave the prompt (they stay in recall memory, searchable).
+matters; past it the results of earlier turns' function calls are shortened in the prompt
+first (a search result was read when it came; its citations stay valid), then, if that is not
+enough, the oldest messages are summarised into the agent's recursive summary and leave the
+prompt (they stay in recall memory, whole and searchable).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.documents.library import Library
@@ -44,6 +46,12 @@ _SUMMARY_CHARS = 3000
 # Fewer words than this is no summary ("(none)", "OK"): the extract is used instead.
 _SUMMARY_MIN_WORDS = 5
 _EXTRACT_LINE_CHARS = 160
+# What is left of an earlier turn's function result when the prompt must shrink.
+_SHORT_RESULT_CHARS = 240
+SHORTENED = " … (shortened to save room: call the function again to read it all)"
+# Tokens one search result passage takes in a prompt, with its citation line: a page of
+# results should fill at most a quarter of the window.
+_PASSAGE_TOKENS = 300
 
 
 def estimate_tokens(payload: Any) -> int:
@@ -126,12 +134,20 @@ class ContextWindow:
         budget = await self._budget()
         await self._summarise(ctx, messages, self._part(system), budget)
 
+    async def page_size(self, configured: int) -> int:
+        """Search results per page: ``configured``, fewer when a page would crowd the window."""
+        return max(2, min(configured, await self.size() // (4 * _PASSAGE_TOKENS)))
+
     async def prompt(self, ctx: TurnContext) -> Prompt:
         """The messages for the next completion, within the window."""
         budget = await self._budget()
         messages, system, stats = await self._view(ctx)
         raw = self._raw(system, stats, messages)
         for _ in range(2):  # a summary that frees too little is followed by another
+            if raw * self._ratio <= SUMMARISE_AT * budget:
+                break
+            messages = _earlier_results_shortened(messages)
+            raw = self._raw(system, stats, messages)
             if raw * self._ratio <= SUMMARISE_AT * budget:
                 break
             await self._summarise(ctx, messages, self._part(system), budget)
@@ -236,6 +252,17 @@ def _extract(previous: str, evicted: list[StoredMessage]) -> str:
             lines.append(f"{message.speaker_name or message.role}: {first}")
     text = "\n".join(lines)
     return text[-_SUMMARY_CHARS:]
+
+
+def _earlier_results_shortened(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """``messages`` with the function results of turns before the newest one cut short."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=0)
+    return [
+        replace(m, content=(m.content or "")[:_SHORT_RESULT_CHARS].rstrip() + SHORTENED)
+        if i < last_user and m.role == "tool" and len(m.content or "") > _SHORT_RESULT_CHARS
+        else m
+        for i, m in enumerate(messages)
+    ]
 
 
 def _with_statistics(

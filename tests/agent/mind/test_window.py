@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from agent.core import Core
+from agent.core import Core, FileInput
 from agent.mind.llm_errors import CONTEXT_OVERFLOW
+from agent.mind.window import SHORTENED
 from bot.app import open_core
 from bot.config import Settings
+from tests import pdfs
 from tests.agent.mind.helpers import KEY, ask
 from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
@@ -75,3 +78,50 @@ async def test_a_prompt_still_refused_after_summarising_gets_its_own_sentence(
     reply = await core.ask(ask("hello"))
     assert reply.failed and reply.notice == CONTEXT_OVERFLOW
     assert "model name" not in reply.notice
+
+
+async def test_earlier_turns_results_are_shortened_before_anything_is_summarised(
+    settings: Settings, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    pages = [
+        " ".join(
+            f"Pump {n} valve {i} opens at {n * 10 + i} kilopascal in mode {i}." for i in range(30)
+        )
+        for n in range(1, 7)
+    ]
+    manual = pdfs.make_pdf(tmp_path / "pumps.pdf", pages)
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        if _is_summary(body):
+            return chat_completion("A summary of the talk about pumps and valves.")
+        if body["messages"][-1]["role"] == "user":
+            query = str(body["messages"][-1]["content"])
+            return chat_completion(tool_calls=[("archival_memory_search", {"query": query})])
+        return chat_completion(tool_calls=[("send_message", {"message": "Noted."})])
+
+    fake_openai.respond_with(respond)
+    async with open_core(with_llm(settings, fake_openai, context_window=6144)) as core:
+        await core.load(KEY, "global", "pumps", [FileInput(manual)], by="test")
+        for n in range(1, 5):
+            await core.ask(ask(f"At what pressure does valve 3 of pump {n} open?"))
+    assert not [b for b in fake_openai.requests if _is_summary(b)]
+    sent = fake_openai.requests[-1]["messages"]
+    results = [m["content"] for m in sent if m["role"] == "tool" and m["content"] != "Sent."]
+    assert len(results) == 4
+    assert all(r.endswith(SHORTENED) for r in results[:-1])
+    newest = results[-1]
+    assert not newest.endswith(SHORTENED) and "Showing 5 of" in newest
+
+
+async def test_a_small_window_gets_fewer_search_results_per_page(
+    settings: Settings, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    pages = [f"Valve {n} opens at {n * 10} kilopascal. " * 20 for n in range(1, 9)]
+    manual = pdfs.make_pdf(tmp_path / "valves.pdf", pages)
+    fake_openai.reply(tool_calls=[("archival_memory_search", {"query": "valve pressure"})])
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Noted."})])
+    async with open_core(with_llm(settings, fake_openai, context_window=4096)) as core:
+        await core.load(KEY, "global", "valves", [FileInput(manual)], by="test")
+        await core.ask(ask("When do the valves open?"))
+    [result] = [m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] == "tool"]
+    assert result.startswith("Showing 3 of")  # 5 configured; a page is a quarter of 4,096 at most
