@@ -40,6 +40,7 @@ from agent.errors import (
     ArchivistError,
     DocumentError,
     DocumentTooLarge,
+    NoTextDocument,
     PassageTooLong,
     SourceNotFound,
     quoted_name,
@@ -348,6 +349,13 @@ class Loader:
         finally:
             for future in pending:
                 future.cancel()
+        if passages == 0:
+            # Text, but no passage in it: a file that no search can find is not loaded.
+            raise NoTextDocument(
+                display,
+                f"'{display}' has nothing to search: its pages hold only a table of contents,"
+                " an index or stray marks.",
+            )
         return passages
 
     async def _store(

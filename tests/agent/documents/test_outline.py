@@ -128,3 +128,14 @@ async def test_loaded_passages_carry_sections_and_contents_pages_are_skipped(
     assert texts[4].startswith(f"{SECTION_MARK}2 Maintenance > 2.2 Electrical faults\n\n")
     assert BREAKER in texts[4]
     assert texts[2].startswith(f"{SECTION_MARK}1 Introduction\n\n")
+
+
+async def test_a_file_of_contents_pages_only_is_refused_not_loaded_empty(
+    library: Library, tmp_path: Path
+) -> None:
+    contents = "\n".join(f"{t} . . . . . . . . . . {n}" for t, n in CONTENTS)
+    path = pdfs.make_pdf(tmp_path / "toc.pdf", [contents, contents])
+    report = await library.load(SCOPE, "toc", [FileInput(path)], created_by="t")
+    [failed] = report.failed
+    assert failed.error is not None and "'toc.pdf' has nothing to search" in failed.error
+    assert await library.sources() == []
