@@ -37,9 +37,9 @@ before (k = 60) and after, per manual.
 
 ``--rerank`` reorders the library's fused candidates with a reranker
 (:class:`WindowReranker`: the embedding model over windows of a few sentences of each
-candidate, for want of a cross-encoder shipped in a package) at several depths, alone or
-blended with the fusion's score, and times it. Its report is the section "Retrieval quality:
-reranking, ...".
+candidate, for want of a cross-encoder shipped in a package; ``--cross-encoder DIR`` tries an
+ONNX one instead) at several depths, alone or blended with the fusion's score, and times it.
+Its report is the section "Retrieval quality: reranking, ...".
 
 Before anything is loaded every question set is checked against its PDF: every answer must
 occur on every page it lists (as pypdf extracts it and
@@ -1137,6 +1137,55 @@ class WindowReranker:
         return best
 
 
+class CrossEncoderReranker:
+    """A cross-encoder exported to ONNX: ``model.onnx`` and its ``tokenizer.json`` in one
+    directory. Each (query, passage) pair is read together, the passage cut so the pair fits
+    ``max_length`` word pieces, every candidate in one onnxruntime run; the score is the
+    last logit (the relevance logit of MS MARCO and BGE rerankers).
+
+    For trying one that a package may ship some day (``--cross-encoder DIR``); none does now.
+    """
+
+    def __init__(self, directory: Path, *, max_length: int = 512, threads: int = 2) -> None:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+        from tokenizers import Tokenizer
+
+        self._directory = directory
+        self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=max_length, strategy="only_second")
+        self._tokenizer.enable_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        # As the embedder: idle threads spinning would take a core from the searches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(
+            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    @property
+    def name(self) -> str:
+        return f"the cross-encoder `{self._directory.name}`"
+
+    async def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        return await asyncio.to_thread(self._scores, query, list(texts))
+
+    def _scores(self, query: str, texts: list[str]) -> list[float]:
+        import numpy as np
+
+        if not texts:
+            return []
+        encodings = self._tokenizer.encode_batch([(query, text) for text in texts])
+        columns = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
+        feeds = {k: np.array(v, dtype=np.int64) for k, v in columns.items() if k in self._inputs}
+        logits = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        return [float(x) for x in logits.reshape(len(texts), -1)[:, -1]]
+
+
 @dataclass
 class RerankData:
     """One manual's candidates and their reranker scores, kept for every variant."""
@@ -1220,7 +1269,7 @@ def evaluate_reranks(runs: Sequence[ManualRun], k: int) -> list[FusionResult]:
 
 
 def rerank_latency_table(runs: Sequence[ManualRun]) -> str:
-    """Reranking alone (every candidate's windows embedded), p50 and p95 per depth, pooled."""
+    """Reranking alone (every candidate scored), p50 and p95 per depth, pooled over manuals."""
     rows: list[list[str]] = []
     for depth in RERANK_DEPTHS:
         timed = [s * 1000 for r in runs if r.rerank for s in r.rerank.seconds[depth]]
@@ -1278,8 +1327,8 @@ def rerank_markdown(
             "",
             fusion_table(sorted(results, key=FusionResult.rank_key), manuals, k),
             "",
-            "**Cost of reranking** (on top of the search; all candidates' windows embedded in"
-            f" one call; every question at depth {max(RERANK_DEPTHS)}, the first"
+            "**Cost of reranking** (on top of the search; all candidates scored in one call;"
+            f" every question at depth {max(RERANK_DEPTHS)}, the first"
             f" {RERANK_TIMED} of each manual at the others):{search}",
             "",
             rerank_latency_table(runs),
@@ -1554,20 +1603,27 @@ async def _run_in(
             rankings = await fetch_rankings(library, questions, sorted(depths))
         rerank = None
         if args.rerank and not args.load_only:
-            rerank = await _rerank_manual(settings, library, questions, rankings)
+            rerank = await _rerank_manual(args, settings, library, questions, rankings)
     kind = _manuals.find_manual(qset.manual).kind
     return ManualRun(qset, kind, info, questions, outcomes, skipped, rankings, rerank)
 
 
 async def _rerank_manual(
-    settings: Any, library: Any, questions: Sequence[Question], rankings: RankingsByDepth
+    args: argparse.Namespace,
+    settings: Any,
+    library: Any,
+    questions: Sequence[Question],
+    rankings: RankingsByDepth,
 ) -> RerankData:
-    """Score each question's fused candidates with the reranker (its own embedder)."""
+    """Score each question's fused candidates with the reranker (a cross-encoder from
+    ``--cross-encoder``, else the window reranker on an embedder of its own)."""
     from agent.documents.library import HYBRID_DEPTH
     from bot.app import make_embedder
 
     if HYBRID_DEPTH not in rankings:
         rankings.update(await fetch_rankings(library, questions, [HYBRID_DEPTH]))
+    if args.cross_encoder is not None:
+        return await rerank_data(CrossEncoderReranker(args.cross_encoder), questions, rankings)
     embedder = await make_embedder(settings)
     try:
         return await rerank_data(WindowReranker(embedder), questions, rankings)
@@ -1749,6 +1805,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also rerank the library's fused candidates (bench.retrieval.WindowReranker) at"
         " several depths and blends and time it; the report is then the reranking section",
     )
+    parser.add_argument(
+        "--cross-encoder",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --rerank: rerank with the ONNX cross-encoder in DIR (model.onnx and"
+        " tokenizer.json) instead of the window reranker",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print per-question ranks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no load progress")
     args = parser.parse_args(argv)
@@ -1760,6 +1824,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("use either --manual or --questions")
     if args.rerank and args.fusions:
         parser.error("use either --fusions or --rerank")
+    if args.cross_encoder is not None and not args.rerank:
+        parser.error("--cross-encoder goes with --rerank")
     if args.load_only and args.reuse is None:
         parser.error("--load-only needs --reuse DIR (a temporary load would be thrown away)")
     args.command_line = reproduce_command(list(sys.argv[1:] if argv is None else argv))

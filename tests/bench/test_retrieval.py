@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from agent import values
 from agent.documents.library import HYBRID_DEPTH, fuse
@@ -19,6 +21,7 @@ from bench.retrieval import (
     DEV_SPLIT,
     QUESTIONS_DIR,
     SHIPPED_FUSION,
+    CrossEncoderReranker,
     Fusion,
     Hit,
     LoadInfo,
@@ -433,3 +436,50 @@ async def test_the_window_reranker_finds_the_sentence_a_long_passage_answers_wit
     # As whole passages the filler drowns the answer: the window is what finds it.
     whole = passage_vectors[1:] @ passage_vectors[0]
     assert scores[1] > float(whole[1])
+
+
+def counting_cross_encoder(directory: Path, token: str) -> Path:
+    """An ONNX "cross-encoder" whose logit counts ``token`` in the pair's second segment, with
+    the MiniLM tokenizer: a model whose scores a test can predict."""
+    directory.mkdir()
+    tokenizer = Path("agent/documents/models/all-MiniLM-L6-v2/tokenizer.json")
+    (directory / "tokenizer.json").write_bytes(tokenizer.read_bytes())
+    token_id = 20786  # "password" in the bert-base-uncased vocabulary
+    assert token == "password"
+    ints = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["n", "l"])
+        for n in ("input_ids", "attention_mask", "token_type_ids")
+    ]
+    nodes = [
+        helper.make_node("Constant", [], ["id"], value=helper.make_tensor("", 7, [], [token_id])),
+        helper.make_node("Equal", ["input_ids", "id"], ["hit"]),
+        helper.make_node("Cast", ["hit"], ["hit64"], to=TensorProto.INT64),
+        helper.make_node("Mul", ["hit64", "token_type_ids"], ["second"]),
+        helper.make_node("Cast", ["second"], ["float"], to=TensorProto.FLOAT),
+        helper.make_node("Constant", [], ["axes"], value=helper.make_tensor("", 7, [1], [1])),
+        helper.make_node("ReduceSum", ["float", "axes"], ["logits"], keepdims=1),
+    ]
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 1])
+    graph = helper.make_graph(nodes, "count", ints, [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, str(directory / "model.onnx"))
+    return directory
+
+
+async def test_the_cross_encoder_reads_each_pair_in_one_run_and_truncates_the_passage(
+    tmp_path: Path,
+) -> None:
+    reranker = CrossEncoderReranker(counting_cross_encoder(tmp_path / "ce", "password"))
+    texts = [
+        "Set a password. The password protects the PDF.",
+        "Paragraph styles.",
+        "password " * 600,  # past 512 word pieces: cut, the query kept whole
+    ]
+
+    scores = await reranker.scores("password protect the pdf", texts)
+
+    # The query's own "password" is in the first segment and does not count.
+    # [CLS] 4 query pieces [SEP] passage [SEP]: 505 of the 600 passwords fit in 512.
+    assert scores == [2.0, 0.0, 512.0 - 3 - 4]
+    assert await reranker.scores("anything", []) == []
+    assert reranker.name == "the cross-encoder `ce`"
