@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from agent import values
+from agent.documents.embed import LOCAL_MODEL_ID
 from agent.documents.library import HYBRID_DEPTH, fuse
 from agent.documents.local_embed import LocalEmbedder
 from agent.documents.onnx_model import int8_model_file
@@ -442,7 +444,7 @@ def counting_cross_encoder(directory: Path, token: str) -> Path:
     """An ONNX "cross-encoder" whose logit counts ``token`` in the pair's second segment, with
     the MiniLM tokenizer: a model whose scores a test can predict."""
     directory.mkdir()
-    tokenizer = Path("agent/documents/models/all-MiniLM-L6-v2/tokenizer.json")
+    tokenizer = resources.files("agent.documents") / "models" / LOCAL_MODEL_ID / "tokenizer.json"
     (directory / "tokenizer.json").write_bytes(tokenizer.read_bytes())
     token_id = 20786  # "password" in the bert-base-uncased vocabulary
     assert token == "password"
