@@ -47,13 +47,15 @@ class TurnContext:
     messages: list[str] = field(default_factory=list)
     refused: int = 0
     """Replies this turn that could not be shown (markup, JSON, a repeat)."""
-    # Archive results shown this turn, by the handle the model cites them with.
+    # Archive results shown this turn, by the handle the model cites them with, and their text.
     handles: dict[int, Citation] = field(default_factory=dict)
+    shown: dict[int, str] = field(default_factory=dict)
 
     async def cite(self, results: Sequence[SearchResult]) -> list[Citation]:
         """The results under their conversation-wide handles (see :mod:`citations`)."""
         cited = await self.citations.handles(self.agent.id, results)
         self.handles.update((c.handle, c) for c in cited)
+        self.shown.update((c.handle, r.text) for c, r in zip(cited, results, strict=True))
         return cited
 
 

@@ -17,6 +17,7 @@ from enum import Enum
 
 from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
+from agent.mind.attribution import drawn_from
 from agent.mind.citations import CitationStore, cited_handles, without_unknown
 from agent.mind.functions import FUNCTIONS, MAX_REFUSALS, TurnContext
 from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable, ToolCall
@@ -368,4 +369,7 @@ async def _cited(ctx: TurnContext) -> tuple[list[str], list[Citation]]:
     if missing:
         known.update(await ctx.citations.resolve(ctx.agent.id, missing))
     messages = [without_unknown(m, known) for m in ctx.messages]
+    if not known and messages:
+        # Nothing cited (small models rarely write handles): the passages it repeats are.
+        return messages, [ctx.handles[h] for h in drawn_from("\n".join(messages), ctx.shown)]
     return messages, [known[h] for h in used if h in known]
