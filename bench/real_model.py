@@ -68,7 +68,7 @@ MODEL_PARTS: Final = 22
 MODEL_BYTES: Final = 1_117_320_768
 QUESTIONS: Final = Path(__file__).resolve().parent / "questions" / "real_model.json"
 RUNS: Final = DATA_DIR / "real_model"
-SCOPE: Final = "bench"
+SCOPE: Final = "global"
 TITLE: Final = "Agent on a real local model"
 
 # What a person must never see: a call or a tool wrapper written out instead of made, or the
@@ -638,7 +638,7 @@ async def _converse(
     questions: Sequence[Question],
     result: Run,
 ) -> None:
-    conversation = f"bench:real:{Path(result.folder).name}"
+    conversation = f"console:bench:real-{Path(result.folder).name}"
     loading = time.perf_counter()
     for name, pdf in pdfs.items():
         await core.load(conversation, SCOPE, name, [FileInput(pdf)], by="bench")

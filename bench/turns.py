@@ -112,20 +112,20 @@ async def main(turns: int, latency: float, concurrent: int) -> None:
 
             async with open_core(settings, wrap_llm=wrap) as core:
                 manual = pdfs.make_manual_pdf(Path(tmp) / "manual.pdf", 30)
-                await core.load("bench:w:c0", "bench", "manual", [FileInput(manual)], by="b")
+                await core.load("console:bench:c0", "global", "manual", [FileInput(manual)], by="b")
                 llm = timed[0]
                 overheads: list[float] = []
                 for i in range(turns):
                     before, started = llm.spent, time.perf_counter()
-                    await core.ask(Incoming("bench:w:c0", "bench", f"question {i}"))
+                    await core.ask(Incoming("console:bench:c0", "global", f"question {i}"))
                     wall = time.perf_counter() - started
                     overheads.append((wall - (llm.spent - before)) * 1000)
                 for i in range(concurrent):
-                    await core.attach(f"bench:w:c{i}", "bench", "manual", by="b")
+                    await core.attach(f"console:bench:c{i}", "global", "manual", by="b")
                 started = time.perf_counter()
                 await asyncio.gather(
                     *(
-                        core.ask(Incoming(f"bench:w:c{i}", "bench", "question"))
+                        core.ask(Incoming(f"console:bench:c{i}", "global", "question"))
                         for i in range(concurrent)
                     )
                 )
