@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
 from agent.documents.loads import FileInput, LoadReport
@@ -180,19 +182,10 @@ def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
         out.print("No sources yet. Load one with:")
         out.print("  archivist load directory --name NAME --input-files FILE.pdf")
         return
-    table = Table("name", "scope", "status", "files", "pages", "passages", "created")
-    for s in rows:
-        status = s.status if not s.error else f"{s.status}: {s.error}"
-        table.add_row(
-            printable(s.name),
-            s.scope,
-            printable(status),
-            str(s.files),
-            str(s.pages),
-            str(s.passages),
-            s.created_at[:10],
-        )
-    out.print(table)
+    headers = ("name", "scope", "status", "files", "pages", "passages")
+    cells = [(s.name, s.scope, s.status, str(s.files), str(s.pages), str(s.passages)) for s in rows]
+    out.print(_table(headers, cells, kept=3))
+    _reasons([(s.name, s.error) for s in rows])
 
 
 @sources.command("show")
@@ -212,19 +205,36 @@ def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> No
         f" {source.embedding_model} ({source.embedding_dim} dimensions)",
         markup=False,
     )
-    table = Table("file", "status", "pages", "passages", "size", "sha256", "loaded")
-    for f in files:
-        status = f.status if not f.error else f"{f.status}: {f.error}"
-        table.add_row(
-            printable(f.name),
-            printable(status),
-            str(f.pages),
-            str(f.passages),
-            str(f.size),
-            f.sha256[:12],
-            f.loaded_at[:19],
-        )
-    out.print(table)
+    headers = ("file", "status", "pages", "passages", "size", "loaded")
+    cells = [
+        (f.name, f.status, str(f.pages), str(f.passages), str(f.size), f.loaded_at[:10])
+        for f in files
+    ]
+    out.print(_table(headers, cells, kept=2))
+    _reasons([(f.name, f.error) for f in files])
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], *, kept: int) -> Table:
+    """A table whose first ``kept`` columns (what a user types next: a source, a file, a scope)
+    are never cut or wrapped; the counts give way on a narrow terminal. No rules between
+    columns, which would take the room; cells are plain text, never markup."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0))
+    for index, header in enumerate(headers):
+        widest = max((len(row[index]) for row in rows), default=0)
+        if index < kept:
+            table.add_column(header, no_wrap=True, min_width=max(widest, len(header)))
+        else:
+            table.add_column(header)
+    for row in rows:
+        table.add_row(*(Text(printable(cell)) for cell in row))
+    return table
+
+
+def _reasons(failures: list[tuple[str, str | None]]) -> None:
+    """Why each failed row failed, below the table where the sentence fits whole."""
+    for name, error in failures:
+        if error:
+            out.print(f"{printable(name)}: {printable(error)}", markup=False)
 
 
 @sources.command("delete")

@@ -600,3 +600,22 @@ def test_a_disk_that_fills_during_a_load_is_one_sentence_and_rolled_back_once_fr
     assert code == 0 and json.loads(listed) == [], errors
     code, loaded, errors = step("again")
     assert code == 0 and "from 120 pages" in loaded, errors
+
+
+def test_tables_keep_names_whole_in_80_columns(env: dict[str, str], tmp_path: Path) -> None:
+    """The names a user types next are never cut; reasons go below the table, whole."""
+    name = "operations-handbook-for-the-north-sea-platforms"
+    good = pdfs.make_pdf(tmp_path / "maintenance-schedule-2026-offshore.pdf", ["A schedule."])
+    login = pdfs.make_html_as_pdf(tmp_path / "login-page-saved-as-a-pdf-by-mistake.pdf")
+    narrow = {**env, "COLUMNS": "80"}
+    archivist(narrow, "load", "directory", "--name", name, str(good))
+    archivist(narrow, "load", "directory", "--name", name, str(login))
+    listed = archivist(narrow, "sources", "list")
+    assert name in listed.stdout, listed.stdout
+    shown = archivist(narrow, "sources", "show", name)
+    assert "maintenance-schedule-2026-offshore.pdf" in shown.stdout, shown.stdout
+    assert "login-page-saved-as-a-pdf-by-mistake.pdf" in shown.stdout
+    table = shown.stdout.splitlines()[1:5]  # after the source's line: header, rule, 2 files
+    assert max(len(line) for line in table) <= 80, table
+    reason = json.loads(archivist(env, "sources", "show", name, "--json").stdout)["file_list"][1]
+    assert " ".join(reason["error"].split()) in " ".join(shown.stdout.split())
