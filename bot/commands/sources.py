@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -214,7 +214,7 @@ def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> No
     _reasons([(f.name, f.error) for f in files])
 
 
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], *, kept: int) -> Table:
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, kept: int) -> Table:
     """A table whose first ``kept`` columns (what a user types next: a source, a file, a scope)
     are never cut or wrapped; the counts give way on a narrow terminal. No rules between
     columns, which would take the room; cells are plain text, never markup."""
