@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 
 from tests import pdfs
 from tests.adapters.discord.conftest import Server, written
-from tests.fake_openai import FakeOpenAI, chat_completion
+from tests.adapters.scripted import answer_from_page_3_of
 
 JSON = dict[str, Any]
 
@@ -79,20 +78,6 @@ async def test_answers_can_go_to_a_thread_that_stays_with_the_channels_agent(
     await server.fake.wait_for(lambda: server.fake.replies_to(followup["id"]))
     view = await server.core.memory(server.conversation, create=False)
     assert view.messages >= 4  # both questions went to #docs's agent
-
-
-def answer_from_page_3_of(document: str, llm: FakeOpenAI, question: str) -> None:
-    """Script the model: search for ``question``, then answer only if ``document``'s page 3
-    is among the results (so the answer proves the document was attached first)."""
-    llm.reply(tool_calls=[("archival_memory_search", {"query": question})])
-
-    def answer(body: JSON) -> JSON:
-        result = str([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
-        found = re.search(rf"\[(\d+)\] {re.escape(document)} p\.3\b", result)
-        text = f"4733 hertz [{found[1]}]." if found else f"{document} is not attached."
-        return chat_completion(tool_calls=[("send_message", {"message": text})])
-
-    llm.respond_with(answer)
 
 
 async def test_a_pdf_shared_with_a_question_is_loaded_first_then_the_question_answered(
