@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.citations import sources_line
-from agent.core import ArchivistError, Citation, Core, FileInput, Incoming, Progress, Reply
+from agent.core import ArchivistError, Citation, Core, Incoming, Progress, Reply, named_apart
 
 # Seconds between spinner frames while the agent works.
 _SPIN_SECONDS = 0.25
@@ -261,7 +261,7 @@ class ConsoleAdapter:
             self._conversation,
             self._scope,
             paths[0].stem,
-            [FileInput(p) for p in paths],
+            named_apart(paths),
             by=self._speaker,
             progress=progress,
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agent.deliveries import Deliveries
 from agent.documents.fetch import download
 from agent.documents.library import Library, SearchPage
-from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback
+from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback, named_apart
 from agent.documents.registry import Source
 from agent.errors import INTERNAL_ERROR, ArchivistError, shown_url
 from agent.mind.conversations import Conversations
@@ -46,6 +46,7 @@ __all__ = [
     "Stop",
     "by_document",
     "download",
+    "named_apart",
     "shown_url",
 ]
 

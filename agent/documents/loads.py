@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,11 +19,34 @@ class FileInput:
     path: Path
     name: str | None = None
     origin: str | None = None
+    folder: tuple[str, ...] = ()
+    """Folders above the file that tell it apart from another file of the same name."""
 
     @property
     def display_name(self) -> str:
-        """The name shown to users and stored with passages."""
-        return safe_display_name(self.name or self.path.name)
+        """The name shown to users and stored with passages (``guide/manual.pdf``)."""
+        name = safe_display_name(self.name or self.path.name)
+        return "/".join([*(safe_display_name(part) for part in self.folder), name])
+
+
+def named_apart(paths: Sequence[Path]) -> list[FileInput]:
+    """Files of one load, each named by its file name; files that share one are named by as
+    much of their folders as tells them apart (``a/manual.pdf``, ``b/manual.pdf``), so their
+    citations do too."""
+    # Without the anchor ("/"): it names no folder a person would recognise.
+    folders = [path.resolve().parent.parts[1:] for path in paths]
+    inputs = [FileInput(path) for path in paths]
+    by_name: dict[str, list[int]] = {}
+    for index, path in enumerate(paths):
+        by_name.setdefault(path.name, []).append(index)
+    for same in (group for group in by_name.values() if len(group) > 1):
+        depth = 1
+        deepest = max(len(folders[i]) for i in same)
+        while depth < deepest and len({folders[i][-depth:] for i in same}) < len(same):
+            depth += 1
+        for index in same:
+            inputs[index] = FileInput(paths[index], folder=folders[index][-depth:])
+    return inputs
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
-from agent.documents.loads import FileInput, LoadReport
+from agent.documents.loads import LoadReport, named_apart
 from agent.documents.loads import Progress as LoadProgress
 from agent.documents.names import GLOBAL_SCOPE, workspace_of
 from bot.commands.running import (
@@ -116,7 +116,7 @@ def load_directory(
             return await library.load(
                 scope,
                 name,
-                [FileInput(path) for path in files],
+                named_apart(files),
                 created_by="cli",
                 progress=on_progress,
             )

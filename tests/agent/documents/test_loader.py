@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.documents.library import Library
-from agent.documents.loads import FileInput, Progress
+from agent.documents.loads import FileInput, Progress, named_apart
 from bot.app import open_library
 from bot.config import Settings
 from tests import pdfs
@@ -161,3 +161,22 @@ async def test_deleting_a_source_while_it_loads_leaves_no_passages(
     assert await library.sources() == []
     assert await library.registry.pending_cleanups() == []
     assert await _passages_in_archive(library, 1) == 0
+
+
+async def test_files_that_share_a_name_are_cited_by_their_folders(
+    library: Library, tmp_path: Path
+) -> None:
+    first = pdfs.make_pdf(tmp_path / "valgrind" / "docs" / "manual.pdf", ["Memcheck finds leaks."])
+    second = pdfs.make_pdf(tmp_path / "gdb" / "docs" / "manual.pdf", ["Breakpoints stop a run."])
+    other = pdfs.make_pdf(tmp_path / "gdb" / "notes.pdf", ["Notes about watchpoints."])
+    inputs = named_apart([first, second, other])
+    assert [i.display_name for i in inputs] == [
+        "valgrind/docs/manual.pdf",
+        "gdb/docs/manual.pdf",
+        "notes.pdf",
+    ]
+    report = await library.load(SCOPE, "tools", inputs, created_by="t")
+    assert [f.name for f in report.loaded] == [i.display_name for i in inputs]
+    found = await library.search_sources(SCOPE, ["tools"], "memcheck leaks", top_k=3)
+    assert found.results[0].document == "valgrind/docs/manual.pdf"
+    assert found.results[0].citation.startswith("valgrind/docs/manual.pdf p.1")
