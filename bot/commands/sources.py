@@ -285,8 +285,10 @@ def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str 
     out.print(f"{verb} '{printable(source.name)}' from {conversation}.", markup=False)
 
 
-@sources.command("search")
-@click.argument("query")
+# A query may start with "-" (--leak-check=full, -Wall): words click does not know as options
+# are the query's, so they need no "--" in front.
+@sources.command("search", context_settings={"ignore_unknown_options": True})
+@click.argument("words", nargs=-1, type=click.UNPROCESSED, metavar="QUERY...")
 @click.option(
     "--source", "names", multiple=True, required=True, help="Source to search (repeatable)."
 )
@@ -305,7 +307,7 @@ def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str 
 @click.pass_context
 def sources_search(
     ctx: click.Context,
-    query: str,
+    words: tuple[str, ...],
     names: tuple[str, ...],
     top_k: int | None,
     page: int,
@@ -313,7 +315,9 @@ def sources_search(
     scope: str,
     as_json: bool,
 ) -> None:
-    """Search sources for QUERY; results cite document and page."""
+    """Search sources for QUERY (its words; a flag such as --leak-check=full is searched
+    too); results cite document and page."""
+    query = " ".join(words)
     if not query.strip():
         raise click.UsageError("QUERY is empty: say what to search for.")
     settings: Settings = ctx.obj

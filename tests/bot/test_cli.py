@@ -619,3 +619,16 @@ def test_tables_keep_names_whole_in_80_columns(env: dict[str, str], tmp_path: Pa
     assert max(len(line) for line in table) <= 80, table
     reason = json.loads(archivist(env, "sources", "show", name, "--json").stdout)["file_list"][1]
     assert " ".join(reason["error"].split()) in " ".join(shown.stdout.split())
+
+
+def test_a_query_that_starts_with_a_dash_is_searched(env: dict[str, str], tmp_path: Path) -> None:
+    doc = pdfs.make_pdf(
+        tmp_path / "vg.pdf",
+        ["Run valgrind --leak-check=full to list each leak. Other text about suppressions."],
+    )
+    archivist(env, "load", "directory", "--name", "vg", "--input-files", str(doc))
+    found = archivist(env, "sources", "search", "--source", "vg", "--json", "--leak-check=full")
+    assert found.exit_code == 0, found.output
+    [result] = json.loads(found.stdout)
+    assert "--leak-check=full" in result["text"]
+    assert (result["page"], result["last_page"]) == (1, 1)
