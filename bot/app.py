@@ -29,6 +29,7 @@ from agent.mind.profiles import Profiles
 from agent.mind.recall import RecallStore
 from bot.config import Settings
 from bot.health import Check
+from bot.logs import route_pymilvus
 from bot.metrics import MeteredLLM, Metrics
 
 _MB = 1024 * 1024
@@ -220,6 +221,7 @@ async def open_runtime(
 
 @asynccontextmanager
 async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
+    route_pymilvus()
     embedder = await make_embedder(settings)
     try:
         async with open_database(settings.storage.sqlite_path) as db:

@@ -6,16 +6,18 @@ The other commands live in :mod:`bot.commands`, one module per group.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.commands.agents import agents, chat
 from bot.commands.running import EXIT_USAGE, err, run_command
 from bot.commands.sources import load, sources
-from bot.config import ConfigError, Settings, load_settings
 from bot.configure import configure
 from bot.logs import setup_logging
-from bot.run import serve
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +37,8 @@ def cli(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     if ctx.invoked_subcommand == "configure":
         ctx.obj = config_file
         return
+    from bot.config import ConfigError, load_settings  # pydantic: not for --help
+
     try:
         settings = load_settings(config_file)
     except ConfigError as exc:
@@ -56,6 +60,8 @@ def run(ctx: click.Context) -> None:
 
     Stops cleanly on SIGTERM or Ctrl-C, letting answers under way finish.
     """
+    from bot.run import serve  # the platforms, for this command only
+
     settings: Settings = ctx.obj
     verbose = bool(ctx.find_root().params.get("verbose"))
     setup_logging("DEBUG" if verbose else settings.logging.level, settings.secrets())

@@ -18,18 +18,9 @@ from typing import IO, Any
 
 import click
 import tomli_w
-from pydantic import BaseModel, ValidationError
-
-from bot.config import EmbeddingSettings, LlmSettings, MilvusSettings, StorageSettings
 
 # Exit code of a usage or configuration error (bot.commands.running.EXIT_USAGE).
 _EXIT_USAGE = 2
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "storage": StorageSettings,
-    "milvus": MilvusSettings,
-    "embeddings": EmbeddingSettings,
-    "llm": LlmSettings,
-}
 # Where each written key comes from: its flag, and its question in the wizard.
 _ORIGINS = {
     "storage.data_dir": ("--data-dir", "Data folder"),
@@ -52,9 +43,20 @@ class ConfigureError(click.ClickException):
 
 def _check(data: dict[str, dict[str, str]], flags: set[str]) -> None:
     """Validate each section as written; the first bad key is blamed on its flag or question."""
+    # The settings' own rules; imported here so that other commands do not load pydantic.
+    from pydantic import BaseModel, ValidationError
+
+    from bot.config import EmbeddingSettings, LlmSettings, MilvusSettings, StorageSettings
+
+    sections: dict[str, type[BaseModel]] = {
+        "storage": StorageSettings,
+        "milvus": MilvusSettings,
+        "embeddings": EmbeddingSettings,
+        "llm": LlmSettings,
+    }
     for section, values in data.items():
         try:
-            _SECTIONS[section].model_validate(values)
+            sections[section].model_validate(values)
         except ValidationError as exc:
             error = exc.errors(include_input=False, include_url=False)[0]
             key = ".".join([section, *(str(part) for part in error["loc"])])

@@ -64,7 +64,8 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     # Their warnings still show.
     for noisy in ("httpx", "httpx2", "milvus_lite", "pypdf"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    _route_pymilvus(level)
+    if "pymilvus" in sys.modules:  # else bot.app routes it when it opens the archive
+        route_pymilvus()
     # Milvus Lite's in-process gRPC server logs a traceback for every call pymilvus makes that
     # Lite does not implement (AllocTimestamp after create_collection); the client side
     # still reports real failures.
@@ -73,15 +74,17 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
 
 
-def _route_pymilvus(level: str) -> None:
+def route_pymilvus() -> None:
     """Send pymilvus's records through our handler; at DEBUG (``-v``) its warnings, else none.
 
     Importing pymilvus gives its loggers stderr handlers of their own and stops them
     propagating, so they bypassed our level and redaction: a Milvus server dying mid-load
     printed a traceback for every call that failed. Each failure already reaches the operator
     once, as the sentence made of it (agent.documents.archive, with a warning naming the cause).
+    Called once pymilvus is imported (its set-up runs on import: it must not run after this),
+    and not before it is needed: importing it takes most of a second that `--help` need not pay.
     """
-    import pymilvus  # noqa: F401  (its logging set-up runs on import: it must not run after ours)
+    import pymilvus  # noqa: F401
 
     for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):
         library = logging.getLogger(name)
@@ -89,5 +92,5 @@ def _route_pymilvus(level: str) -> None:
             library.removeHandler(handler)
         library.propagate = True
         library.setLevel(logging.NOTSET)
-    verbose = logging.getLevelName(level) == logging.DEBUG
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
     logging.getLogger("pymilvus").setLevel(logging.WARNING if verbose else logging.CRITICAL)

@@ -12,7 +12,6 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from agent.documents.archive import MAX_WINDOW, Archive
 from agent.documents.embed import Embedder, Vectors
@@ -27,10 +26,8 @@ from agent.documents.registry import (
     mismatch_message,
 )
 from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady, quoted_name
-from agent.values import Citation, Hit, Scope, page_label
+from agent.values import Citation, Hit, Scope, SearchMode, page_label
 
-SearchMode = Literal["hybrid", "dense", "keyword"]
-SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
 # Hybrid search fuses at least this many candidates from each ranking. Part of the fusion:
 # each ranking's last score is its zero (issue 12's development set, docs/benchmarks.md:
 # 100 deep did better than 50 or 20).

@@ -7,13 +7,12 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
-from adapters.console import ConsoleAdapter
 from agent.mind.profiles import Profiles, UnknownProfile
-from bot.app import open_runtime
 from bot.commands.running import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -24,7 +23,9 @@ from bot.commands.running import (
     run_with_core,
     scope_option,
 )
-from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 @click.group()
@@ -98,6 +99,9 @@ def chat(
     except UnknownProfile as exc:
         err.print(f"error: {exc}", markup=False)
         ctx.exit(EXIT_USAGE)
+
+    from adapters.console import ConsoleAdapter
+    from bot.app import open_runtime
 
     async def work() -> int:
         async with open_runtime(settings) as runtime:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
-from agent.core import Core
-from agent.documents.library import Library
 from agent.documents.names import (
     GLOBAL_SCOPE,
     InvalidName,
@@ -25,8 +23,12 @@ from agent.documents.names import (
     check_source_name,
 )
 from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound, StateUnavailable
-from bot.app import open_core, open_library
-from bot.run import StartupError
+
+# The stores, models and platforms are imported by the commands that use them, not by every
+# command: `archivist --help` starts in a tenth of the time (issue 14).
+if TYPE_CHECKING:
+    from agent.core import Core
+    from agent.documents.library import Library
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -77,6 +79,8 @@ def _exit_code(error: ArchivistError) -> int:
         return EXIT_NOT_FOUND
     if isinstance(error, ArchiveUnavailable | StateUnavailable):
         return EXIT_UNAVAILABLE
+    from bot.run import StartupError
+
     if isinstance(error, StartupError):
         return EXIT_USAGE
     return EXIT_FAILED
@@ -94,6 +98,7 @@ def run_command(ctx: click.Context, main: Coroutine[Any, Any, T]) -> T:
 
 def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]) -> T:
     """Open the library from the context's settings and run ``work`` with it."""
+    from bot.app import open_library
 
     async def main() -> T:
         async with open_library(ctx.obj) as library:
@@ -104,6 +109,7 @@ def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]
 
 def run_with_core(ctx: click.Context, work: Callable[[Core], Awaitable[T]]) -> T:
     """Open the whole agent core from the context's settings and run ``work`` with it."""
+    from bot.app import open_core
 
     async def main() -> T:
         async with open_core(ctx.obj) as core:

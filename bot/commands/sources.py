@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from agent.documents.library import SEARCH_MODES, Library, SearchMode, SearchPage
 from agent.documents.loads import LoadReport, named_apart
 from agent.documents.loads import Progress as LoadProgress
 from agent.documents.names import GLOBAL_SCOPE, workspace_of
+from agent.values import SEARCH_MODES, SearchMode
 from bot.commands.running import (
     EXIT_FAILED,
     EXIT_UNAVAILABLE,
@@ -31,7 +31,10 @@ from bot.commands.running import (
     run_with_library,
     scope_option,
 )
-from bot.config import Settings
+
+if TYPE_CHECKING:
+    from agent.documents.library import Library, SearchPage
+    from bot.config import Settings
 
 conversation_option = click.option(
     "--conversation",

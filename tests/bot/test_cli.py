@@ -632,3 +632,23 @@ def test_a_query_that_starts_with_a_dash_is_searched(env: dict[str, str], tmp_pa
     [result] = json.loads(found.stdout)
     assert "--leak-check=full" in result["text"]
     assert (result["page"], result["last_page"]) == (1, 1)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["sources", "--help"]])
+def test_help_and_version_load_no_platform_store_or_model_library(args: list[str]) -> None:
+    # What made `archivist --help` take seconds: every command imported everything.
+    probe = (
+        "import sys\n"
+        "from bot.cli import cli\n"
+        "try:\n"
+        f"    cli({args!r}, standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(result.stdout.split())
+    heavy = {"discord", "slack_bolt", "pymilvus", "milvus_lite", "onnxruntime", "pandas"}
+    assert "click" in loaded and not loaded & (heavy | {"openai", "pypdf", "numpy", "grpc"})
