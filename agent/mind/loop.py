@@ -203,7 +203,10 @@ class Agents:
                 )
                 try:
                     completion = await self._llm.complete(
-                        prompt.messages, self._schemas, on_delta=preview
+                        prompt.messages,
+                        self._schemas,
+                        max_tokens=await self._window.reply_tokens(),
+                        on_delta=preview,
                     )
                 except ContextOverflow as exc:
                     if overflowed:

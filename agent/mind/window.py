@@ -52,6 +52,7 @@ SHORTENED = " … (shortened to save room: call the function again to read it al
 # Tokens one search result passage takes in a prompt, with its citation line: a page of
 # results should fill at most a quarter of the window.
 _PASSAGE_TOKENS = 300
+_MIN_REPLY_TOKENS = 256
 
 
 def estimate_tokens(payload: Any) -> int:
@@ -90,8 +91,10 @@ class ContextWindow:
         self._configured = window_tokens
         self._size: int | None = None
         self._sizing = asyncio.Lock()
-        # Room kept for the answer: a window smaller than the configured reply bound keeps a
-        # quarter of itself instead.
+        # Room kept for each step's answer (its max_tokens): the configured bound, or an
+        # eighth of a small window. A quarter of a 4,096-token window left the current turn
+        # alone (instructions, tools, a page of results) over the summarising threshold, so
+        # every turn paid a summary; replies of local models run to a few hundred tokens.
         self._reply_tokens = reply_tokens
         self._summary_tokens = summary_tokens
         self._fixed = estimate_tokens(list(schemas))
@@ -162,7 +165,11 @@ class ContextWindow:
     async def _budget(self) -> int:
         """Tokens a prompt may use: the window less the room kept for the answer."""
         size = await self.size()
-        return size - min(self._reply_tokens, size // 4)
+        return size - await self.reply_tokens()
+
+    async def reply_tokens(self) -> int:
+        """The most tokens one step may generate in this window (its ``max_tokens``)."""
+        return min(self._reply_tokens, max(_MIN_REPLY_TOKENS, await self.size() // 8))
 
     def _raw(
         self, system: dict[str, Any], stats: dict[str, Any], messages: list[StoredMessage]

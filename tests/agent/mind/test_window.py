@@ -113,7 +113,7 @@ async def test_earlier_turns_results_are_shortened_before_anything_is_summarised
     assert not newest.endswith(SHORTENED) and "Showing 5 of" in newest
 
 
-async def test_a_small_window_gets_fewer_search_results_per_page(
+async def test_a_small_window_gets_fewer_search_results_and_a_smaller_reply_bound(
     settings: Settings, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     pages = [f"Valve {n} opens at {n * 10} kilopascal. " * 20 for n in range(1, 9)]
@@ -125,3 +125,5 @@ async def test_a_small_window_gets_fewer_search_results_per_page(
         await core.ask(ask("When do the valves open?"))
     [result] = [m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] == "tool"]
     assert result.startswith("Showing 3 of")  # 5 configured; a page is a quarter of 4,096 at most
+    # Each step may write an eighth of the window (1,024 configured), the rest is the prompt's.
+    assert {body["max_tokens"] for body in fake_openai.requests} == {512}
