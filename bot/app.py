@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from bot.logs import route_pymilvus
 from bot.metrics import MeteredLLM, Metrics
 
 _MB = 1024 * 1024
+# How often a running bot looks for loads whose process died or hung (their heartbeat stale).
+_RECHECK_SECONDS = 5 * 60
 
 
 def pdf_limits(settings: Settings) -> PdfLimits:
@@ -251,11 +254,19 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
                         parse_timeout=settings.ingest.parse_timeout,
                         overlap_tokens=settings.ingest.overlap_tokens,
                         pages_per_task=settings.ingest.pages_per_task,
+                        max_page_chars=settings.ingest.max_page_chars,
+                        max_file_passages=settings.ingest.max_file_passages,
                     ),
                     default_mode=settings.search.mode,
                 )
                 await library.start()
-                yield library, db
+                watcher = asyncio.create_task(library.watch_interrupted(_RECHECK_SECONDS))
+                try:
+                    yield library, db
+                finally:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
             finally:
                 await archive.close()
     finally:

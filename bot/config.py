@@ -94,6 +94,8 @@ class IngestSettings(_Section):
     max_file_mb: float = Field(default=100.0, gt=0)
     max_pages: int = Field(default=5000, ge=1)
     max_decompressed_mb: float = Field(default=64.0, gt=0)
+    max_page_chars: int = Field(default=100_000, ge=1000)
+    max_file_passages: int = Field(default=50_000, ge=1, le=1 << 24)
     overlap_tokens: int = Field(default=32, ge=0, le=128)
     pages_per_task: int = Field(default=16, ge=1, le=1000)
     parse_timeout: float = Field(default=120.0, gt=0)

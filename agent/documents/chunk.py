@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from agent.documents.outline import SectionTracker
+from agent.documents.page_text import PageText, is_page_listing, strip_repeated_lines
 
 TokenSpans = Callable[[str], list[tuple[int, int]]]
 
@@ -242,3 +243,14 @@ def _ranges(
         position = match.end()
     if end > position:
         yield position, end
+
+
+def chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:
+    """Feed a range of pages to the chunker, without running headers, footers and listings."""
+    chunks: list[Chunk] = []
+    for page in strip_repeated_lines(pages):
+        if not is_page_listing(page.text):
+            chunks.extend(chunker.feed(page.number, page.text))
+    if last:
+        chunks.extend(chunker.finish())
+    return chunks

@@ -8,6 +8,7 @@ name is resolved in, or the agent whose attached sources a search may read.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ from agent.documents.registry import (
 )
 from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady, quoted_name
 from agent.values import Citation, Hit, Scope, SearchMode, page_label
+
+log = logging.getLogger(__name__)
 
 # Hybrid search fuses at least this many candidates from each ranking. Part of the fusion:
 # each ranking's last score is its zero (issue 12's development set, docs/benchmarks.md:
@@ -147,6 +150,16 @@ class Library:
     async def start(self) -> int:
         """Recover from an earlier crash; returns how many interrupted loads were rolled back."""
         return await recover(self._registry, self._stores)
+
+    async def watch_interrupted(self, every: float) -> None:
+        """Roll back, every ``every`` seconds until cancelled, the loads whose process died or
+        hung since start-up (a long-running bot is not restarted to find them)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await recover(self._registry, self._stores, at_start=False)
+            except Exception:  # the next round tries again; the bot keeps serving
+                log.exception("checking for interrupted loads failed")
 
     async def load(
         self,

@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agent.documents.archive import Archive
-from agent.documents.chunk import Chunk, Chunker
+from agent.documents.chunk import Chunk, Chunker, chunk_pages
 from agent.documents.embed import Embedder, Vectors
 from agent.documents.keyword import KeywordIndex
 from agent.documents.loads import (
@@ -30,10 +28,10 @@ from agent.documents.loads import (
     StageTimes,
 )
 from agent.documents.outline import SectionTracker
-from agent.documents.page_text import PageText, is_page_listing, strip_repeated_lines
+from agent.documents.page_text import PageText
 from agent.documents.parse_pool import PREFETCH, ParsePool
 from agent.documents.pdf import PdfInfo, PdfLimits, ensure_text, extract_pages, inspect_pdf
-from agent.documents.recovery import drain_cleanups
+from agent.documents.recovery import drain_cleanups, process_owner
 from agent.documents.registry import Source, SourceFile, SourceRegistry
 from agent.errors import (
     ArchiveUnavailable,
@@ -62,22 +60,8 @@ class LoadOptions:
     parse_timeout: float = 120.0
     overlap_tokens: int = 32
     pages_per_task: int = 16
-
-
-def _chunk_pages(chunker: Chunker, pages: list[PageText], last: bool) -> list[Chunk]:
-    """Feed a range of pages to the chunker, without running headers, footers and listings."""
-    chunks: list[Chunk] = []
-    for page in strip_repeated_lines(pages):
-        if not is_page_listing(page.text):
-            chunks.extend(chunker.feed(page.number, page.text))
-    if last:
-        chunks.extend(chunker.finish())
-    return chunks
-
-
-def process_owner() -> str:
-    """``host:pid`` of this process, recorded on the files it loads."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    max_page_chars: int = 100_000
+    max_file_passages: int = 50_000
 
 
 @dataclass
@@ -322,12 +306,13 @@ class Loader:
                 started = time.perf_counter()
                 pages = await pending.pop(0)
                 load.times.parse += time.perf_counter() - started
+                self._check_page_sizes(display, pages)
                 submit(position + PREFETCH)
 
                 started = time.perf_counter()
                 last = position == len(ranges) - 1
                 # Tokenizing a range of pages is CPU work: keep it off the event loop.
-                chunks = await asyncio.to_thread(_chunk_pages, chunker, pages, last)
+                chunks = await asyncio.to_thread(chunk_pages, chunker, pages, last)
                 pages_with_text += sum(1 for page in pages if page.text.strip())
                 pages_with_images += sum(1 for page in pages if page.images)
                 if last:
@@ -362,8 +347,13 @@ class Loader:
         self, load: _Load, row: SourceFile, chunks: list[Chunk], first_chunk: int
     ) -> int:
         """Embed and insert ``chunks`` numbered from ``first_chunk``; returns the new total."""
-        if first_chunk + len(chunks) >= 1 << CHUNK_BITS:
-            raise DocumentTooLarge(row.name, f"'{row.name}' yields too many passages to store.")
+        cap = min(self._options.max_file_passages, (1 << CHUNK_BITS) - 1)
+        if first_chunk + len(chunks) > cap:
+            raise DocumentTooLarge(
+                row.name,
+                f"'{row.name}' makes more than {cap:,} passages, more than one file may:"
+                " split it into smaller files and load them separately.",
+            )
         for start in range(0, len(chunks), _EMBED_GROUP):
             group = chunks[start : start + _EMBED_GROUP]
             began = time.perf_counter()
@@ -386,6 +376,18 @@ class Loader:
             await self._insert(records, vectors)
             load.times.insert += time.perf_counter() - began
         return first_chunk + len(chunks)
+
+    def _check_page_sizes(self, display: str, pages: list[PageText]) -> None:
+        """Refuse a page with more text than any printed page has (hours of embedding)."""
+        cap = self._options.max_page_chars
+        for page in pages:
+            if len(page.text) > cap:
+                raise DocumentTooLarge(
+                    display,
+                    f"'{display}' has {len(page.text):,} characters of text on page"
+                    f" {page.number}, more than the {cap:,} a page may have: it is not a"
+                    " document to search (or raise [ingest] max_page_chars).",
+                )
 
     async def _insert(self, passages: list[Passage], vectors: Vectors) -> None:
         await self._archive.insert(passages, vectors)

@@ -20,7 +20,8 @@ from agent.errors import ArchivistError, StateUnavailable
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "the load was interrupted before it finished: load the file again"
-# A load on another host is presumed dead after this long without a heartbeat.
+# A load is presumed dead after this long without a heartbeat (one comes per range of pages),
+# whatever its process looks like: a pid can be reused by another process.
 STALE_AFTER_SECONDS = 15 * 60
 
 
@@ -51,22 +52,31 @@ async def drain_cleanups(registry: SourceRegistry, stores: Sequence[PassageStore
     return 0
 
 
-def _is_dead(file: SourceFile, now: float) -> bool:
+def process_owner() -> str:
+    """``host:pid`` of this process, recorded on the files it loads (and read back below)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _is_dead(file: SourceFile, now: float, *, at_start: bool) -> bool:
+    stale = file.heartbeat is None or now - file.heartbeat > STALE_AFTER_SECONDS
     host, _, pid = (file.owner or "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            # At start-up our own pid on a row means an earlier process had it (pid 1 in
+            # every container); later it is one of our loads, dead only if it stopped beating.
+            return at_start or stale
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             return True
         except PermissionError:
-            return False
-        # Our own pid on a row means an earlier process had it (pid 1 in every container):
-        # recovery runs before this process starts loading anything.
-        return int(pid) == os.getpid()
-    return file.heartbeat is None or now - file.heartbeat > STALE_AFTER_SECONDS
+            pass
+    return stale
 
 
-async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> int:
+async def recover(
+    registry: SourceRegistry, stores: Sequence[PassageStore], *, at_start: bool = True
+) -> int:
     """Roll back loads whose process died and retry pending deletions.
 
     A source left with nothing loaded is removed, as a failed load removes the source it
@@ -74,11 +84,13 @@ async def recover(registry: SourceRegistry, stores: Sequence[PassageStore]) -> i
     (a ``failed`` source with no file would only wait to be deleted by hand). A source that
     has other files keeps the interrupted one, listed as failed with the reason.
 
-    Returns the number of interrupted files found. Run once at start-up, before serving; with
-    the disk full, the rollback waits for the next start (:class:`StateUnavailable` logged).
+    Returns the number of interrupted files found. Run at start-up, before serving, and then
+    now and again (``at_start=False``) for loads whose process died or hung since; with the
+    disk full, the rollback waits for the next time (:class:`StateUnavailable` logged).
     """
     now = time.time()
-    dead = [f for f in await registry.interrupted_files() if _is_dead(f, now)]
+    found = await registry.interrupted_files()
+    dead = [f for f in found if _is_dead(f, now, at_start=at_start)]
     try:
         for file in dead:
             log.warning(

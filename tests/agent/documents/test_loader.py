@@ -115,6 +115,33 @@ async def test_configured_limits_refuse_large_files(settings: Settings, tmp_path
     assert "'big.pdf'" in errors[1] and "MB" in errors[1]
 
 
+async def test_a_page_of_too_much_text_or_a_file_of_too_many_passages_is_refused(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Issue 13, item 11: a one-page file with megabytes of text kept a load busy for hours.
+    capped = settings.model_copy(
+        update={
+            "ingest": settings.ingest.model_copy(
+                update={"max_page_chars": 2000, "max_file_passages": 3}
+            )
+        }
+    )
+    dense = pdfs.make_pdf(tmp_path / "dense.pdf", ["short page", "word " * 500])
+    long = pdfs.make_manual_pdf(tmp_path / "long.pdf", 12)
+    fine = pdfs.make_pdf(tmp_path / "fine.pdf", ["A page of ordinary length."])
+    async with open_library(capped) as library:
+        report = await library.load(
+            SCOPE, "x", [FileInput(dense), FileInput(long), FileInput(fine)], created_by="t"
+        )
+        assert [f.name for f in report.loaded] == ["fine.pdf"]
+        dense_error, long_error = (f.error or "" for f in report.failed)
+        assert "'dense.pdf' has 2,499 characters of text on page 2" in dense_error
+        assert "2,000" in dense_error
+        assert "'long.pdf' makes more than 3 passages" in long_error
+        [source] = await library.sources()
+        assert source.files == 1 and await _passages_in_archive(library, source.id) == 1
+
+
 async def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: Path) -> None:
     impatient = settings.model_copy(
         update={"ingest": settings.ingest.model_copy(update={"parse_timeout": 0.001})}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sqlite3
+import time
 from pathlib import Path
 
 from agent.documents.library import Library
 from agent.documents.loads import FileInput, Progress
+from agent.documents.recovery import STALE_AFTER_SECONDS, recover
 from bot.app import open_library
 from bot.config import Settings
 from tests import pdfs
@@ -70,3 +74,45 @@ async def test_an_interrupted_first_load_leaves_no_source_as_a_failed_one_does(
     assert [(f.name, f.status) for f in files] == [("keep.pdf", "ready"), ("big.pdf", "failed")]
     assert files[1].error is not None and "interrupted" in files[1].error
     assert await registry.pending_cleanups() == []
+
+
+async def test_a_load_whose_pid_was_reused_is_rolled_back_once_its_heartbeat_is_stale(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 13, item 11: the owner's pid belongs to a live process again (here our parent),
+    so only the heartbeat tells the load is dead; a running bot finds it without a restart."""
+    async with open_library(settings) as library:
+        kept = pdfs.make_pdf(tmp_path / "keep.pdf", ["This source keeps its ready file."])
+        await library.load(SCOPE, "docs", [FileInput(kept)], created_by="test")
+        model = (await library.source(SCOPE, "docs"))[0]
+        registry = library.registry
+        source = await registry.open_for_loading(
+            SCOPE, "docs", model=model.embedding_model, dim=model.embedding_dim, created_by="t"
+        )
+        rows = {}
+        for name, owner in [
+            ("reused.pdf", f"{socket.gethostname()}:{os.getppid()}"),
+            ("ours.pdf", f"{socket.gethostname()}:{os.getpid()}"),
+        ]:
+            row = await registry.add_file(
+                source.id, name=name, sha256=name * 4, size=1, loaded_by="t", owner=owner
+            )
+            assert row is not None
+            rows[name] = row.id
+        # Fresh heartbeats: a live pid (ours, or a process that reused one) is a live load.
+        assert await recover(registry, [], at_start=False) == 0
+        assert [f.status for f in (await library.source(SCOPE, "docs"))[1]] == [
+            "ready",
+            "loading",
+            "loading",
+        ]
+        stale = time.time() - STALE_AFTER_SECONDS - 60
+        with sqlite3.connect(settings.storage.sqlite_path) as conn:
+            conn.execute("UPDATE source_files SET heartbeat = ?", (stale,))
+        assert await recover(registry, [], at_start=False) == 2
+        files = (await library.source(SCOPE, "docs"))[1]
+    assert [(f.name, f.status) for f in files] == [
+        ("keep.pdf", "ready"),
+        ("reused.pdf", "failed"),
+        ("ours.pdf", "failed"),
+    ]
