@@ -10,6 +10,7 @@ This module is the adapters' whole view of the core: every name they use is expo
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from agent.documents.fetch import download
 from agent.documents.library import Library, SearchPage
 from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback, named_apart
 from agent.documents.registry import Source
+from agent.documents.running import RunningLoads
 from agent.errors import INTERNAL_ERROR, ArchivistError, shown_url
 from agent.mind.conversations import Conversations
 from agent.mind.loop import Agents, Incoming, Reply, Stop
@@ -88,6 +90,7 @@ class Core:
         self._top_k = search_top_k
         self._deliveries = deliveries
         self._telemetry = telemetry or NoTelemetry()
+        self._loads = RunningLoads()
 
     @property
     def search_only(self) -> bool:
@@ -148,12 +151,20 @@ class Core:
         by: str,
         progress: ProgressCallback | None = None,
     ) -> LoadReport:
-        """Load files into a workspace source and attach it here if anything loaded."""
-        report = await self._library.load(scope, name, files, created_by=by, progress=progress)
-        self._telemetry.passages_loaded(report.passages)
-        if report.loaded:
-            await self._library.attach(conversation, scope, name, by=by)
-        return report
+        """Load files into a workspace source and attach it here if anything loaded.
+
+        Once :meth:`close` began, refused with a sentence; cut short by it, rolled back and
+        raised with a sentence saying so.
+        """
+
+        async def load() -> LoadReport:
+            report = await self._library.load(scope, name, files, created_by=by, progress=progress)
+            self._telemetry.passages_loaded(report.passages)
+            if report.loaded:
+                await self._library.attach(conversation, scope, name, by=by)
+            return report
+
+        return await self._loads.run(", ".join(f.display_name for f in files), load())
 
     async def search(self, conversation: str, query: str, *, page: int = 0) -> SearchPage:
         """Search what is attached to a conversation, without the LLM."""
@@ -198,5 +209,6 @@ class Core:
         return await self._conversations.run(conversation, reset)
 
     async def close(self, grace: float = 0.0) -> None:
-        """Refuse new messages and give those under way up to ``grace`` seconds to finish."""
-        await self._conversations.close(grace)
+        """Refuse new messages and loads and give those under way up to ``grace`` seconds to
+        finish; loads still running then are cancelled and rolled back."""
+        await asyncio.gather(self._conversations.close(grace), self._loads.close(grace))

@@ -2,8 +2,9 @@
 
 Start-up says which platforms are configured, checks every dependency and says which is
 missing, then serves the adapters plus ``/healthz`` and ``/metrics`` until SIGTERM or SIGINT.
-Shutdown stops the adapters first (no new messages), gives answers under way
-``[server] shutdown_grace`` seconds, then closes SQLite and Milvus.
+Shutdown refuses new messages and loads, gives answers and loads under way
+``[server] shutdown_grace`` seconds (loads still running then are rolled back, and say so),
+lets the adapters deliver what their handlers have left to say, then closes SQLite and Milvus.
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ async def serve(settings: Settings) -> None:
             await _until_stopped(supervised)
         finally:
             supervised.stopping.set()  # no more retries
-            # Answers first, while the platforms are still connected to deliver them; new
-            # messages meanwhile are told the bot is restarting.
+            # Answers and loads first, while the platforms are still connected to deliver
+            # them; new messages and loads meanwhile are told the bot is restarting.
             try:
                 await runtime.core.close(settings.server.shutdown_grace)
                 await _close(running)

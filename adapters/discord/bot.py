@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.chat import EMPTY_QUESTION, ChatCog, mention_removed
@@ -38,6 +39,7 @@ class ArchivistBot(commands.Bot):
             help_command=None,
             # Answers quote documents and people: they must never ping anyone.
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=_Tree,
             **client_options,  # type: ignore[arg-type]
         )
         self.core = core
@@ -70,14 +72,19 @@ class ArchivistBot(commands.Bot):
         """
         if not self._should_read(message):
             return
+        self.track()
+        await self._route(message)
+
+    def track(self) -> None:
+        """Count the running handler (a message's or a command's) as work shutdown awaits."""
         task = asyncio.current_task()
         if task is not None:
             self._handling.add(task)
             task.add_done_callback(self._handling.discard)
-        await self._route(message)
 
     async def finish_handling(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for messages being handled to get their answers out."""
+        """Wait up to ``timeout`` seconds for messages and commands being handled to get their
+        answers out."""
         current = asyncio.current_task()
         pending = {t for t in self._handling if t is not current}
         if pending:
@@ -130,3 +137,12 @@ class ArchivistBot(commands.Bot):
         if message.author == self.user:
             return False
         return not message.author.bot or self.options.respond_to_bots
+
+
+class _Tree(app_commands.CommandTree[ArchivistBot]):
+    """The command tree, each command's handler counted as work that shutdown waits for."""
+
+    async def interaction_check(self, interaction: discord.Interaction[ArchivistBot]) -> bool:
+        """Runs in the command's own task, before the command: track that task."""
+        self.client.track()
+        return True
