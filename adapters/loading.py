@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from agent.core import LoadReport, Progress
+from agent.core import MAX_NAME_CHARS, LoadReport, Progress
 
 # ``name: "Field Manual" the question…`` or ``name: Field Manual`` (the whole line), at the
 # start of the message or of one of its lines.
@@ -26,6 +26,14 @@ def shared_with(text: str) -> tuple[str | None, str]:
         return None, text.strip()
     name = " ".join((found["quoted"] or found["line"]).split()) or None
     return name, (text[: found.start()] + text[found.end() :]).strip()
+
+
+def source_name(file_name: str, given: str | None = None) -> str:
+    """The source a shared file loads into: the name given with it, else the file's name
+    without ``.pdf``, made a name the core accepts (one line, printable, not too long)."""
+    name = given or re.sub(r"\.pdf$", "", file_name, flags=re.IGNORECASE)
+    name = " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())
+    return name[:MAX_NAME_CHARS].rstrip() or "document"
 
 
 def progress_line(progress: Progress) -> str:

@@ -19,6 +19,7 @@ from agent.deliveries import Deliveries
 from agent.documents.fetch import download
 from agent.documents.library import Library, SearchPage
 from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback, named_apart
+from agent.documents.names import MAX_NAME_CHARS
 from agent.documents.registry import Source
 from agent.documents.running import RunningLoads
 from agent.errors import INTERNAL_ERROR, ArchivistError, shown_url
@@ -32,6 +33,7 @@ from agent.values import Citation, by_document
 
 __all__ = [
     "INTERNAL_ERROR",
+    "MAX_NAME_CHARS",
     "AgentNotFound",
     "ArchivistError",
     "Citation",

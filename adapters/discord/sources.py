@@ -13,8 +13,9 @@ from adapters.discord.access import require, standing
 from adapters.discord.options import DiscordOptions
 from adapters.discord.places import Place, interaction_place, place_of
 from adapters.discord.replying import reply_to
-from adapters.discord.uploads import Uploads, is_pdf, source_name
+from adapters.discord.uploads import Uploads, is_pdf
 from adapters.discord.views import ask_to_confirm
+from adapters.loading import source_name
 from adapters.policy import Action, UploadAnswer, refusal, upload_answer
 from adapters.progress import ThrottledEdit
 from agent.core import ArchivistError, Core
@@ -56,7 +57,7 @@ class SourcesCog(commands.Cog, name="Sources"):
             line = await self._loaded_or_why(
                 place,
                 attachment,
-                source_name(attachment, name),
+                source_name(attachment.filename, name),
                 by=f"discord:{message.author.id}",
                 origin=message.jump_url,
                 show=show,
@@ -100,7 +101,7 @@ class SourcesCog(commands.Cog, name="Sources"):
         line = await self._loaded_or_why(
             place,
             file,
-            source_name(file, name),
+            source_name(file.filename, name),
             by=f"discord:{interaction.user.id}",
             # A command's file has no message to link to, and CDN links expire within a day.
             origin=None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,11 +23,6 @@ def is_pdf(attachment: discord.Attachment) -> bool:
     return attachment.filename.lower().endswith(".pdf") or (
         attachment.content_type or ""
     ).startswith("application/pdf")
-
-
-def source_name(attachment: discord.Attachment, name: str | None) -> str:
-    """The name given with the upload, else the file name without ``.pdf``."""
-    return name or re.sub(r"\.pdf$", "", attachment.filename, flags=re.IGNORECASE)
 
 
 class Uploads:

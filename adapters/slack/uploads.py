@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.failures import sentence_for
-from adapters.loading import outcome_line, progress_line
+from adapters.loading import outcome_line, progress_line, source_name
 from adapters.progress import ThrottledEdit
 from adapters.slack.files import HtmlInsteadOfFile, download_file, html_sentence
 from adapters.slack.options import SlackOptions
@@ -114,7 +113,7 @@ class Uploads:
         show: ThrottledEdit,
         source: str | None = None,
     ) -> str:
-        source = source or re.sub(r"\.pdf$", "", name, flags=re.IGNORECASE) or "document"
+        source = source_name(name, source)
         try:
             report = await self._core.load(
                 place.conversation,

@@ -9,7 +9,7 @@ import pytest
 
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.discord.conftest import Server, answered
+from tests.adapters.discord.conftest import Server, answered, written
 from tests.fake_discord import EPHEMERAL
 
 JSON = dict[str, Any]
@@ -153,7 +153,7 @@ async def test_memory_and_search_answer_privately(server: Server, tmp_path: Path
 async def test_reset_asks_its_author_only_then_forgets(server: Server) -> None:
     server.llm.reply(tool_calls=[("send_message", {"message": "Noted."})])
     asked = await server.fake.send_message(server.docs, server.reader, server.mention("Remember"))
-    await server.fake.wait_for(lambda: server.fake.replies_to(asked["id"]))
+    await server.fake.wait_for(lambda: written(server.fake.replies_to(asked["id"])))
 
     prompt = await answered(
         await server.fake.slash(server.guild, server.docs, server.admin, "reset")

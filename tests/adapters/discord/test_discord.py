@@ -234,7 +234,7 @@ async def test_a_message_delivered_again_after_a_restart_is_answered_once(
         fake_openai.reply(tool_calls=[("send_message", {"message": "Once."})])
         async with open_runtime(configured) as runtime, serving(fake, runtime.core, guild, {}):
             asked = await fake.send_message(docs, reader, f"<@{fake.bot_id}> Q?")
-            await fake.wait_for(lambda: fake.replies_to(asked["id"]), what="the answer")
+            await fake.wait_for(lambda: written(fake.replies_to(asked["id"])), what="the answer")
 
         fake_openai.reply(tool_calls=[("send_message", {"message": "Still here."})])
         async with open_runtime(configured) as runtime, serving(fake, runtime.core, guild, {}):

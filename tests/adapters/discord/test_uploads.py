@@ -75,7 +75,7 @@ async def test_answers_can_go_to_a_thread_that_stays_with_the_channels_agent(
 
     server.llm.reply(tool_calls=[("send_message", {"message": "Same agent."})])
     followup = await server.fake.send_message(thread, server.reader, server.mention("And?"))
-    await server.fake.wait_for(lambda: server.fake.replies_to(followup["id"]))
+    await server.fake.wait_for(lambda: written(server.fake.replies_to(followup["id"])))
     view = await server.core.memory(server.conversation, create=False)
     assert view.messages >= 4  # both questions went to #docs's agent
 

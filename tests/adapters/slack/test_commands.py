@@ -7,7 +7,7 @@ from pathlib import Path
 from adapters.slack.chat import RESET_ACTION
 from agent.core import FileInput
 from tests import pdfs
-from tests.adapters.slack.conftest import Workspace
+from tests.adapters.slack.conftest import Workspace, written
 
 
 def _manual(tmp_path: Path) -> FileInput:
@@ -39,7 +39,7 @@ async def test_reset_counts_only_its_authors_confirmation(workspace: Workspace) 
     ws = workspace
     ws.llm.reply(tool_calls=[("send_message", {"message": "Noted."})])
     asked = await ws.fake.mention(ws.docs, ws.member, "remember this")
-    await ws.fake.wait_for(lambda: ws.fake.bot_messages(ws.docs, thread_ts=asked.ts))
+    await ws.fake.wait_for(lambda: written(ws.fake.bot_messages(ws.docs, thread_ts=asked.ts)))
 
     prompt = await ws.fake.command("/reset", "", user=ws.admin, channel=ws.docs)
     offered = await prompt.response()

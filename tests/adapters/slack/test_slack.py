@@ -108,7 +108,7 @@ async def test_the_same_event_three_times_is_answered_once(workspace: Workspace)
     ws = workspace
     ws.llm.reply(tool_calls=[("send_message", {"message": "Once."})])
     asked = await ws.fake.mention(ws.docs, ws.member, "hello?")
-    await ws.fake.wait_for(lambda: ws.fake.bot_messages(ws.docs, thread_ts=asked.ts))
+    await ws.fake.wait_for(lambda: written(ws.fake.bot_messages(ws.docs, thread_ts=asked.ts)))
     retried = [await ws.fake.redeliver(asked, n) for n in (1, 2)]
     duplicate = await ws.fake.redeliver(asked, 0, new_event_id=True)
     for delivery in [*retried, duplicate]:
@@ -241,3 +241,15 @@ async def test_load_without_a_link_loads_the_latest_shared_pdf(
 
     assert "of latest.pdf into source latest" in await ws.fake.wait_for(final, what="the load")
     assert [s.name for s in await ws.core.attached(ws.conversation)] == ["latest"]
+
+
+async def test_a_file_with_a_very_long_name_loads_into_a_source_named_by_its_start(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    ws = workspace
+    long_name = "Quarterly maintenance procedures " * 5 + ".pdf"
+    path = pdfs.make_manual_pdf(tmp_path / long_name, 2)
+    _, status = await shared(ws, pdf_file(ws, path))
+    [source] = await ws.core.sources(ws.scope)
+    assert status.startswith("Loaded") and len(source.name) == 100
+    assert long_name.startswith(source.name)
