@@ -75,7 +75,7 @@ def _is_dead(file: SourceFile, now: float, *, at_start: bool) -> bool:
 
 
 async def recover(
-    registry: SourceRegistry, stores: Sequence[PassageStore], *, at_start: bool = True
+    registry: SourceRegistry, stores: Sequence[PassageStore] | None, *, at_start: bool = True
 ) -> int:
     """Roll back loads whose process died and retry pending deletions.
 
@@ -87,6 +87,8 @@ async def recover(
     Returns the number of interrupted files found. Run at start-up, before serving, and then
     now and again (``at_start=False``) for loads whose process died or hung since; with the
     disk full, the rollback waits for the next time (:class:`StateUnavailable` logged).
+    With ``stores`` None (a command that reads only SQLite) the rolled-back passages are
+    queued for deletion, for the next run that opens the archive.
     """
     now = time.time()
     found = await registry.interrupted_files()
@@ -100,7 +102,8 @@ async def recover(
         for source_id in sorted({f.source_id for f in dead}):
             if await registry.discard_if_empty(source_id):
                 log.warning("removed source %d: its interrupted load was its only file", source_id)
-        await drain_cleanups(registry, stores)
+        if stores is not None:
+            await drain_cleanups(registry, stores)
     except StateUnavailable as exc:
         # A full disk: what is left stays hidden from searches (its files are still loading),
         # and reading the rest is still possible; the next start rolls it back.

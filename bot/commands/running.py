@@ -29,6 +29,7 @@ from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound, Sta
 if TYPE_CHECKING:
     from agent.core import Core
     from agent.documents.library import Library
+    from agent.documents.registry import SourceRegistry
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -103,6 +104,17 @@ def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]
     async def main() -> T:
         async with open_library(ctx.obj) as library:
             return await work(library)
+
+    return run_command(ctx, main())
+
+
+def run_with_registry(ctx: click.Context, work: Callable[[SourceRegistry], Awaitable[T]]) -> T:
+    """Open only the state file (SQLite) and run ``work`` with its sources."""
+    from bot.app import open_registry
+
+    async def main() -> T:
+        async with open_registry(ctx.obj) as registry:
+            return await work(registry)
 
     return run_command(ctx, main())
 

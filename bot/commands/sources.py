@@ -29,11 +29,13 @@ from bot.commands.running import (
     out,
     printable,
     run_with_library,
+    run_with_registry,
     scope_option,
 )
 
 if TYPE_CHECKING:
     from agent.documents.library import Library, SearchPage
+    from agent.documents.registry import Source, SourceFile, SourceRegistry
     from bot.config import Settings
 
 conversation_option = click.option(
@@ -177,7 +179,7 @@ def sources() -> None:
 @click.pass_context
 def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
     """List sources with their status, files, pages and passages."""
-    rows = run_with_library(ctx, lambda library: library.sources(scope))
+    rows = run_with_registry(ctx, lambda registry: registry.visible(scope))
     if as_json:
         out.print_json(json.dumps([asdict(s) for s in rows]))
         return
@@ -198,7 +200,12 @@ def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
 @click.pass_context
 def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> None:
     """Show one source and its files."""
-    source, files = run_with_library(ctx, lambda library: library.source(scope, name))
+
+    async def read(registry: SourceRegistry) -> tuple[Source, list[SourceFile]]:
+        source = await registry.resolve(scope, name)
+        return source, await registry.files(source.id)
+
+    source, files = run_with_registry(ctx, read)
     if as_json:
         out.print_json(json.dumps({**asdict(source), "file_list": [asdict(f) for f in files]}))
         return

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -177,7 +178,10 @@ def test_unreachable_milvus_is_one_sentence_and_never_shows_the_token(env: dict[
         },
         "-v",
         "sources",
-        "list",
+        "search",
+        "--source",
+        "x",
+        "anything",
     )
     assert result.returncode == EXIT_UNAVAILABLE
     assert "error: Milvus at http://127.0.0.1:9 is unreachable" in result.stderr
@@ -185,11 +189,11 @@ def test_unreachable_milvus_is_one_sentence_and_never_shows_the_token(env: dict[
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def lite_holder(env: dict[str, str]) -> Iterator[None]:
+@contextmanager
+def lite_held(env: dict[str, str]) -> Iterator[None]:
     """Another process holding the Milvus Lite file open, as a running bot would."""
     db = Path(env["ARCHIVIST_STORAGE_DATA_DIR"]) / "milvus.db"
-    db.parent.mkdir(parents=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -203,16 +207,50 @@ def lite_holder(env: dict[str, str]) -> Iterator[None]:
     )
     assert holder.stdout is not None and holder.stdin is not None
     assert holder.stdout.readline().strip() == "ready"
-    yield
-    holder.stdin.close()
-    holder.wait(timeout=60)
+    try:
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
 
 
-def test_a_locked_lite_file_is_explained(env: dict[str, str], lite_holder: None) -> None:
-    result = archivist_process(env, "sources", "list")
+def test_a_locked_lite_file_is_explained(env: dict[str, str]) -> None:
+    with lite_held(env):
+        result = archivist_process(env, "sources", "search", "--source", "x", "anything")
     assert result.returncode == EXIT_UNAVAILABLE
     assert "in use by another process" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_listing_and_showing_sources_run_beside_a_bot_holding_the_lite_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # Issue 14: they read the state file only, so a running bot does not lock them out.
+    doc = pdfs.make_pdf(tmp_path / "a.pdf", ["Attachments are links, not copies."])
+    loaded = archivist_process(env, "load", "directory", "--name", "a", "--input-files", str(doc))
+    assert loaded.returncode == 0, loaded.stderr
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat"],
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert chat.stdout is not None and chat.stdin is not None
+    try:
+        # Its first line comes once it holds the stores (search-only: no model configured).
+        assert "No language model configured" in chat.stdout.readline()
+        held = archivist_process(env, "sources", "search", "--source", "a", "links")
+        listed = archivist_process(env, "sources", "list", "--json")
+        shown = archivist_process(env, "sources", "show", "a")
+    finally:
+        chat.stdin.close()
+        chat.wait(timeout=60)
+    assert held.returncode == EXIT_UNAVAILABLE  # searching needs the Lite file: still refused
+    assert listed.returncode == 0, listed.stderr
+    assert [s["name"] for s in json.loads(listed.stdout)] == ["a"]
+    assert shown.returncode == 0 and "a.pdf" in shown.stdout
 
 
 def test_a_load_killed_midway_is_rolled_back_at_the_next_start(
