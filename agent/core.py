@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from agent.deliveries import Deliveries
 from agent.documents.fetch import download
@@ -22,11 +21,12 @@ from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallb
 from agent.documents.names import MAX_NAME_CHARS
 from agent.documents.registry import Source
 from agent.documents.running import RunningLoads
-from agent.errors import INTERNAL_ERROR, ArchivistError, shown_url
+from agent.errors import INTERNAL_ERROR, AgentNotFound, ArchivistError, shown_url
 from agent.mind.conversations import Conversations
 from agent.mind.loop import Agents, Incoming, Reply, Stop
-from agent.mind.memory import AgentStore, AgentSummary, CoreMemory
-from agent.mind.notes import archive_overview, documents_only
+from agent.mind.memory import AgentStore, AgentSummary
+from agent.mind.memory_view import MemoryView, describe
+from agent.mind.notes import documents_only
 from agent.mind.recall import RecallStore
 from agent.telemetry import NoTelemetry, Telemetry
 from agent.values import Citation, by_document
@@ -53,20 +53,6 @@ __all__ = [
     "named_apart",
     "shown_url",
 ]
-
-
-class AgentNotFound(ArchivistError):
-    """No agent exists for that conversation key."""
-
-
-@dataclass(frozen=True)
-class MemoryView:
-    """An agent's core memory and memory sizes, for a /memory command."""
-
-    core: str
-    messages: int
-    sources: list[str]
-    passages: int
 
 
 class Core:
@@ -125,11 +111,11 @@ class Core:
         self, conversation: str, scope: str, name: str, *, by: str
     ) -> tuple[Source, bool]:
         """Attach a source visible from ``scope``; the flag says whether it was new."""
-        return await self._library.attach(conversation, scope, name, by=by)
+        return await self._library.links.attach(conversation, scope, name, by=by)
 
     async def detach(self, conversation: str, scope: str, name: str) -> tuple[Source, bool]:
         """Detach a source; the flag says whether it had been attached."""
-        return await self._library.detach(conversation, scope, name)
+        return await self._library.links.detach(conversation, scope, name)
 
     async def delete_source(self, scope: str, name: str) -> Source:
         """Delete a workspace's source: its files, passages and every attachment."""
@@ -141,7 +127,7 @@ class Core:
 
     async def attached(self, conversation: str) -> list[Source]:
         """Sources attached to a conversation's agent."""
-        return documents_only(await self._library.attached(conversation), conversation)
+        return documents_only(await self._library.links.attached(conversation), conversation)
 
     async def load(
         self,
@@ -163,7 +149,7 @@ class Core:
             report = await self._library.load(scope, name, files, created_by=by, progress=progress)
             self._telemetry.passages_loaded(report.passages)
             if report.loaded:
-                await self._library.attach(conversation, scope, name, by=by)
+                await self._library.links.attach(conversation, scope, name, by=by)
             return report
 
         return await self._loads.run(", ".join(f.display_name for f in files), load())
@@ -190,13 +176,7 @@ class Core:
         )
         if state is None:
             raise AgentNotFound(f"No agent for conversation '{conversation[:80]}'.")
-        passages, names = await archive_overview(self._library, conversation)
-        return MemoryView(
-            core=CoreMemory.of(state, self._store).render(),
-            messages=await self._recall.count(state.id),
-            sources=names,
-            passages=passages,
-        )
+        return await describe(state, self._store, self._recall, self._library.links)
 
     async def reset(self, conversation: str, *, keep_core: bool = True) -> int:
         """Forget the conversation (sources stay attached); returns messages forgotten.

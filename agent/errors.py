@@ -53,6 +53,10 @@ class DocumentTooLarge(DocumentError):
     """The file exceeds a configured limit: bytes, pages, or decompressed size."""
 
 
+class AgentNotFound(ArchivistError):
+    """No agent exists for that conversation key."""
+
+
 class SourceNotFound(ArchivistError):
     """No source of that name is visible in the caller's scope."""
 

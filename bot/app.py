@@ -20,7 +20,6 @@ from agent.documents.keyword import KeywordIndex
 from agent.documents.library import Library
 from agent.documents.loader import LoadOptions
 from agent.documents.pdf import PdfLimits
-from agent.documents.recovery import recover
 from agent.documents.registry import SourceRegistry
 from agent.mind.citations import CitationStore
 from agent.mind.conversations import Conversations
@@ -73,17 +72,6 @@ async def open_library(settings: Settings) -> AsyncIterator[Library]:
     """Open state, archive and embedder, recover from any crash, and yield the library."""
     async with _open(settings) as (library, _db):
         yield library
-
-
-@asynccontextmanager
-async def open_registry(settings: Settings) -> AsyncIterator[SourceRegistry]:
-    """The sources as the state file has them: for commands that only read it, which need
-    neither Milvus nor the model and so run beside a bot that holds the Milvus Lite file."""
-    async with open_database(settings.storage.sqlite_path) as db:
-        registry = SourceRegistry(db)
-        # A load that died shows as failed here too; its passages go at the next full start.
-        await recover(registry, None)
-        yield registry
 
 
 def configured_platforms(settings: Settings) -> list[str]:

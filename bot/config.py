@@ -30,12 +30,19 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib  # pyright: ignore[reportMissingImports] (3.10 only)
 
+from agent.errors import ArchivistError
+
 ENV_PREFIX = "ARCHIVIST_"
 DEFAULT_CONFIG_FILE = Path("config.toml")
 
 
 class ConfigError(Exception):
     """A configuration problem, phrased as one line that names the key."""
+
+
+class StartupError(ArchivistError):
+    """The bot cannot start (no platform configured, its port taken); the message says why
+    and what to do."""
 
 
 class _Section(BaseModel):
@@ -222,8 +229,13 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        """Where converted model files are cached: ``[embeddings] cache_dir`` or data_dir/models."""
-        return self.embeddings.cache_dir or self.storage.data_dir / "models"
+        """Where converted model files are cached: ``[embeddings] cache_dir``, else once per
+        user (``$XDG_CACHE_HOME/archivist/models``, ``~/.cache/archivist/models``) rather
+        than once per data folder: the folded model is 87 MB and the same for every folder."""
+        if self.embeddings.cache_dir is not None:
+            return self.embeddings.cache_dir
+        cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache_home) / "archivist" / "models"
 
     @property
     def milvus_uri(self) -> str:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from agent.errors import ArchiveUnavailable, ArchivistError
 from bot.app import build_adapters, configured_platforms, open_runtime
-from bot.config import Settings
+from bot.config import Settings, StartupError
 from bot.health import Check, HealthServer, run_checks
 
 log = logging.getLogger("archivist")
@@ -59,10 +59,6 @@ _ADAPTER_CLOSE_TIMEOUT = 10.0
 # again the next failure starts over at 1 s.
 _RETRY_FIRST = 1.0
 _RETRY_MAX = 300.0
-
-
-class StartupError(ArchivistError):
-    """The bot cannot start; the message says why and what to do."""
 
 
 async def serve(settings: Settings) -> None:

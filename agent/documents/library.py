@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from agent.documents.archive import MAX_WINDOW, Archive
 from agent.documents.embed import Embedder, Vectors
 from agent.documents.keyword import KeywordIndex
+from agent.documents.links import Links
 from agent.documents.loader import Loader, LoadOptions
 from agent.documents.loads import FileInput, LoadReport, ProgressCallback
 from agent.documents.recovery import drain_cleanups, recover
@@ -24,9 +25,8 @@ from agent.documents.registry import (
     Source,
     SourceFile,
     SourceRegistry,
-    mismatch_message,
 )
-from agent.errors import ArchivistError, EmbeddingMismatch, SourceNotReady, quoted_name
+from agent.errors import ArchivistError, SourceNotReady, quoted_name
 from agent.values import Citation, Hit, Scope, SearchMode, page_label
 
 log = logging.getLogger(__name__)
@@ -201,26 +201,11 @@ class Library:
         await drain_cleanups(self._registry, self._stores)
         return source
 
-    async def attach(
-        self, agent_key: str, scope: str, name: str, *, by: str
-    ) -> tuple[Source, bool]:
-        """Link a source to an agent; the flag says whether it was newly linked."""
-        source = await self._registry.resolve(scope, name)
-        self._check_model(source)
-        if source.status == "failed":
-            raise SourceNotReady(
-                f"Source {quoted_name(source.name)} failed to load ({source.error}): load it again."
-            )
-        return source, await self._registry.attach(agent_key, source.id, attached_by=by)
-
-    async def detach(self, agent_key: str, scope: str, name: str) -> tuple[Source, bool]:
-        """Unlink a source from an agent; the flag says whether a link was removed."""
-        source = await self._registry.resolve(scope, name)
-        return source, await self._registry.detach(agent_key, source.id)
-
-    async def attached(self, agent_key: str) -> list[Source]:
-        """Sources linked to an agent."""
-        return await self._registry.attached(agent_key)
+    @property
+    def links(self) -> Links:
+        """Attaching, detaching and listing an agent's sources."""
+        # Built on use: an OpenAI-compatible embedder knows its dimension after its first call.
+        return Links(self._registry, model_id=self._embedder.model_id, dim=self._embedder.dim)
 
     async def search_sources(
         self,
@@ -236,7 +221,7 @@ class Library:
         resolved = [await self._registry.resolve(scope, name) for name in names]
         sources = list({s.id: s for s in resolved}.values())
         for source in sources:
-            self._check_model(source)
+            self.links.check_model(source)
             if source.status != "ready":
                 raise SourceNotReady(
                     f"Source {quoted_name(source.name)} is {source.status}: it can be searched"
@@ -346,12 +331,3 @@ class Library:
         if len(self._query_vectors) > QUERY_VECTORS_KEPT:
             self._query_vectors.popitem(last=False)
         return vector
-
-    def _check_model(self, source: Source) -> None:
-        if (source.embedding_model, source.embedding_dim) != (
-            self._embedder.model_id,
-            self._embedder.dim,
-        ):
-            raise EmbeddingMismatch(
-                mismatch_message(source, self._embedder.model_id, self._embedder.dim)
-            )

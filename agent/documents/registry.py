@@ -389,10 +389,11 @@ def _not_found(name: str) -> SourceNotFound:
     return SourceNotFound(f"No such source: {quoted_name(name)}. List sources to see the names.")
 
 
-def mismatch_message(source: Source, model: str, dim: int) -> str:
+def mismatch_message(source: Source, model: str, dim: int | None) -> str:
     """The sentence explaining that a source's embedding model differs from the configured one."""
     return (
         f"Source {quoted_name(source.name)} was embedded with {source.embedding_model}"
-        f" ({source.embedding_dim} dimensions) but the configured model is {model} ({dim}):"
+        f" ({source.embedding_dim} dimensions) but the configured model is {model}"
+        f"{'' if dim is None else f' ({dim})'}:"
         " load it into a new source, or switch the embedding model back."
     )

@@ -296,7 +296,7 @@ class Agents:
     async def _search_first(self, ctx: TurnContext, text: str) -> None:
         """Run ``archival_memory_search`` for the message as the agent's own first call, so
         the model starts from the passages (stored as a call and its result, paired)."""
-        passages, _ = await archive_overview(self._library, ctx.agent.key)
+        passages, _ = await archive_overview(self._library.links, ctx.agent.key)
         if not passages or not text.strip():
             return
         call = ToolCall(

@@ -9,9 +9,13 @@ listings meant for people leave it out, since nobody attached it by hand.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from agent.documents.library import Library
+from agent.documents.links import Links
 from agent.documents.registry import Source
+
+if TYPE_CHECKING:  # the archive and the model: not for commands that read the state file only
+    from agent.documents.library import Library
 
 NOTES_SOURCE = "notes"
 NOTES_DOCUMENT = "saved notes"
@@ -26,7 +30,7 @@ async def save_note(library: Library, agent_key: str, text: str) -> None:
     """Store a note where the agent's archival search finds it."""
     scope = notes_scope(agent_key)
     await library.add_text(scope, NOTES_SOURCE, text, document=NOTES_DOCUMENT, created_by=agent_key)
-    await library.attach(agent_key, scope, NOTES_SOURCE, by=agent_key)
+    await library.links.attach(agent_key, scope, NOTES_SOURCE, by=agent_key)
 
 
 def documents_only(sources: Sequence[Source], agent_key: str) -> list[Source]:
@@ -34,8 +38,8 @@ def documents_only(sources: Sequence[Source], agent_key: str) -> list[Source]:
     return [s for s in sources if s.scope != notes_scope(agent_key)]
 
 
-async def archive_overview(library: Library, agent_key: str) -> tuple[int, list[str]]:
+async def archive_overview(links: Links, agent_key: str) -> tuple[int, list[str]]:
     """Passages an agent's archival search covers, and the names of its attached documents."""
-    attached = await library.attached(agent_key)
+    attached = await links.attached(agent_key)
     passages = sum(s.passages for s in attached if s.status == "ready")
     return passages, [s.name for s in documents_only(attached, agent_key)]

@@ -192,7 +192,7 @@ class ContextWindow:
             self._recall.in_context(ctx.agent.id),
             self._store.summary(ctx.agent.id),
             self._recall.count(ctx.agent.id),
-            archive_overview(self._library, ctx.agent.key),
+            archive_overview(self._library.links, ctx.agent.key),
         )
         system = SYSTEM_PROMPT.format(
             summary=f"Summary of earlier conversation: {summary}\n" if summary else "",

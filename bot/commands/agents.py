@@ -20,7 +20,7 @@ from bot.commands.running import (
     err,
     out,
     run_command,
-    run_with_core,
+    run_with_state,
     scope_option,
 )
 
@@ -38,7 +38,7 @@ def agents() -> None:
 @click.pass_context
 def agents_list(ctx: click.Context, as_json: bool) -> None:
     """Every agent: conversation key, persona, human, messages, last activity."""
-    rows = run_with_core(ctx, lambda core: core.agents())
+    rows = run_with_state(ctx, lambda state: state.agents.list())
     if as_json:
         out.print_json(json.dumps([asdict(a) for a in rows], default=str))
         return
@@ -57,7 +57,7 @@ def agents_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def agents_show(ctx: click.Context, key: str) -> None:
     """One agent: its core memory, memory sizes and attached sources."""
-    view = run_with_core(ctx, lambda core: core.memory(key, create=False))
+    view = run_with_state(ctx, lambda state: state.memory(key))
     out.print(f"{key}: {view.messages} messages, {view.passages} passages", markup=False)
     out.print(f"attached: {', '.join(view.sources) if view.sources else 'nothing'}", markup=False)
     out.print(view.core, markup=False)

@@ -29,7 +29,7 @@ from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound, Sta
 if TYPE_CHECKING:
     from agent.core import Core
     from agent.documents.library import Library
-    from agent.documents.registry import SourceRegistry
+    from bot.state import StateFile
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -80,7 +80,7 @@ def _exit_code(error: ArchivistError) -> int:
         return EXIT_NOT_FOUND
     if isinstance(error, ArchiveUnavailable | StateUnavailable):
         return EXIT_UNAVAILABLE
-    from bot.run import StartupError
+    from bot.config import StartupError  # pydantic: not for --help
 
     if isinstance(error, StartupError):
         return EXIT_USAGE
@@ -108,13 +108,14 @@ def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]
     return run_command(ctx, main())
 
 
-def run_with_registry(ctx: click.Context, work: Callable[[SourceRegistry], Awaitable[T]]) -> T:
-    """Open only the state file (SQLite) and run ``work`` with its sources."""
-    from bot.app import open_registry
+def run_with_state(ctx: click.Context, work: Callable[[StateFile], Awaitable[T]]) -> T:
+    """Open only the state file (SQLite) and run ``work`` with it: for commands that run
+    beside a bot holding the Milvus Lite file."""
+    from bot.state import open_state
 
     async def main() -> T:
-        async with open_registry(ctx.obj) as registry:
-            return await work(registry)
+        async with open_state(ctx.obj) as state:
+            return await work(state)
 
     return run_command(ctx, main())
 

@@ -29,14 +29,15 @@ from bot.commands.running import (
     out,
     printable,
     run_with_library,
-    run_with_registry,
+    run_with_state,
     scope_option,
 )
 
 if TYPE_CHECKING:
     from agent.documents.library import Library, SearchPage
-    from agent.documents.registry import Source, SourceFile, SourceRegistry
+    from agent.documents.registry import Source, SourceFile
     from bot.config import Settings
+    from bot.state import StateFile
 
 conversation_option = click.option(
     "--conversation",
@@ -179,7 +180,7 @@ def sources() -> None:
 @click.pass_context
 def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
     """List sources with their status, files, pages and passages."""
-    rows = run_with_registry(ctx, lambda registry: registry.visible(scope))
+    rows = run_with_state(ctx, lambda state: state.registry.visible(scope))
     if as_json:
         out.print_json(json.dumps([asdict(s) for s in rows]))
         return
@@ -201,11 +202,11 @@ def sources_list(ctx: click.Context, scope: str | None, as_json: bool) -> None:
 def sources_show(ctx: click.Context, name: str, scope: str, as_json: bool) -> None:
     """Show one source and its files."""
 
-    async def read(registry: SourceRegistry) -> tuple[Source, list[SourceFile]]:
-        source = await registry.resolve(scope, name)
-        return source, await registry.files(source.id)
+    async def read(state: StateFile) -> tuple[Source, list[SourceFile]]:
+        source = await state.registry.resolve(scope, name)
+        return source, await state.registry.files(source.id)
 
-    source, files = run_with_registry(ctx, read)
+    source, files = run_with_state(ctx, read)
     if as_json:
         out.print_json(json.dumps({**asdict(source), "file_list": [asdict(f) for f in files]}))
         return
@@ -273,8 +274,8 @@ def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str 
     A Discord or Slack conversation sees global sources and its own workspace's only.
     """
     where = scope or workspace_of(conversation) or GLOBAL_SCOPE
-    source, new = run_with_library(
-        ctx, lambda library: library.attach(conversation, where, name, by="cli")
+    source, new = run_with_state(
+        ctx, lambda state: state.links.attach(conversation, where, name, by="cli")
     )
     verb = "Attached" if new else "Already attached:"
     out.print(f"{verb} '{printable(source.name)}' to {conversation}.", markup=False)
@@ -288,8 +289,8 @@ def sources_attach(ctx: click.Context, name: str, conversation: str, scope: str 
 def sources_detach(ctx: click.Context, name: str, conversation: str, scope: str | None) -> None:
     """Detach a source from a conversation's agent."""
     where = scope or workspace_of(conversation) or GLOBAL_SCOPE
-    source, removed = run_with_library(
-        ctx, lambda library: library.detach(conversation, where, name)
+    source, removed = run_with_state(
+        ctx, lambda state: state.links.detach(conversation, where, name)
     )
     verb = "Detached" if removed else "Was not attached:"
     out.print(f"{verb} '{printable(source.name)}' from {conversation}.", markup=False)

@@ -222,10 +222,11 @@ def test_a_locked_lite_file_is_explained(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_listing_and_showing_sources_run_beside_a_bot_holding_the_lite_file(
+def test_state_commands_run_beside_a_bot_holding_the_lite_file(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    # Issue 14: they read the state file only, so a running bot does not lock them out.
+    # Issue 14: listing, showing, attaching and detaching are rows in the state file, so a
+    # running bot does not lock them out, and the bot sees what they change.
     doc = pdfs.make_pdf(tmp_path / "a.pdf", ["Attachments are links, not copies."])
     loaded = archivist_process(env, "load", "directory", "--name", "a", "--input-files", str(doc))
     assert loaded.returncode == 0, loaded.stderr
@@ -238,12 +239,23 @@ def test_listing_and_showing_sources_run_beside_a_bot_holding_the_lite_file(
         text=True,
     )
     assert chat.stdout is not None and chat.stdin is not None
+    here = "console:local:default"
     try:
         # Its first line comes once it holds the stores (search-only: no model configured).
         assert "No language model configured" in chat.stdout.readline()
         held = archivist_process(env, "sources", "search", "--source", "a", "links")
         listed = archivist_process(env, "sources", "list", "--json")
         shown = archivist_process(env, "sources", "show", "a")
+        attached = archivist_process(env, "sources", "attach", "a", "--conversation", here)
+        chat.stdin.write("are attachments copies?\n/memory\n")
+        chat.stdin.flush()
+        answer = _read_until(chat, "<persona")
+        agents = archivist_process(env, "agents", "list", "--json")
+        memory = archivist_process(env, "agents", "show", here)
+        detached = archivist_process(env, "sources", "detach", "a", "--conversation", here)
+        chat.stdin.write("are attachments copies?\n/memory\n")
+        chat.stdin.flush()
+        after = _read_until(chat, "<persona")
     finally:
         chat.stdin.close()
         chat.wait(timeout=60)
@@ -251,6 +263,24 @@ def test_listing_and_showing_sources_run_beside_a_bot_holding_the_lite_file(
     assert listed.returncode == 0, listed.stderr
     assert [s["name"] for s in json.loads(listed.stdout)] == ["a"]
     assert shown.returncode == 0 and "a.pdf" in shown.stdout
+    assert attached.returncode == 0, attached.stderr
+    assert f"Attached 'a' to {here}." in attached.stdout
+    assert "Sources: a.pdf p.1" in answer  # the running chat searched what the CLI attached
+    assert [a["key"] for a in json.loads(agents.stdout)] == [here]
+    assert memory.returncode == 0 and "attached: a\n" in memory.stdout
+    assert detached.returncode == 0 and f"Detached 'a' from {here}." in detached.stdout
+    assert "Sources: a.pdf" not in after
+
+
+def _read_until(process: subprocess.Popen[str], marker: str) -> str:
+    """What ``process`` printed up to and including the line holding ``marker``."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not lines or marker not in lines[-1]:
+        line = process.stdout.readline()
+        assert line, "".join(lines)  # it ended without printing the marker
+        lines.append(line)
+    return "".join(lines)
 
 
 def test_a_load_killed_midway_is_rolled_back_at_the_next_start(

@@ -20,6 +20,18 @@ def test_defaults_put_everything_under_the_data_folder(clean_env: None) -> None:
     assert settings.embeddings.backend == "local"
 
 
+def test_the_converted_model_is_cached_once_per_user(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_settings().model_cache_dir == tmp_path / "home/.cache/archivist/models"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_settings().model_cache_dir == tmp_path / "xdg/archivist/models"
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_CACHE_DIR", str(tmp_path / "mine"))
+    assert load_settings().model_cache_dir == tmp_path / "mine"
+
+
 def test_the_example_config_is_valid_and_matches_the_defaults(clean_env: None) -> None:
     assert load_settings(ROOT / "config.example.toml").model_dump() == load_settings().model_dump()
 

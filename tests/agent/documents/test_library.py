@@ -10,6 +10,7 @@ import pytest
 
 from agent.documents.embed import Vectors
 from agent.documents.library import Library
+from agent.documents.links import Links
 from agent.documents.loads import FileInput
 from agent.errors import EmbeddingMismatch, SourceNotFound
 from tests import pdfs
@@ -88,12 +89,12 @@ async def test_workspaces_are_isolated(library: Library, tmp_path: Path) -> None
     await library.load("discord:1", "guide", [FileInput(one)], created_by="test")
     await library.load("discord:2", "guide", [FileInput(two)], created_by="test")
 
-    await library.attach("discord:1:10", "discord:1", "guide", by="test")
+    await library.links.attach("discord:1:10", "discord:1", "guide", by="test")
     found = await library.search_attached("discord:1:10", "what is the password?", top_k=10)
     assert [r.document for r in found.results] == ["one.pdf"]
 
     with pytest.raises(SourceNotFound):
-        await library.attach("discord:3:30", "discord:3", "guide", by="test")
+        await library.links.attach("discord:3:30", "discord:3", "guide", by="test")
     nothing = await library.search_attached("discord:3:30", "what is the password?")
     assert nothing.results == [] and nothing.total == 0
 
@@ -104,12 +105,12 @@ async def test_an_agent_searches_only_what_is_attached(library: Library, tmp_pat
     await library.load(SCOPE, "a", [FileInput(a)], created_by="test")
     await library.load(SCOPE, "b", [FileInput(b)], created_by="test")
     key = "console:local:default"
-    source, new = await library.attach(key, SCOPE, "a", by="test")
+    source, new = await library.links.attach(key, SCOPE, "a", by="test")
     assert new and source.name == "a"
-    assert (await library.attach(key, SCOPE, "a", by="test"))[1] is False
+    assert (await library.links.attach(key, SCOPE, "a", by="test"))[1] is False
     found = await library.search_attached(key, "what grows on plants?", top_k=10)
     assert {r.source for r in found.results} == {"a"}
-    await library.detach(key, SCOPE, "a")
+    await library.links.detach(key, SCOPE, "a")
     assert (await library.search_attached(key, "what grows?")).results == []
 
 
@@ -122,7 +123,7 @@ async def test_crafted_source_names_find_nothing(
     with pytest.raises(SourceNotFound, match="No such source"):
         await library.search_sources("slack:T1", [name], "secret plan")
     with pytest.raises(SourceNotFound, match="No such source"):
-        await library.attach("slack:T1:C1", "slack:T1", name, by="test")
+        await library.links.attach("slack:T1:C1", "slack:T1", name, by="test")
 
 
 async def test_a_source_from_another_embedding_model_is_refused(library: Library) -> None:
@@ -130,4 +131,22 @@ async def test_a_source_from_another_embedding_model_is_refused(library: Library
         SCOPE, "old", model="text-embedding-3-small", dim=1536, created_by="test"
     )
     with pytest.raises(EmbeddingMismatch, match="text-embedding-3-small"):
-        await library.attach("console:local:default", SCOPE, "old", by="test")
+        await library.links.attach("console:local:default", SCOPE, "old", by="test")
+
+
+async def test_links_without_the_models_dimension_judge_by_its_name(library: Library) -> None:
+    # The command line links sources beside a running bot without loading the model: it knows
+    # the configured model's name, not (for an OpenAI-compatible one) its dimension.
+    await library.registry.open_for_loading(
+        SCOPE, "old", model="text-embedding-3-small", dim=1536, created_by="test"
+    )
+    same_name = Links(library.registry, model_id="text-embedding-3-small", dim=None)
+    other = Links(library.registry, model_id="all-MiniLM-L6-v2", dim=None)
+    _, new = await same_name.attach("console:local:default", SCOPE, "old", by="test")
+    assert new
+    with pytest.raises(EmbeddingMismatch) as refused:
+        await other.attach("console:local:here", SCOPE, "old", by="test")
+    assert str(refused.value).startswith(
+        "Source 'old' was embedded with text-embedding-3-small (1536 dimensions) but the"
+        " configured model is all-MiniLM-L6-v2: load it into a new source"
+    )

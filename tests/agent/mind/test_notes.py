@@ -53,7 +53,7 @@ async def test_a_note_longer_than_a_passage_is_refused_and_nothing_is_kept(
 ) -> None:
     with pytest.raises(PassageTooLong, match="word pieces"):
         await save_note(library, OURS, "standup " * 400)
-    assert await library.attached(OURS) == []
+    assert await library.links.attached(OURS) == []
     assert await library.sources(None) == []
 
 
