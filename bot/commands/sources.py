@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from agent.documents.loads import LoadReport, named_apart
-from agent.documents.loads import Progress as LoadProgress
 from agent.documents.names import GLOBAL_SCOPE, workspace_of
 from agent.values import SEARCH_MODES, SearchMode
+from bot.commands.load_progress import load_progress
 from bot.commands.running import (
     EXIT_FAILED,
     EXIT_UNAVAILABLE,
@@ -118,7 +116,7 @@ def load_directory(
         raise click.UsageError("nothing to load: give --input-files or an --input-dir with PDFs")
 
     async def work(library: Library) -> LoadReport:
-        with _progress_bar() as on_progress:
+        with load_progress(err) as on_progress:
             return await library.load(
                 scope,
                 name,
@@ -138,30 +136,6 @@ def load_directory(
         ctx.exit(EXIT_UNAVAILABLE)
     if report.failed:
         ctx.exit(EXIT_FAILED)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[Callable[[LoadProgress], None] | None]:
-    """A rich progress bar on a terminal; nothing when output is piped."""
-    if not err.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("pages · {task.fields[passages]} passages"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(p: LoadProgress) -> None:
-            if p.document not in tasks:
-                tasks[p.document] = bar.add_task(p.document, total=p.pages_total, passages=0)
-            bar.update(tasks[p.document], completed=p.pages_done, passages=p.passages_done)
-
-        yield update
 
 
 @click.group()

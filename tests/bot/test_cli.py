@@ -214,6 +214,22 @@ def lite_held(env: dict[str, str]) -> Iterator[None]:
         holder.wait(timeout=60)
 
 
+def test_a_piped_load_reports_progress_on_stderr(env: dict[str, str], tmp_path: Path) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 40)
+    loaded = archivist_process(
+        {**env, "ARCHIVIST_INGEST_PAGES_PER_TASK": "4"},
+        *("load", "directory", "--name", "manual", "--input-files", str(manual)),
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    lines = loaded.stderr.splitlines()
+    # Every tenth of 40 pages is one range of 4: a line for each, the bar's redraws for none.
+    assert [line.split(":")[1].split(",")[0] for line in lines] == [
+        f" {pages}/40 pages ({pages * 100 // 40}%)" for pages in range(4, 41, 4)
+    ]
+    assert all(line.startswith("manual.pdf: ") for line in lines)
+    assert "from 40 pages (1 file) into source 'manual'" in loaded.stdout
+
+
 def test_a_locked_lite_file_is_explained(env: dict[str, str]) -> None:
     with lite_held(env):
         result = archivist_process(env, "sources", "search", "--source", "x", "anything")
