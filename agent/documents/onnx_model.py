@@ -1,11 +1,13 @@
 """The int8 ONNX graph of all-MiniLM-L6-v2 as shipped, and the rewrites of it.
 
 :func:`agent.documents.local_embed.fold_int8_model` applies the rewrites, in this order, to
-make the fp32 copy it caches: :func:`constant_fold`, then :func:`drop_softmax_nan_guards`.
+make the fp32 copy it caches: :func:`constant_fold`, then :func:`drop_softmax_nan_guards`;
+:func:`~agent.documents.local_embed.quantise_model` then applies :func:`quantise_matmuls` to it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import onnxruntime as ort  # type: ignore[import-untyped]
 
 from agent.errors import EmbedderUnavailable
 
-__all__ = ["constant_fold", "drop_softmax_nan_guards", "int8_model_file"]
+__all__ = ["constant_fold", "drop_softmax_nan_guards", "int8_model_file", "quantise_matmuls"]
 
 
 def int8_model_file() -> Path:
@@ -83,3 +85,44 @@ def drop_softmax_nan_guards(source: Path, target: Path) -> int:
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
     return len(bypass)
+
+
+def quantise_matmuls(source: Path, target: Path) -> None:
+    """Save ``source`` to ``target`` with its MatMul weights int8, per output channel.
+
+    onnxruntime then runs them as int8 products with activations quantised per batch (dynamic),
+    which AVX-512 VNNI and AVX-VNNI do in one instruction: ~1.8x the fp32 graph's speed on 2
+    cores. Per-tensor scales lost too much (cosine 0.936 to the fp32 vectors, against 0.994);
+    7-bit weights (``reduce_range``, for CPUs without VNNI) were no faster here and less
+    accurate. Only MatMuls with constant weights are touched: the attention products and the
+    embedding tables stay fp32.
+    """
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]
+        QuantType,
+        quantize_dynamic,
+    )
+
+    root = logging.getLogger()
+    # quantize_dynamic logs to the root logger: notes on every tensor it leaves alone, and
+    # advice to run its shape-inference pre-pass, which the weights quantised here (constants,
+    # of known shape) do not need. A filter on the root logger sees only its own records.
+    hush = _QuantiserChatter()
+    root.addFilter(hush)
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        root.removeFilter(hush)
+
+
+class _QuantiserChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING and not str(record.msg).startswith(
+            "Please consider"
+        )

@@ -13,8 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.documents.embed import Embedder, Vectors, build_embedder
-from agent.documents.local_embed import LocalEmbedder, fold_int8_model
+from agent.documents.embed import (
+    LOCAL_MODEL_ID,
+    LOCAL_MODEL_IDS,
+    LOCAL_Q8_MODEL_ID,
+    Embedder,
+    Vectors,
+    build_embedder,
+)
+from agent.documents.local_embed import LocalEmbedder, fold_int8_model, quantise_model
 from agent.documents.onnx_model import int8_model_file
 from agent.errors import EmbedderUnavailable
 
@@ -31,30 +38,56 @@ def cosine(a: Vectors, b: Vectors) -> float:
     return float(np.dot(a, b))
 
 
-def local(cache_dir: Path | None, **options: int) -> LocalEmbedder:
-    return LocalEmbedder(int8_model_file(), cache_dir=cache_dir, **options)
+# Real prose of different kinds, for comparing two graphs' vectors.
+PROSE = [
+    "Milvus stores the vectors of every passage.",
+    "How do I reset my password?",
+    "The volcano erupted and covered the village in ash.",
+    "To install a package from a local archive, pass its path to the install command; the"
+    " dependencies it names are fetched from the configured repositories first.",
+    "Quarterly revenue grew by twelve percent, driven by subscriptions in Europe.",
+    "A context manager's __exit__ method receives the exception type, value and traceback.",
+    words(COOKING, 200),
+    words(SPACE, 60),
+    "short",
+]
 
 
-@pytest.fixture
-async def minilm(model_cache: Path) -> AsyncIterator[Embedder]:
-    """The local backend as the composition root builds it (folded graph, shared cache)."""
-    built = build_embedder(
+def local(cache_dir: Path | None, *, quantised: bool = False, **options: int) -> LocalEmbedder:
+    return LocalEmbedder(int8_model_file(), cache_dir=cache_dir, quantised=quantised, **options)
+
+
+def build_local(model: str, cache_dir: Path) -> Embedder:
+    return build_embedder(
         "local",
-        model="all-MiniLM-L6-v2",
-        cache_dir=model_cache,
+        model=model,
+        cache_dir=cache_dir,
         base_url=None,
         api_key=None,
         batch_size=32,
         max_concurrency=1,
         threads=2,
     )
+
+
+async def embed_once(embedder: Embedder, texts: list[str]) -> Vectors:
+    try:
+        return await embedder.embed(texts)
+    finally:
+        await embedder.aclose()
+
+
+@pytest.fixture(params=LOCAL_MODEL_IDS)
+async def minilm(request: pytest.FixtureRequest, model_cache: Path) -> AsyncIterator[Embedder]:
+    """Each local model as the composition root builds it (shared cache)."""
+    built = build_local(request.param, model_cache)
     yield built
     await built.aclose()
 
 
 async def test_vectors_are_384_float32_unit_rows(minilm: Embedder) -> None:
     vectors = await minilm.embed(["A cat sits on the mat.", "", "Quarterly revenue grew."])
-    assert minilm.model_id == "all-MiniLM-L6-v2"
+    assert minilm.model_id in LOCAL_MODEL_IDS
     assert minilm.dim == 384
     assert minilm.max_text_tokens == 254
     assert vectors.shape == (3, 384)
@@ -132,6 +165,45 @@ async def test_an_unusable_cache_falls_back_to_the_int8_graph(
     assert cosine(vectors[0], reference[0]) >= 0.999
 
 
+async def test_the_quantised_graph_is_cached_once_and_agrees_with_the_fp32_model(
+    model_cache: Path,
+) -> None:
+    source = int8_model_file()
+    quantised = quantise_model(source, model_cache)
+    assert quantised.name.startswith(f"{LOCAL_Q8_MODEL_ID}-")
+    assert hashlib.sha256(source.read_bytes()).hexdigest()[:16] in quantised.name
+    written = quantised.stat().st_mtime_ns
+    assert quantise_model(source, model_cache) == quantised
+    assert quantised.stat().st_mtime_ns == written, "a cached quantisation must not be redone"
+    # Each kind clears only its own stale versions.
+    assert fold_int8_model(source, model_cache).is_file()
+    assert quantised.is_file()
+
+    fp32_vectors = await embed_once(build_local(LOCAL_MODEL_ID, model_cache), PROSE)
+    q8 = build_local(LOCAL_Q8_MODEL_ID, model_cache)
+    assert q8.model_id == LOCAL_Q8_MODEL_ID
+    q8_vectors = await embed_once(q8, PROSE)
+    cosines = np.sum(fp32_vectors * q8_vectors, axis=1)
+    # Measured on 200 passages of prose: mean 0.994, lowest 0.989.
+    assert np.mean(cosines) >= 0.985
+    assert np.min(cosines) >= 0.97
+    assert np.max(cosines) < 0.99999, "the quantised model must not be the fp32 one"
+
+
+async def test_an_unwritable_cache_quantises_for_the_run_alone(
+    tmp_path: Path, model_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    text = ["The cache failed, the quantised model did not."]
+    with caplog.at_level(logging.WARNING, logger="agent.documents.local_embed"):
+        uncached = await embed_once(local(not_a_folder, quantised=True), text)
+    cached = await embed_once(local(model_cache, quantised=True), text)
+    assert "building it for this run" in caplog.text
+    # The same graph, not the fp32 one in its place.
+    assert cosine(uncached[0], cached[0]) >= 0.9999
+
+
 async def test_a_missing_model_file_is_embedder_unavailable(tmp_path: Path) -> None:
     missing = LocalEmbedder(tmp_path / "absent.onnx", cache_dir=tmp_path)
     try:
@@ -190,4 +262,14 @@ def test_build_embedder_refuses_what_it_cannot_build(model_cache: Path) -> None:
     with pytest.raises(EmbedderUnavailable, match="openai backend"):
         build("local", "bge-small-en")
     with pytest.raises(EmbedderUnavailable, match="'local' or 'openai'"):
-        build("torch", "all-MiniLM-L6-v2")
+        build("torch", LOCAL_MODEL_ID)
+
+
+async def test_each_local_model_has_its_own_id(model_cache: Path) -> None:
+    for model, expected in [
+        (LOCAL_MODEL_ID, "all-MiniLM-L6-v2"),
+        (LOCAL_Q8_MODEL_ID, "all-MiniLM-L6-v2-q8"),
+    ]:
+        built = build_local(model, model_cache)
+        assert built.model_id == expected
+        await built.aclose()
