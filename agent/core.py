@@ -29,11 +29,12 @@ from agent.mind.memory_view import MemoryView, describe
 from agent.mind.notes import documents_only
 from agent.mind.recall import RecallStore
 from agent.telemetry import NoTelemetry, Telemetry
-from agent.values import Citation, by_document
+from agent.values import SEARCH_MODES, Citation, SearchMode, by_document
 
 __all__ = [
     "INTERNAL_ERROR",
     "MAX_NAME_CHARS",
+    "SEARCH_MODES",
     "AgentNotFound",
     "ArchivistError",
     "Citation",
@@ -45,6 +46,7 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "Reply",
+    "SearchMode",
     "SearchPage",
     "Source",
     "Stop",
@@ -131,7 +133,7 @@ class Core:
 
     async def load(
         self,
-        conversation: str,
+        conversation: str | None,
         scope: str,
         name: str,
         files: Sequence[FileInput],
@@ -139,7 +141,8 @@ class Core:
         by: str,
         progress: ProgressCallback | None = None,
     ) -> LoadReport:
-        """Load files into a workspace source and attach it here if anything loaded.
+        """Load files into a workspace source and attach it to ``conversation`` (unless None)
+        if anything loaded.
 
         Once :meth:`close` began, refused with a sentence; cut short by it, rolled back and
         raised with a sentence saying so.
@@ -148,11 +151,26 @@ class Core:
         async def load() -> LoadReport:
             report = await self._library.load(scope, name, files, created_by=by, progress=progress)
             self._telemetry.passages_loaded(report.passages)
-            if report.loaded:
+            if report.loaded and conversation is not None:
                 await self._library.links.attach(conversation, scope, name, by=by)
             return report
 
         return await self._loads.run(", ".join(f.display_name for f in files), load())
+
+    async def search_sources(
+        self,
+        scope: str,
+        names: Sequence[str],
+        query: str,
+        *,
+        top_k: int,
+        page: int = 0,
+        mode: SearchMode | None = None,
+    ) -> SearchPage:
+        """Search named sources visible from ``scope``, whatever is attached (the CLI's)."""
+        return await self._library.search_sources(
+            scope, names, query, top_k=top_k, page=page, mode=mode
+        )
 
     async def search(self, conversation: str, query: str, *, page: int = 0) -> SearchPage:
         """Search what is attached to a conversation, without the LLM."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from agent.errors import ArchiveUnavailable, ArchivistError
+from bot.admin import serving_admin
 from bot.app import build_adapters, configured_platforms, open_runtime
 from bot.config import Settings, StartupError
 from bot.health import Check, HealthServer, run_checks
@@ -95,18 +96,21 @@ async def serve(settings: Settings) -> None:
                 f" ({exc.strerror}): set [server] port (ARCHIVIST_SERVER_PORT) to a free port."
             ) from exc
         log.info("serving /healthz and /metrics on http://%s:%d", settings.server.host, port)
-        running = supervised.start()
-        try:
-            await _until_stopped(supervised)
-        finally:
-            supervised.stopping.set()  # no more retries
-            # Answers and loads first, while the platforms are still connected to deliver
-            # them; new messages and loads meanwhile are told the bot is restarting.
+        # Commands beside the bot (a load, a search) hand it their work: it holds the archive.
+        async with serving_admin(runtime.core, settings.storage.data_dir) as admin:
+            log.info("admin endpoint for local commands on %s", admin.url)
+            running = supervised.start()
             try:
-                await runtime.core.close(settings.server.shutdown_grace)
-                await _close(running)
+                await _until_stopped(supervised)
             finally:
-                await health.close()
+                supervised.stopping.set()  # no more retries
+                # Answers and loads first, while the platforms are still connected to deliver
+                # them; new messages and loads meanwhile are told the bot is restarting.
+                try:
+                    await runtime.core.close(settings.server.shutdown_grace)
+                    await _close(running)
+                finally:
+                    await health.close()
     log.info("stopped")
 
 

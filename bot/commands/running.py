@@ -28,7 +28,8 @@ from agent.errors import ArchiveUnavailable, ArchivistError, SourceNotFound, Sta
 # command: `archivist --help` starts in a tenth of the time (issue 14).
 if TYPE_CHECKING:
     from agent.core import Core
-    from agent.documents.library import Library
+    from bot.config import Settings
+    from bot.handoff import SourceWork
     from bot.state import StateFile
 
 EXIT_FAILED = 1
@@ -97,12 +98,21 @@ def run_command(ctx: click.Context, main: Coroutine[Any, Any, T]) -> T:
     ctx.exit(code)
 
 
-def run_with_library(ctx: click.Context, work: Callable[[Library], Awaitable[T]]) -> T:
-    """Open the library from the context's settings and run ``work`` with it."""
-    from bot.app import open_library
+def run_with_sources(ctx: click.Context, work: Callable[[SourceWork], Awaitable[T]]) -> T:
+    """Run ``work`` in the bot running on this data folder if one answers (it holds the Milvus
+    Lite file), else with a library opened in this process."""
+    from bot.handoff import running_bot
+
+    settings: Settings = ctx.obj
 
     async def main() -> T:
-        async with open_library(ctx.obj) as library:
+        async with running_bot(settings.storage.data_dir) as bot:
+            if bot is not None:
+                err.print(f"The bot running here (pid {bot.address.pid}) does this.")
+                return await work(bot)
+        from bot.app import open_library
+
+        async with open_library(settings) as library:
             return await work(library)
 
     return run_command(ctx, main())

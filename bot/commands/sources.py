@@ -26,15 +26,16 @@ from bot.commands.running import (
     err,
     out,
     printable,
-    run_with_library,
+    run_with_sources,
     run_with_state,
     scope_option,
 )
 
 if TYPE_CHECKING:
-    from agent.documents.library import Library, SearchPage
+    from agent.documents.library import SearchPage
     from agent.documents.registry import Source, SourceFile
     from bot.config import Settings
+    from bot.handoff import SourceWork
     from bot.state import StateFile
 
 conversation_option = click.option(
@@ -115,7 +116,7 @@ def load_directory(
     if not files:
         raise click.UsageError("nothing to load: give --input-files or an --input-dir with PDFs")
 
-    async def work(library: Library) -> LoadReport:
+    async def work(library: SourceWork) -> LoadReport:
         with load_progress(err) as on_progress:
             return await library.load(
                 scope,
@@ -125,7 +126,7 @@ def load_directory(
                 progress=on_progress,
             )
 
-    report = run_with_library(ctx, work)
+    report = run_with_sources(ctx, work)
     for result in report.files:
         if result.status != "loaded" and result.error:
             err.print(
@@ -231,7 +232,7 @@ def sources_delete(ctx: click.Context, name: str, scope: str, yes: bool) -> None
     """Delete a source, its passages and its attachments."""
     if not yes and not click.confirm(f"Delete source '{printable(name)}' and all its passages?"):
         ctx.exit(EXIT_FAILED)
-    source = run_with_library(ctx, lambda library: library.delete(scope, name))
+    source = run_with_sources(ctx, lambda library: library.delete(scope, name))
     out.print(
         f"Deleted source '{printable(source.name)}' ({source.passages} passages).", markup=False
     )
@@ -307,7 +308,7 @@ def sources_search(
         raise click.UsageError("QUERY is empty: say what to search for.")
     settings: Settings = ctx.obj
     k = top_k or settings.search.top_k
-    found: SearchPage = run_with_library(
+    found: SearchPage = run_with_sources(
         ctx,
         lambda library: library.search_sources(
             scope, names, query, top_k=k, page=page - 1, mode=mode

@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 from bot.cli import cli
 from bot.commands.running import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE
 from tests import pdfs
+from tests.bot.test_load_progress import said
 
 SECRET = "tok-cli-secret-0123456789"
 
@@ -670,7 +671,7 @@ def test_a_disk_that_fills_during_a_load_is_one_sentence_and_rolled_back_once_fr
 
     code, _, errors = step("load")
     assert code == EXIT_UNAVAILABLE, errors
-    assert errors.splitlines() == [
+    assert said(errors) == [
         "error: The disk holding the state database (SQLite) is full: free some space, then"
         " try again."
     ]

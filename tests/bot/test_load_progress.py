@@ -3,8 +3,17 @@ whole command's lines are in ``test_cli``)."""
 
 from __future__ import annotations
 
+import re
+
 from agent.documents.loads import Progress
 from bot.commands.load_progress import ProgressLines
+
+PROGRESS_LINE = re.compile(r"^.+: \d+/\d+ pages \(\d+%\)")
+
+
+def said(stderr: str) -> list[str]:
+    """What a piped command wrote to stderr besides its progress lines."""
+    return [line for line in stderr.splitlines() if not PROGRESS_LINE.match(line)]
 
 
 class Clock:

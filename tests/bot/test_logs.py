@@ -17,6 +17,7 @@ from bot.commands.running import EXIT_UNAVAILABLE
 from bot.logs import REDACTED, RedactSecrets
 from tests import pdfs
 from tests.bot.test_cli import _passages_going_in
+from tests.bot.test_load_progress import said
 from tests.bot.test_run import Bot, on_discord, run_env
 from tests.fake_discord import FakeDiscord
 from tests.fake_openai import FakeOpenAI
@@ -149,7 +150,7 @@ def test_a_milvus_server_stopping_during_a_load_is_one_sentence_not_tracebacks(
     stderr = console.read_text()
     # pymilvus logged a traceback for every call that failed, past our handler (12 in a load).
     assert "Traceback" not in stderr
-    assert stderr.splitlines() == [f"error: {UNAVAILABLE}"]
+    assert said(stderr) == [f"error: {UNAVAILABLE}"]
     # Storage unavailable, as the README's table has it, not "the operation failed" (issue 13,
     # item 9).
     assert loader.returncode == EXIT_UNAVAILABLE
