@@ -19,6 +19,7 @@ from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
 from agent.mind.attribution import drawn_from
 from agent.mind.citations import CitationStore, cited_handles, without_unknown
+from agent.mind.follow_up import first_search_query
 from agent.mind.functions import FUNCTIONS, MAX_REFUSALS, TurnContext
 from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable, ToolCall
 from agent.mind.memory import AgentState, AgentStore, CoreMemory
@@ -294,13 +295,15 @@ class Agents:
         return True
 
     async def _search_first(self, ctx: TurnContext, text: str) -> None:
-        """Run ``archival_memory_search`` for the message as the agent's own first call, so
-        the model starts from the passages (stored as a call and its result, paired)."""
+        """Run ``archival_memory_search`` for the message (a follow-up with the question it
+        follows) as the agent's own first call, so the model starts from the passages (stored
+        as a call and its result, paired)."""
         passages, _ = await archive_overview(self._library.links, ctx.agent.key)
         if not passages or not text.strip():
             return
+        query = first_search_query(text, await self._recall.earlier_question(ctx.agent.id))
         call = ToolCall(
-            f"call_{uuid.uuid4().hex[:24]}", "archival_memory_search", json.dumps({"query": text})
+            f"call_{uuid.uuid4().hex[:24]}", "archival_memory_search", json.dumps({"query": query})
         )
         await self._act(ctx, Completion(None, [call], None, None))
 

@@ -180,6 +180,15 @@ class RecallStore:
         )
         return str(row[0]) if row else None
 
+    async def earlier_question(self, agent_id: int) -> str | None:
+        """What a person said before the latest message (for a follow-up's search)."""
+        row = await self._db.fetchone(
+            "SELECT content FROM messages WHERE agent_id = ? AND role = 'user'"
+            " ORDER BY id DESC LIMIT 1 OFFSET 1",
+            (int(agent_id),),
+        )
+        return str(row[0]) if row else None
+
     async def search(
         self, agent_id: int, query: str, *, page: int = 0, page_size: int = 5
     ) -> RecallPage:

@@ -283,3 +283,25 @@ async def test_search_first_gives_the_model_the_passages_before_its_first_step(
     assert call["name"] == "archival_memory_search"
     assert json.loads(call["arguments"]) == {"query": pdfs.manual_marker(7)}
     assert "manual.pdf p.7" in searched[-1]["content"] and searched[-1]["role"] == "tool"
+
+
+async def test_search_first_reads_a_follow_up_with_the_question_it_follows(
+    settings: Settings, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    agent = settings.agent.model_copy(update={"search_first": True})
+    fake_openai.reply(tool_calls=[("send_message", {"message": "It is 4777 hertz."})])
+    fake_openai.reply(tool_calls=[("send_message", {"message": "Also 4777 hertz."})])
+    async with open_core(with_llm(settings.model_copy(update={"agent": agent}), fake_openai)) as c:
+        await _manual(c, tmp_path)
+        await c.ask(ask(pdfs.manual_marker(7)))
+        await c.ask(ask("and what about the next one?"))
+    first, follow_up = (
+        json.loads(
+            [m for m in body["messages"] if m.get("tool_calls")][-1]["tool_calls"][0]["function"][
+                "arguments"
+            ]
+        )["query"]
+        for body in fake_openai.requests
+    )
+    assert first == pdfs.manual_marker(7)
+    assert follow_up == f"{pdfs.manual_marker(7)} and what about the next one?"
