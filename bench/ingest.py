@@ -189,6 +189,14 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def _is_parser(pid: int) -> bool:
+    """Whether ``pid`` runs a multiprocessing spawn worker (the parser process)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -198,7 +206,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class ChildSampler:
-    """Samples the peak RSS (``VmHWM``) and CPU time of this process's children while it runs."""
+    """Samples the peak RSS (``VmHWM``) and CPU time of this process's parser while it runs."""
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
@@ -218,6 +226,10 @@ class ChildSampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             for pid in _children_of(os.getpid()):
+                # A child forked but not yet exec'd still has this process's memory as its
+                # own (a loaded machine can hold it there for seconds): only the parser counts.
+                if not _is_parser(pid):
+                    continue
                 hwm = _status_kib(pid, "VmHWM:")
                 if hwm:
                     self.hwm_kib[pid] = max(self.hwm_kib.get(pid, 0), hwm)

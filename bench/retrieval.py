@@ -42,8 +42,8 @@ ONNX one instead) at several depths, alone or blended with the fusion's score, a
 Its report is the section "Retrieval quality: reranking, ...".
 
 Before anything is loaded every question set is checked against its PDF: every answer must
-occur on every page it lists (as pypdf extracts it and
-``agent.documents.page_text.clean_page_text`` cleans it); otherwise the script refuses to run.
+occur on every page it lists (as ``agent.documents.pdf.extract_pages`` extracts and cleans it,
+as the library does); otherwise the script refuses to run.
 ``--check-only`` stops there, also noting answers that occur on pages the question does not list.
 
 Usage::
@@ -83,7 +83,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NA
 from pypdf import PdfReader, PdfWriter
 
 from agent import values
-from agent.documents.page_text import clean_page_text
+from agent.documents.pdf import PdfLimits, extract_pages, inspect_pdf
 from bench import _manuals, _report
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -191,28 +191,31 @@ def find_question_sets(manuals: Sequence[str], directory: Path = QUESTIONS_DIR) 
     return found
 
 
+# The loader's defaults (bot.config's [ingest]), with room for any manual's size and pages.
+_CHECK_LIMITS = PdfLimits(max_bytes=1 << 30, max_pages=100_000, max_stream_bytes=64 << 20)
+
+
 class PageTexts:
-    """A PDF's pages as the library indexes them (pypdf text, cleaned), read on demand."""
+    """A PDF's pages as the library indexes them (``extract_pages``), read on first use."""
 
     def __init__(self, pdf: Path) -> None:
-        self._reader = PdfReader(str(pdf))
-        self._cache: dict[int, str] = {}
-        self.total = len(self._reader.pages)
+        self._pdf = pdf
+        self._texts: list[str] = []
+        self.total = inspect_pdf(pdf, pdf.name, _CHECK_LIMITS).pages
 
     def __getitem__(self, page: int) -> str:
         """Normalised text of 1-based ``page``."""
-        if page not in self._cache:
-            text = self._reader.pages[page - 1].extract_text()
-            self._cache[page] = normalise(clean_page_text(text))
-        return self._cache[page]
+        if not self._texts:
+            pages = extract_pages(self._pdf, self._pdf.name, 1, self.total, _CHECK_LIMITS)
+            self._texts = [normalise(p.text) for p in pages]
+        return self._texts[page - 1]
 
 
 def check_question_set(qset: QuestionSet, pdf: Path) -> list[str]:
     """Problems with ``qset`` against ``pdf``: answers missing from a listed page, bad pages.
 
-    Page text is pypdf's ``extract_text`` cleaned by
-    ``agent.documents.page_text.clean_page_text``, i.e. what the library indexes (ligatures
-    expanded, words hyphenated across lines joined).
+    Page text is what ``agent.documents.pdf.extract_pages`` returns, i.e. what the library
+    indexes (PDFium's text, ligatures expanded, words hyphenated across lines joined).
     """
     pages = PageTexts(pdf)
     problems: list[str] = []

@@ -33,6 +33,7 @@ __all__ = [
     "make_html_as_pdf",
     "make_manual_pdf",
     "make_outlined_pdf",
+    "make_pageless_pdf",
     "make_pdf",
     "make_scanned_pdf",
     "make_truncated_pdf",
@@ -110,6 +111,14 @@ def make_outlined_pdf(
             pdf.multi_cell(0, 6, heading, new_x="LMARGIN", new_y="NEXT")
             pdf.multi_cell(0, 6, body, new_x="LMARGIN", new_y="NEXT")
     path.write_bytes(bytes(pdf.output()))
+    return path
+
+
+def make_pageless_pdf(path: Path) -> Path:
+    """Write a well-formed PDF whose page tree holds no page."""
+    path = _prepare(path)
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    path.write_bytes(_raw_pdf(objects))
     return path
 
 
@@ -263,13 +272,17 @@ def make_bomb_pdf(
     *,
     layers: int = 2,
     in_form: bool = False,
+    in_font: bool = False,
+    repeats: int = 1,
     text: bool = True,
 ) -> Path:
     """Write a one-page PDF whose content inflates to ``inflated_bytes`` of spaces.
 
     ``layers`` stacks FlateDecode filters (2 gives a file under 2 KB for 256 MB).
     With ``in_form`` the bomb sits in a form XObject the page draws, a path where
-    pypdf swallows decoding errors during text extraction.
+    pypdf swallows decoding errors during text extraction; with ``in_font`` it is the
+    embedded font program (``/FontFile2``) of the page's font. Otherwise the page's content
+    stream array lists the bomb ``repeats`` times after the harmless text.
     The page also shows a line of real text before the bomb, unless ``text`` is False (the
     spaces are then all it says).
     """
@@ -279,7 +292,20 @@ def make_bomb_pdf(
     shown = b"(Harmless looking text)" if text else b"(   )"
     text_op = b"BT /F1 12 Tf 72 720 Td " + shown + b" Tj ET\n"
     font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-    if in_form:
+    if in_font:
+        page_content = _stream(b"", text_op)
+        resources = b"<< /Font << /F1 5 0 R >> >>"
+        font = (
+            b"<< /Type /Font /Subtype /TrueType /BaseFont /Bomb /FirstChar 32 /LastChar 32"
+            b" /Widths [500] /FontDescriptor 6 0 R >>"
+        )
+        extra = [
+            b"<< /Type /FontDescriptor /FontName /Bomb /Flags 32 /FontBBox [0 0 500 500]"
+            b" /ItalicAngle 0 /Ascent 500 /Descent 0 /CapHeight 500 /StemV 80"
+            b" /FontFile2 7 0 R >>",
+            _stream(filters, bomb),
+        ]
+    elif in_form:
         page_content = _stream(b"", text_op + b"/Fm0 Do\n")
         resources = b"<< /Font << /F1 5 0 R >> /XObject << /Fm0 6 0 R >> >>"
         extra = [
@@ -295,7 +321,7 @@ def make_bomb_pdf(
         page_content = _stream(b"", text_op)
         resources = b"<< /Font << /F1 5 0 R >> >>"
         extra = [_stream(filters, bomb)]
-    contents = b"[4 0 R 6 0 R]" if not in_form else b"4 0 R"
+    contents = b"[4 0 R" + b" 6 0 R" * repeats + b"]" if not (in_form or in_font) else b"4 0 R"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -2,7 +2,7 @@
 
 A passage that explains "2.5 Suppressing errors" rarely repeats the words of its heading; the
 outline that most manuals carry names it. :func:`read_headings` lists the outline's entries with
-their pages (in the parser process: pypdf and the standard library only);
+their pages (in the parser process: PDFium and the standard library only);
 :class:`SectionTracker` follows a file's pages in order and says, at each point of a page's
 text, which heading path is in force.
 """
@@ -13,9 +13,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pypdf import PdfReader
+if TYPE_CHECKING:
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
 __all__ = ["Heading", "SectionTracker", "read_headings"]
 
@@ -38,32 +39,26 @@ class Heading:
     title: str
 
 
-def read_headings(reader: PdfReader) -> tuple[Heading, ...]:
+def read_headings(document: pdfium.PdfDocument) -> tuple[Heading, ...]:
     """The outline's entries in document order; ``()`` when there is none or it is broken.
 
-    A broken outline costs the file its section names, never the load.
+    A broken outline costs the file its section names, never the load. Entries below
+    level 12 are left out (PDFium stops at a loop in the outline too).
     """
     headings: list[Heading] = []
     try:
-        _walk(reader, reader.outline, 0, headings)
-    except Exception as exc:  # outlines of damaged files raise anything pypdf can
+        for entry in document.get_toc(max_depth=_MAX_DEPTH + 1):
+            if len(headings) >= _MAX_HEADINGS:
+                break
+            destination = entry.get_dest()
+            index = destination.get_index() if destination is not None else None
+            title = _SPACES.sub(" ", str(entry.get_title() or "")).strip()[:_MAX_TITLE_CHARS]
+            if index is not None and title:
+                headings.append(Heading(page=index + 1, level=int(entry.level), title=title))
+    except Exception as exc:  # outlines of damaged files raise anything PDFium can
         _log.info("outline unreadable, passages get no section names: %r", exc)
         return ()
     return tuple(headings)
-
-
-def _walk(reader: PdfReader, entries: Sequence[Any], level: int, into: list[Heading]) -> None:
-    for entry in entries:
-        if len(into) >= _MAX_HEADINGS:
-            return
-        if isinstance(entry, list):
-            if level < _MAX_DEPTH:
-                _walk(reader, entry, level + 1, into)
-            continue
-        index = reader.get_destination_page_number(entry)
-        title = _SPACES.sub(" ", str(entry.title or "")).strip()[:_MAX_TITLE_CHARS]
-        if index is not None and index >= 0 and title:
-            into.append(Heading(page=index + 1, level=level, title=title))
 
 
 class SectionTracker:

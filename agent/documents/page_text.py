@@ -42,6 +42,8 @@ _CHAR_MAP: dict[int, str] = {
     0x2029: "\n\n",
     0x0C: "\n\n",  # form feed
     0x0B: "\n",
+    # PDFium writes a hyphen that ends a line as U+FFFE and drops the line break after it.
+    0xFFFE: "-\n",
 }
 # C0/C1 controls other than tab and newline, and any whitespace but tab and newline.
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|[^\S\n\t]")

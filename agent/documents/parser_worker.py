@@ -44,7 +44,12 @@ def start_worker(pid: Synchronized[int]) -> None:
 
 
 def run_limited(timeout: float, display_name: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn`` under an alarm of ``timeout`` seconds of wall time in this process."""
+    """Run ``fn`` under an alarm of ``timeout`` seconds of wall time in this process.
+
+    The alarm's handler runs between Python bytecodes, so it stops a call between two PDFium
+    calls (pages, streams) but not inside one: a file that hangs PDFium's C code is ended by
+    the pool's backstop, which replaces this process.
+    """
 
     def expire(signum: int, frame: object) -> None:
         raise too_slow(display_name, timeout)

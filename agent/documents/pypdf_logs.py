@@ -1,9 +1,8 @@
 """pypdf's log records, diverted per call instead of flooding the root logger.
 
-:func:`agent.documents.pdf.inspect_pdf` and :func:`~agent.documents.pdf.extract_pages` read
-under ``ROUTER.capture``: what pypdf logs meanwhile goes into the call's
-:class:`PypdfWarnings`, which the caller summarises in one line and checks for a limit error
-that pypdf swallowed.
+:func:`agent.documents.stream_guard.check_streams` reads under ``ROUTER.capture``: what pypdf
+logs meanwhile goes into the call's :class:`PypdfWarnings`, which the caller summarises in one
+line and checks for a limit error that pypdf swallowed.
 """
 
 from __future__ import annotations

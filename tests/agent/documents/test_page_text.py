@@ -45,6 +45,12 @@ def manual(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (" \n \t \n", ""),
         ("m\u00b2 and \u00bd stay", "m\u00b2 and \u00bd stay"),
         ("hyphen-\n\nparagraph", "hyphen-\n\nparagraph"),
+        # PDFium's line-end hyphen: U+FFFE, the line break dropped.
+        (
+            "Further\ufffemore a well-known, well\ufffeknown PDF\ufffefile",
+            "Furthermore a well-known, well-known PDF-file",
+        ),
+        ("line end\ufffe", "line end-"),
     ],
 )
 def test_clean_page_text(raw: str, clean: str) -> None:

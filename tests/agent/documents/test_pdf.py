@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from pypdf import get_configuration
 
 from agent.documents.display_names import safe_display_name
 from agent.documents.page_text import PageText
+from agent.documents.parse_pool import ParsePool
 from agent.documents.pdf import PdfInfo, PdfLimits, ensure_text, extract_pages, inspect_pdf
 from agent.errors import (
     CorruptDocument,
@@ -122,6 +124,12 @@ def test_size_limit_is_checked_before_content(tmp_path: Path) -> None:
         extract_pages(path, "big.pdf", 1, 1, limits)
 
 
+def test_a_pdf_without_pages_is_refused(tmp_path: Path) -> None:
+    path = pdfs.make_pageless_pdf(tmp_path / "none.pdf")
+    with pytest.raises(CorruptDocument, match=r"^'none\.pdf' has no pages: check that it is"):
+        inspect_pdf(path, "none.pdf", LIMITS)
+
+
 def test_empty_is_checked_before_size(tmp_path: Path) -> None:
     path = pdfs.make_empty(tmp_path / "e.pdf")
     with pytest.raises(EmptyDocument):
@@ -155,12 +163,62 @@ def test_limits_must_be_positive(field: str) -> None:
 def test_bomb_is_rejected_as_too_large(tmp_path: Path, layers: int, in_form: bool) -> None:
     path = pdfs.make_bomb_pdf(tmp_path / "bomb.pdf", layers=layers, in_form=in_form)
     assert path.stat().st_size < 300_000
-    # Opening does not decode content streams, so inspection passes ...
-    assert inspect_pdf(path, "bomb.pdf", LIMITS).pages == 1
-    # ... and extraction stops at the cap instead of inflating 256 MB.
+    # The streams PDFium would inflate are checked (up to the cap) when the file is opened,
+    # so inspection refuses it, before a load reads any page ...
+    with pytest.raises(DocumentTooLarge) as caught:
+        inspect_pdf(path, "bomb.pdf", LIMITS)
+    assert str(caught.value).startswith("'bomb.pdf' expands to more than 8 MB when decompressed")
+    # ... and extraction on its own does too, instead of inflating 256 MB.
     with pytest.raises(DocumentTooLarge) as caught:
         extract_pages(path, "bomb.pdf", 1, 1, LIMITS)
     assert str(caught.value).startswith("'bomb.pdf' expands to more than 8 MB when decompressed")
+
+
+def test_bomb_in_an_embedded_font_is_rejected(tmp_path: Path) -> None:
+    """PDFium inflates a page's font programs to read its text (256 MB here: 512 MB RSS)."""
+    path = pdfs.make_bomb_pdf(tmp_path / "font.pdf", in_font=True)
+    with pytest.raises(DocumentTooLarge, match=r"^'font\.pdf' expands to more than 8 MB"):
+        inspect_pdf(path, "font.pdf", LIMITS)
+    small = pdfs.make_bomb_pdf(tmp_path / "small.pdf", MIB, in_font=True)
+    assert inspect_pdf(small, "small.pdf", LIMITS).pages == 1
+
+
+def test_content_streams_of_a_page_count_together(tmp_path: Path) -> None:
+    # Two 5 MB parts pass one by one, but PDFium concatenates them: 10 MB, over the 8 MB cap.
+    path = pdfs.make_bomb_pdf(tmp_path / "parts.pdf", 5 * MIB, repeats=2)
+    with pytest.raises(DocumentTooLarge, match="expands to more than 8 MB"):
+        extract_pages(path, "parts.pdf", 1, 1, LIMITS)
+    under = pdfs.make_bomb_pdf(tmp_path / "under.pdf", 3 * MIB, repeats=2)
+    (page,) = extract_pages(under, "under.pdf", 1, 1, LIMITS)
+    assert page.text == "Harmless looking text"
+
+
+def test_a_file_changed_at_the_same_path_is_read_again(tmp_path: Path) -> None:
+    """The process keeps the last file open between page ranges, for the same bytes only."""
+    path = pdfs.make_pdf(tmp_path / "same.pdf", ["First version."])
+    assert extract_pages(path, "same.pdf", 1, 1, LIMITS) == [PageText(1, "First version.")]
+    pdfs.make_pdf(path, ["Second version."])
+    assert extract_pages(path, "same.pdf", 1, 1, LIMITS) == [PageText(1, "Second version.")]
+    pdfs.make_bomb_pdf(path)
+    with pytest.raises(DocumentTooLarge):
+        extract_pages(path, "same.pdf", 1, 1, LIMITS)
+    # A lower page limit applies to the file already open.
+    pdfs.make_pdf(path, ["One.", "Two."])
+    assert len(extract_pages(path, "same.pdf", 1, 2, LIMITS)) == 2
+    with pytest.raises(DocumentTooLarge, match="over the 1-page limit"):
+        extract_pages(path, "same.pdf", 1, 1, replace(LIMITS, max_pages=1))
+
+
+def test_a_process_ends_quietly_with_its_last_file_open(manual: Path) -> None:
+    script = (
+        "from pathlib import Path\n"
+        "from agent.documents.pdf import PdfLimits, extract_pages\n"
+        f"extract_pages(Path({str(manual)!r}), 'm.pdf', 1, 2, PdfLimits(10**7, 10, 10**7))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stderr == ""  # pypdfium2 warns at exit of documents left open
 
 
 def test_pypdf_configuration_is_restored_after_a_call(tmp_path: Path) -> None:
@@ -281,7 +339,7 @@ def test_extract_rejects_bad_ranges(manual: Path, first: int, last: int) -> None
 
 
 def test_extract_keeps_lines_and_empty_pages(tmp_path: Path) -> None:
-    # pypdf's plain extraction turns any vertical gap into one "\n", so the
+    # Text extraction turns any vertical gap into one "\n", so the
     # blank line between the paragraphs comes back as a single line break.
     path = pdfs.make_pdf(tmp_path / "p.pdf", ["First para.\n\nSecond para.", "", "Third page."])
     pages = extract_pages(path, "p.pdf", 1, 3, LIMITS)
@@ -290,6 +348,14 @@ def test_extract_keeps_lines_and_empty_pages(tmp_path: Path) -> None:
         PageText(2, ""),
         PageText(3, "Third page."),
     ]
+
+
+def test_words_hyphenated_at_line_ends_are_joined(tmp_path: Path) -> None:
+    # PDFium reports a hyphen that ends a line as U+FFFE, without the line break.
+    text = "An exam-\nple of a well-\nknown well-known PDF-\nfile by Jean-\nPaul."
+    path = pdfs.make_pdf(tmp_path / "hyphens.pdf", [text])
+    (page,) = extract_pages(path, "hyphens.pdf", 1, 1, LIMITS)
+    assert page.text == "An example of a well-known well-known PDF-file by Jean-Paul."
 
 
 def test_extract_wraps_long_text_and_rejoins_ligatures(tmp_path: Path) -> None:
@@ -365,6 +431,25 @@ def test_pypdf_warnings_do_not_reach_the_root_logger(
     pypdf_logger = logging.getLogger("pypdf")
     assert pypdf_logger.propagate is True
     assert pypdf_logger.handlers == []
+
+
+# --------------------------------------------------------------- parser process
+
+
+async def test_the_parser_process_imports_only_what_parsing_needs(manual: Path) -> None:
+    """The worker is spawned per load: Milvus, onnxruntime or discord.py would cost it ~120 MB
+    and a second of start-up."""
+    pool = ParsePool(timeout=60)
+    try:
+        info = await pool.run("manual.pdf", inspect_pdf, manual, "manual.pdf", LIMITS)
+        await pool.run("manual.pdf", extract_pages, manual, "manual.pdf", 1, info.pages, LIMITS)
+        modules: list[str] = await pool.run("manual.pdf", eval, "sorted(__import__('sys').modules)")
+    finally:
+        pool.shutdown()
+    assert "pypdfium2" in modules
+    heavy = {"pymilvus", "onnxruntime", "numpy", "discord", "slack_bolt", "aiohttp", "bot"}
+    assert heavy.isdisjoint(name.split(".")[0] for name in modules)
+    assert not [name for name in modules if name.startswith("agent.documents.l")]
 
 
 # ------------------------------------------------------------------- factories
