@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.health import Check
 from bot.logs import route_pymilvus
 from bot.metrics import MeteredLLM, Metrics
+from bot.state import embedding_model
 
 _MB = 1024 * 1024
 # How often a running bot looks for loads whose process died or hung (their heartbeat stale).
@@ -47,13 +48,14 @@ def pdf_limits(settings: Settings) -> PdfLimits:
     )
 
 
-async def make_embedder(settings: Settings) -> Embedder:
-    """Build the configured embedder and prove it works; blocking parts run in threads."""
+async def make_embedder(settings: Settings, model: str | None = None) -> Embedder:
+    """Build the embedder (``model``, else the configured one or the default for a new data
+    folder) and prove it works; blocking parts run in threads."""
     emb = settings.embeddings
     embedder = await asyncio.to_thread(
         build_embedder,
         emb.backend,
-        model=emb.model,
+        model=model or settings.embedding_model(),
         cache_dir=settings.model_cache_dir,
         base_url=emb.base_url,
         api_key=emb.api_key.get_secret_value() if emb.api_key else None,
@@ -225,9 +227,10 @@ async def open_runtime(
 @asynccontextmanager
 async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
     route_pymilvus()
-    embedder = await make_embedder(settings)
-    try:
-        async with open_database(settings.storage.sqlite_path) as db:
+    async with open_database(settings.storage.sqlite_path) as db:
+        registry = SourceRegistry(db)
+        embedder = await make_embedder(settings, await embedding_model(settings, registry))
+        try:
             archive = await MilvusArchive.connect(
                 settings.milvus_uri,
                 collection=collection_name(
@@ -242,7 +245,6 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
                 timeout=settings.milvus.timeout,
             )
             try:
-                registry = SourceRegistry(db)
                 keyword = KeywordIndex(db)
                 library = Library(
                     registry=registry,
@@ -269,5 +271,5 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
                         await watcher
             finally:
                 await archive.close()
-    finally:
-        await embedder.aclose()
+        finally:
+            await embedder.aclose()

@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +38,11 @@ else:
     import tomli as tomllib  # pyright: ignore[reportMissingImports] (3.10 only)
 
 from agent.errors import ArchivistError
+
+# The local backend's models, the default first: the same names as
+# agent.documents.embed.LOCAL_MODEL_IDS, not imported (onnxruntime and tokenizers would come
+# with it into every command; a test keeps the two equal).
+LOCAL_MODELS = ("all-MiniLM-L6-v2-q8", "all-MiniLM-L6-v2")
 
 ENV_PREFIX = "ARCHIVIST_"
 DEFAULT_CONFIG_FILE = Path("config.toml")
@@ -86,7 +98,9 @@ class EmbeddingSettings(_Section):
     """How passages and queries become vectors."""
 
     backend: Literal["local", "openai"] = "local"
-    model: str = "all-MiniLM-L6-v2"
+    model: str | None = None
+    """None: for the local backend, the model the state file's sources were embedded with,
+    else the fastest (see :meth:`Settings.embedding_model`)."""
     base_url: str | None = None
     api_key: SecretStr | None = None
     batch_size: int = Field(default=32, ge=1, le=1024)
@@ -227,6 +241,15 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     logging: LoggingSettings = LoggingSettings()
 
+    def embedding_model(self, in_use: Collection[str] = ()) -> str:
+        """The embedding model to run: ``[embeddings] model``, else (local backend) one that
+        ``in_use``, the models the state file's sources were embedded with, has, so that an
+        installation keeps searching what it loaded, else the int8 one, 1.8x as fast to load
+        with the same hybrid recall (docs/benchmarks.md, "Embeddings: int8")."""
+        if self.embeddings.model is not None:
+            return self.embeddings.model
+        return next((m for m in LOCAL_MODELS if m in in_use), LOCAL_MODELS[0])
+
     @property
     def model_cache_dir(self) -> Path:
         """Where converted model files are cached: ``[embeddings] cache_dir``, else once per
@@ -296,6 +319,11 @@ def load_settings(config_file: Path | None = None) -> Settings:
         raise ConfigError(f"config error: {path}: not valid TOML ({exc})") from None
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    if settings.embeddings.backend == "openai" and settings.embeddings.model is None:
+        raise ConfigError(
+            "config error: embeddings.model: name the endpoint's embedding model when backend"
+            " is openai ([embeddings] model or ARCHIVIST_EMBEDDINGS_MODEL)"
+        )
     return _with_platform_environment(_with_openai_environment(settings, os.environ), os.environ)
 
 

@@ -26,6 +26,7 @@ _ORIGINS = {
     "storage.data_dir": ("--data-dir", "Data folder"),
     "milvus.uri": ("--milvus-uri", "Milvus URI"),
     "embeddings.backend": ("--embedding-backend", "Embedding backend"),
+    "embeddings.model": ("--embedding-model", "Embedding model"),
     "llm.base_url": ("--llm-base-url", "LLM endpoint"),
     "llm.model": ("--llm-model", "LLM model"),
 }
@@ -116,6 +117,11 @@ def _no_answer() -> ConfigureError:
     default=None,
     help="local: all-MiniLM-L6-v2 in this process (default); openai: an embeddings endpoint.",
 )
+@click.option(
+    "--embedding-model",
+    default=None,
+    help="With --embedding-backend openai: the endpoint's model (default text-embedding-3-small).",
+)
 @click.option("--llm-base-url", default=None, help="OpenAI-compatible endpoint, empty for none.")
 @click.option(
     "--llm-model", default=None, help="Model name sent to the endpoint (default: gpt-4o-mini)."
@@ -129,6 +135,7 @@ def configure(
     data_dir: str | None,
     milvus_uri: str | None,
     embedding_backend: str | None,
+    embedding_model: str | None,
     llm_base_url: str | None,
     llm_model: str | None,
     force: bool,
@@ -172,25 +179,33 @@ def _answers(
         and (not interactive or not click.confirm(f"{target} exists: overwrite it?"))
     ):
         raise ConfigureError(f"{target} exists: pass --force to overwrite it.")
+    # The wizard asks in this order: storage, Milvus, embeddings, the language model.
+    storage = {"data_dir": _ask(interactive, "Data folder", data_dir, "data")}
+    milvus = {
+        "uri": _ask(
+            interactive,
+            "Milvus URI (empty: Milvus Lite file in the data folder; or http://host:19530)",
+            milvus_uri,
+            "",
+        )
+    }
+    backend = _ask(
+        interactive,
+        "Embedding backend",
+        embedding_backend,
+        "local",
+        type=click.Choice(["local", "openai"]),
+    )
+    embeddings = {"backend": backend}
+    if backend == "openai":
+        # The local backend picks its own model; an endpoint's must be named.
+        embeddings["model"] = _ask(
+            interactive, "Embedding model", params["embedding_model"], "text-embedding-3-small"
+        )
     return {
-        "storage": {"data_dir": _ask(interactive, "Data folder", data_dir, "data")},
-        "milvus": {
-            "uri": _ask(
-                interactive,
-                "Milvus URI (empty: Milvus Lite file in the data folder; or http://host:19530)",
-                milvus_uri,
-                "",
-            )
-        },
-        "embeddings": {
-            "backend": _ask(
-                interactive,
-                "Embedding backend",
-                embedding_backend,
-                "local",
-                type=click.Choice(["local", "openai"]),
-            )
-        },
+        "storage": storage,
+        "milvus": milvus,
+        "embeddings": embeddings,
         "llm": {
             "base_url": _ask(
                 interactive, "LLM endpoint (OpenAI-compatible; empty for none)", llm_base_url, ""

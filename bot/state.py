@@ -40,6 +40,14 @@ class StateFile:
         return await describe(state, self.agents, self.recall, self.links)
 
 
+async def embedding_model(settings: Settings, registry: SourceRegistry) -> str:
+    """The embedding model this installation runs: the configured one, else the one its
+    sources were embedded with (a new data folder gets the default)."""
+    if settings.embeddings.model is not None:
+        return settings.embeddings.model
+    return settings.embedding_model({s.embedding_model for s in await registry.visible()})
+
+
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[StateFile]:
     """Open the state file and yield its sources, links and agents."""
@@ -49,5 +57,6 @@ async def open_state(settings: Settings) -> AsyncIterator[StateFile]:
         await recover(registry, None)
         # The dimension is the model's to say (an OpenAI-compatible one tells it on its first
         # call): here the model's name decides what may be attached, the bot checks the rest.
-        links = Links(registry, model_id=settings.embeddings.model, dim=None)
+        model = await embedding_model(settings, registry)
+        links = Links(registry, model_id=model, dim=None)
         yield StateFile(registry, links, AgentStore(db), RecallStore(db))

@@ -393,6 +393,37 @@ def test_configure_asks_when_interactive(env: dict[str, str], tmp_path: Path) ->
     assert "base_url" not in text  # left empty: not written, so the default applies
 
 
+def test_configure_names_an_endpoints_embedding_model(env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "config.toml"
+    answers = ["", "", "openai", "nomic-embed-text", "", ""]
+    result = CliRunner().invoke(
+        cli, ["configure", "--output", str(target)], input="\n".join(answers) + "\n", env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "Embedding model [text-embedding-3-small]" in result.output
+    assert '[embeddings]\nbackend = "openai"\nmodel = "nomic-embed-text"' in target.read_text()
+
+
+def test_an_installation_keeps_the_model_its_sources_were_embedded_with(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 3)
+    older = {**env, "ARCHIVIST_EMBEDDINGS_MODEL": "all-MiniLM-L6-v2"}
+    load = ("load", "directory", "--name", "manual", "--input-files", str(manual))
+    assert archivist(older, *load).exit_code == 0
+    # Upgraded with the model left unset: the sources it has are still searched...
+    found = archivist(env, "sources", "search", "--source", "manual", pdfs.manual_marker(2))
+    assert found.exit_code == 0, found.output
+    assert found.stdout.startswith("[1] manual.pdf p.2 (")
+    shown = archivist(env, "sources", "show", "--json", "manual")
+    assert json.loads(shown.stdout)["embedding_model"] == "all-MiniLM-L6-v2"
+    # ...while a new data folder gets the int8 model.
+    fresh = {**env, "ARCHIVIST_STORAGE_DATA_DIR": str(tmp_path / "fresh")}
+    assert archivist(fresh, *load).exit_code == 0
+    shown = archivist(fresh, "sources", "show", "--json", "manual")
+    assert json.loads(shown.stdout)["embedding_model"] == "all-MiniLM-L6-v2-q8"
+
+
 def test_configure_keeps_a_working_config_when_the_new_one_is_bad(
     env: dict[str, str], tmp_path: Path
 ) -> None:

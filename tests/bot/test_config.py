@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from agent.documents.embed import LOCAL_MODEL_IDS
+from bot.config import LOCAL_MODELS, ConfigError, load_settings
 from bot.logs import REDACTED, RedactSecrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,6 +19,30 @@ def test_defaults_put_everything_under_the_data_folder(clean_env: None) -> None:
     assert settings.storage.sqlite_path == Path("data/archivist.db")
     assert settings.milvus_uri == "data/milvus.db"
     assert settings.embeddings.backend == "local"
+
+
+def test_the_local_model_is_the_one_the_sources_use_else_the_fastest(clean_env: None) -> None:
+    settings = load_settings()
+    assert settings.embeddings.model is None
+    assert settings.embedding_model() == "all-MiniLM-L6-v2-q8"  # a new data folder
+    assert settings.embedding_model({"all-MiniLM-L6-v2"}) == "all-MiniLM-L6-v2"
+    both = {"all-MiniLM-L6-v2", "all-MiniLM-L6-v2-q8"}
+    assert settings.embedding_model(both) == "all-MiniLM-L6-v2-q8"
+    chosen = settings.model_copy(
+        update={"embeddings": settings.embeddings.model_copy(update={"model": "all-MiniLM-L6-v2"})}
+    )
+    assert chosen.embedding_model({"all-MiniLM-L6-v2-q8"}) == "all-MiniLM-L6-v2"
+    assert LOCAL_MODELS == LOCAL_MODEL_IDS  # bot.config names them without importing them
+
+
+def test_an_endpoint_needs_its_embedding_model_named(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_BACKEND", "openai")
+    with pytest.raises(ConfigError, match=r"^config error: embeddings\.model: name the endpoint"):
+        load_settings()
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_MODEL", "text-embedding-3-small")
+    assert load_settings().embedding_model() == "text-embedding-3-small"
 
 
 def test_the_converted_model_is_cached_once_per_user(
