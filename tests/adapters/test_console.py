@@ -20,6 +20,7 @@ from agent.values import Citation
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs
+from tests.bot.test_run import archivist
 from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
 
@@ -163,18 +164,9 @@ async def test_agents_are_listed_and_shown(tmp_path: Path, model_cache: Path) ->
 
 
 async def cli(env: dict[str, str], *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+    code, out, err = await archivist(env, *args)
+    assert code == 0, err
+    return out
 
 
 async def test_a_kill_during_a_turn_loses_no_user_message(

@@ -14,24 +14,8 @@ import aiohttp
 
 from bot.admin import admin_file
 from tests import pdfs
-from tests.bot.test_run import on_discord, run_env, start
+from tests.bot.test_run import archivist, on_discord, run_env, start
 from tests.fake_discord import FakeDiscord
-
-
-async def archivist(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """``archivist ARGS`` as its own process, without blocking the fake Discord's loop."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 180)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def status_of(url: str, token: str | None) -> int:

@@ -92,6 +92,22 @@ async def start(env: dict[str, str]) -> Bot:
     return Bot(process)
 
 
+async def archivist(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """``archivist ARGS`` as its own process, without blocking the fake Discord's loop."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 async def get(url: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         return response.status, await response.text()

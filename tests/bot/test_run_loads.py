@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from agent.documents.running import LOAD_REFUSED
 from tests import pdfs
-from tests.bot.test_run import Bot, on_discord, run_env, start
+from tests.bot.test_run import Bot, archivist, on_discord, run_env, start
 from tests.fake_discord import FakeDiscord
 from tests.fake_openai import FakeOpenAI
 
@@ -82,19 +81,8 @@ def _env(
 
 async def _sources(env: dict[str, str]) -> list[JSON]:
     """``archivist sources list --json``, run while the fakes keep serving."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "sources",
-        "list",
-        "--json",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, err.decode()
+    code, out, err = await archivist(env, "sources", "list", "--json")
+    assert code == 0, err
     found: list[JSON] = json.loads(out)
     return found
 
