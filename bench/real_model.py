@@ -289,7 +289,7 @@ class RecordingProxy:
         self._responses.close()
         self._requests.close()
 
-    async def _forward(self, request: web.Request) -> web.Response:
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
         sent = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() in _PASSED_HEADERS}
@@ -297,11 +297,24 @@ class RecordingProxy:
         async with self._session.request(
             request.method, self.upstream + request.path_qs, data=sent, headers=headers
         ) as upstream:
-            body = await upstream.read()
             status, content_type = upstream.status, upstream.content_type
+            response: web.StreamResponse
+            if content_type != "text/event-stream":
+                body = await upstream.read()
+                response = web.Response(body=body, status=status, content_type=content_type)
+            else:
+                # Passed on as it comes, so the agent streams as it would from the server.
+                response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
+                await response.prepare(request)
+                parts = []
+                async for part in upstream.content.iter_any():
+                    parts.append(part)
+                    await response.write(part)
+                await response.write_eof()
+                body = json.dumps(assembled(b"".join(parts))).encode()
         if request.path.endswith("/chat/completions"):
             self._record(sent, body, status, time.perf_counter() - started)
-        return web.Response(body=body, status=status, content_type=content_type)
+        return response
 
     def _record(self, sent: bytes, body: bytes, status: int, seconds: float) -> None:
         exchange = Exchange(
@@ -317,6 +330,39 @@ class RecordingProxy:
 
 
 _PASSED_HEADERS: Final = frozenset({"content-type", "authorization", "accept"})
+
+
+def assembled(events: bytes) -> dict[str, Any]:
+    """A streamed answer (server-sent events) as the one JSON body it stands for, so the
+    recording reads the same whether the agent streamed or not."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    body: dict[str, Any] = {}
+    finish: str | None = None
+    for line in events.decode(errors="replace").splitlines():
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            continue
+        chunk = _json(line[5:].strip().encode())
+        if not isinstance(chunk, dict):
+            continue
+        body.update({k: v for k, v in chunk.items() if k in ("usage", "timings") and v})
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            content.append(delta.get("content") or "")
+            for call in delta.get("tool_calls") or []:
+                into = calls.setdefault(
+                    call.get("index", 0),
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                into["id"] = call.get("id") or into["id"]
+                function = call.get("function") or {}
+                into["function"]["name"] += function.get("name") or ""
+                into["function"]["arguments"] += function.get("arguments") or ""
+            finish = choice.get("finish_reason") or finish
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {**body, "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
 
 
 def _json(raw: bytes) -> Any:
@@ -439,6 +485,8 @@ class Turn:
     reused_tokens: int = 0
     completion_tokens: int = 0
     quirks: list[str] = field(default_factory=list)
+    first_words: float | None = None
+    """Seconds until the first words of the reply were shown (streamed), if any were."""
 
 
 def load_questions(path: Path) -> tuple[dict[str, Any], list[Question]]:
@@ -678,8 +726,15 @@ async def _turn(
     proxy.turn = question.id
     first = len(proxy.exchanges)
     started = time.perf_counter()
-    reply = await core.ask(Incoming(conversation, SCOPE, question.question))
+    first_words: list[float] = []
+
+    def shown(text: str) -> None:
+        if text.strip() and not first_words:
+            first_words.append(time.perf_counter() - started)
+
+    reply = await core.ask(Incoming(conversation, SCOPE, question.question, on_partial=shown))
     turn = score(question, reply, time.perf_counter() - started)
+    turn.first_words = round(first_words[0], 1) if first_words else None
     native = add_exchanges(turn, proxy.exchanges[first:])
     run_calls = calls.since_last()
     turn.run_calls = [name for _, name in run_calls]
@@ -774,6 +829,7 @@ def summary_rows(turns: Sequence[Turn]) -> list[tuple[str, str]]:
         ("prompt tokens (reused from the server's cache)", f"{prompt:,} ({share:.0%})"),
         ("generated tokens", f"{sum(t.completion_tokens for t in turns):,}"),
         ("seconds per turn: p50 / max", f"{percentile(seconds, 50):.0f} / {max(seconds):.0f}"),
+        ("seconds to the first words shown: p50 / max (turns that streamed some)", _first(turns)),
         ("raw responses by quirk", ", ".join(f"{k} {v}" for k, v in sorted(seen.items())) or "-"),
     ]
 
@@ -784,18 +840,26 @@ def _cell(text: str, limit: int = 90) -> str:
     return flat.replace("|", "\\|").replace("<", "&lt;")
 
 
+def _first(turns: Sequence[Turn]) -> str:
+    shown = [t.first_words for t in turns if t.first_words is not None]
+    if not shown:
+        return "-"
+    return f"{percentile(shown, 50):.0f} / {max(shown):.0f} ({len(shown)} of {len(turns)})"
+
+
 def per_question_table(turns: Sequence[Turn]) -> str:
     """One Markdown row per turn."""
     mark = {True: "yes", False: "no", None: "-"}
     head = (
         "| id | kind | question | answered | correct | page | markup | steps | native / parsed"
-        " | prompt tok (reused) | s | quirks | reply |\n"
-        "|---|---|---|---|---|---|---|---:|---|---:|---:|---|---|\n"
+        " | prompt tok (reused) | s | first words s | quirks | reply |\n"
+        "|---|---|---|---|---|---|---|---:|---|---:|---:|---:|---|---|\n"
     )
     return head + "\n".join(
         f"| {t.id} | {t.kind} | {_cell(t.question, 60)} | {mark[t.answered]} | {mark[t.correct]}"
         f" | {mark[t.page_right]} | {mark[t.markup]} | {t.steps} | {t.native_calls} /"
         f" {t.parsed_calls} | {t.prompt_tokens:,} ({t.reused_tokens:,}) | {t.seconds:.0f}"
+        f" | {'-' if t.first_words is None else f'{t.first_words:.0f}'}"
         f" | {_cell(', '.join(sorted(set(t.quirks))), 60)} | {_cell(t.notice or t.reply)} |"
         for t in turns
     )
