@@ -19,6 +19,8 @@ after the other, so that every peak RSS belongs to one job only:
 
 The reference printed with the table is MemGPT 0.3.25 loading a 285-page manual (914
 passages) in 35.8 s with a 1.53 GB peak RSS on a 2-core machine with the same model.
+``--vs-memgpt`` measures MemGPT itself instead, on the same manuals in the same run
+(``bench.memgpt``, section "Ingest against MemGPT 0.3.25").
 
 Variants are settings overrides, e.g. ``--variant t1:embeddings.threads=1``; several may be
 given. ``--sweep`` adds a fixed set of variants (threads, batch size, pages per task,
@@ -682,6 +684,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         help="render the report from results saved with --json (repeatable), running nothing",
     )
+    p.add_argument(
+        "--vs-memgpt",
+        action="store_true",
+        help="load each manual with MemGPT 0.3.25 and Archivist alternately (bench/memgpt.py)",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="--vs-memgpt rounds (best kept)")
     p.add_argument("--child", choices=("load", "floor", "parse"), help=argparse.SUPPRESS)
     p.add_argument("--pdf", help=argparse.SUPPRESS)
     p.add_argument("--manual", help=argparse.SUPPRESS)
@@ -696,6 +704,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return run_child(args)
+    if args.vs_memgpt:  # its own section, "Ingest against MemGPT 0.3.25"
+        from bench import memgpt
+
+        return memgpt.run_and_report(
+            args.manuals.split(","),
+            memgpt.ARCHIVIST_MODELS,
+            args.rounds,
+            write=not args.no_write,
+            json_path=args.json,
+            command="python -m bench.ingest " + " ".join(sys.argv[1:]),
+        )
     variants: list[tuple[str, dict[str, Any]]] = [("default", {})]
     for spec in args.variant:
         name, _, rest = spec.partition(":")
