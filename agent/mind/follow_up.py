@@ -6,7 +6,7 @@ find; the question before them does. A large model rewrites such a query itself;
 (the kind self-hosters run on a CPU) searches the words as they stand and finds nothing of use.
 So a message that reads as a follow-up is searched together with the person's previous one.
 A follow-up, here (English): a short message that starts with a connective ("and", "what
-about"…) or leans on a word pointing back ("it", "that", "the second"…).
+about"…) or leans on a word pointing back ("it", "those", "the second"…).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ _CONNECTIVE = re.compile(
     r"^\s*(and|but|also|so|then|or|ok(ay)?|what about|how about|same for|and what about)\b",
     re.IGNORECASE,
 )
+# Not a bare "that" or "this": "why does R say that .3 + .6 is FALSE?" stands alone.
 _POINTING_BACK = re.compile(
-    r"\b(it|its|that|this|these|those|them|they|there|one|ones|former|latter"
+    r"\b(it|its|these|those|them|they|one|ones|former|latter|(that|this) one"
     r"|the (first|second|third|last|other|next|previous|same))\b",
     re.IGNORECASE,
 )

@@ -47,6 +47,10 @@ class TurnContext:
     messages: list[str] = field(default_factory=list)
     refused: int = 0
     """Replies this turn that could not be shown (markup, JSON, a repeat)."""
+    unseen: list[int] = field(default_factory=list)
+    """Messages that leave the prompt when the turn ends: replies nobody saw, the notes that
+    told the model why, and the "could not put an answer into words" apology, which a small
+    model otherwise copies."""
     # Archive results shown this turn, by the handle the model cites them with, and their text.
     handles: dict[int, Citation] = field(default_factory=dict)
     shown: dict[int, str] = field(default_factory=dict)

@@ -237,8 +237,13 @@ class Agents:
                 if stop is Stop.STEP_LIMIT
                 else NO_ANSWER
             )
-            await self._recall.add(state.id, Message("assistant", fallback))
+            row = await self._recall.add(state.id, Message("assistant", fallback))
+            if fallback == NO_ANSWER:
+                # Kept for search but out of view: a small model copies the apology as its
+                # answer to every later question (bench/real_model.py, 5020059).
+                ctx.unseen.append(row)
             ctx.messages.append(fallback)
+        await self._recall.hide(state.id, ctx.unseen)
         messages, citations = await _cited(ctx)
         return Reply(messages, citations, thoughts, stop)
 
@@ -250,11 +255,11 @@ class Agents:
         ]
         # An assistant message needs text unless it calls functions.
         content = completion.content if completion.content or calls else ""
-        await self._recall.add(
+        row = await self._recall.add(
             ctx.agent.id, Message("assistant", content, tool_calls=calls or None)
         )
         if not calls:
-            return await self._speak(ctx, completion)
+            return await self._speak(ctx, completion, row)
         again = False
         for call in completion.tool_calls:
             sent = len(ctx.messages)
@@ -273,7 +278,7 @@ class Agents:
         # unless the model keeps writing what cannot be shown.
         return (again or not ctx.messages) and ctx.refused < MAX_REFUSALS
 
-    async def _speak(self, ctx: TurnContext, completion: Completion) -> bool:
+    async def _speak(self, ctx: TurnContext, completion: Completion, row: int) -> bool:
         """Deliver a plain-text reply if a person may see it, else tell the model why (once).
 
         True if the model gets another step.
@@ -289,9 +294,11 @@ class Agents:
             return False
         log.info("reply in %s not shown: %s", ctx.agent.key, reason)
         ctx.refused += 1
+        ctx.unseen.append(row)
         if ctx.refused >= MAX_REFUSALS:
             return False
-        await self._recall.add(ctx.agent.id, Message("system", NOT_SHOWN.format(reason=reason)))
+        note = Message("system", NOT_SHOWN.format(reason=reason))
+        ctx.unseen.append(await self._recall.add(ctx.agent.id, note))
         return True
 
     async def _search_first(self, ctx: TurnContext, text: str) -> None:

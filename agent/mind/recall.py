@@ -164,6 +164,14 @@ class RecallStore:
                 await conn.execute(SET_SUMMARY, (summary, int(agent_id)))
             return int(cursor.rowcount)
 
+    async def hide(self, agent_id: int, ids: Sequence[int]) -> None:
+        """Take these messages out of the prompt; search still finds them."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE messages SET in_context = 0 WHERE agent_id = ? AND id = ?",
+                [(int(agent_id), int(i)) for i in ids],
+            )
+
     async def count(self, agent_id: int) -> int:
         """How many messages of every role the agent has stored, evicted ones included."""
         row = await self._db.fetchone(

@@ -15,7 +15,7 @@ from agent.mind.follow_up import first_search_query, is_follow_up
         "what about windows?",
         "how do I install it?",
         "ok, and on a mac?",
-        "is that the default?",
+        "is that one the default?",
     ],
 )
 def test_follow_ups_are_searched_with_the_question_before(message: str) -> None:
@@ -33,6 +33,7 @@ def test_follow_ups_are_searched_with_the_question_before(message: str) -> None:
         "hi, who are you?",
         "how do I get the numbers back from a factor when R turned them into one on reading?",
         "Error: object 'x' not found",
+        "why does R say that .3 + .6 == .9 is FALSE??",
     ],
 )
 def test_questions_that_stand_alone_are_searched_as_they_are(message: str) -> None:

@@ -110,3 +110,22 @@ async def test_llama_cpps_context_refusal_teaches_the_window_and_the_turn_goes_o
         reply = await core.ask(ask("And then it rained."))
     assert reply.messages == ["I see."] and not reply.failed
     assert len(json.dumps(fake_openai.requests[-1]["messages"])) // 4 < 1024
+
+
+async def test_replies_nobody_saw_leave_the_prompt_when_the_turn_ends(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    # Recorded: with the unshown repeats, the notes about them and the fallback apology left
+    # in view, the small model answered every later question with the same apology.
+    status, body = recorded("refusal-after-correction")
+    fake_openai.recorded(status, body)
+    await core.ask(ask("what is a factor?"))
+    for _ in range(2):
+        fake_openai.recorded(status, body)
+    assert (await core.ask(ask("and a data frame?"))).messages == [NO_ANSWER]
+    fake_openai.reply("A list of columns of equal length.")
+    await core.ask(ask("what is a data frame?"))
+    prompt = [str(m.get("content")) for m in fake_openai.requests[-1]["messages"]]
+    assert prompt.count("I am sorry, but I cannot answer your question.") == 1  # the shown one
+    assert not any(NO_ANSWER in text or "[not shown]" in text for text in prompt)
+    assert sum("and a data frame?" in text for text in prompt) == 1  # the question stays
