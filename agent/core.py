@@ -24,8 +24,8 @@ from agent.documents.running import RunningLoads
 from agent.errors import INTERNAL_ERROR, AgentNotFound, ArchivistError, shown_url
 from agent.mind.conversations import Conversations
 from agent.mind.loop import Agents, Incoming, Reply, Stop
-from agent.mind.memory import AgentStore, AgentSummary
-from agent.mind.memory_view import MemoryView, describe
+from agent.mind.memory import AgentStore
+from agent.mind.memory_view import MemoryView, describe, describe_stored
 from agent.mind.notes import documents_only
 from agent.mind.recall import RecallStore
 from agent.telemetry import NoTelemetry, Telemetry
@@ -178,23 +178,16 @@ class Core:
             conversation, query, top_k=self._top_k, page=page
         )
 
-    async def agents(self) -> list[AgentSummary]:
-        """Every agent, by conversation key."""
-        return await self._store.list()
-
     async def memory(self, conversation: str, *, create: bool = True) -> MemoryView:
         """The conversation's agent's core memory and memory sizes.
 
         With ``create=False`` an unknown conversation is an error instead of a new agent.
         """
-        state = (
-            await self._agents.agent(conversation)
-            if create
-            else await self._store.get(conversation)
-        )
-        if state is None:
-            raise AgentNotFound(f"No agent for conversation '{conversation[:80]}'.")
-        return await describe(state, self._store, self._recall, self._library.links)
+        links = self._library.links
+        if not create:
+            return await describe_stored(conversation, self._store, self._recall, links)
+        state = await self._agents.agent(conversation)
+        return await describe(state, self._store, self._recall, links)
 
     async def reset(self, conversation: str, *, keep_core: bool = True) -> int:
         """Forget the conversation (sources stay attached); returns messages forgotten.

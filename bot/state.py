@@ -16,9 +16,8 @@ from agent.db import open_database
 from agent.documents.links import Links
 from agent.documents.recovery import recover
 from agent.documents.registry import SourceRegistry
-from agent.errors import AgentNotFound
 from agent.mind.memory import AgentStore
-from agent.mind.memory_view import MemoryView, describe
+from agent.mind.memory_view import MemoryView, describe_stored
 from agent.mind.recall import RecallStore
 from bot.config import Settings
 
@@ -33,18 +32,13 @@ class StateFile:
     recall: RecallStore
 
     async def memory(self, conversation: str) -> MemoryView:
-        """An existing agent's core memory and memory sizes."""
-        state = await self.agents.get(conversation)
-        if state is None:
-            raise AgentNotFound(f"No agent for conversation '{conversation[:80]}'.")
-        return await describe(state, self.agents, self.recall, self.links)
+        """An existing agent's core memory and memory sizes (AgentNotFound if none)."""
+        return await describe_stored(conversation, self.agents, self.recall, self.links)
 
 
 async def embedding_model(settings: Settings, registry: SourceRegistry) -> str:
     """The embedding model this installation runs: the configured one, else the one its
     sources were embedded with (a new data folder gets the default)."""
-    if settings.embeddings.model is not None:
-        return settings.embeddings.model
     return settings.embedding_model({s.embedding_model for s in await registry.visible()})
 
 

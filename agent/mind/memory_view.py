@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.documents.links import Links
+from agent.errors import AgentNotFound
 from agent.mind.memory import AgentState, AgentStore, CoreMemory
 from agent.mind.notes import archive_overview
 from agent.mind.recall import RecallStore
@@ -22,6 +23,16 @@ class MemoryView:
     messages: int
     sources: list[str]
     passages: int
+
+
+async def describe_stored(
+    conversation: str, store: AgentStore, recall: RecallStore, links: Links
+) -> MemoryView:
+    """The memory view of the conversation's agent, which must exist (nothing is created)."""
+    state = await store.get(conversation)
+    if state is None:
+        raise AgentNotFound(f"No agent for conversation '{conversation[:80]}'.")
+    return await describe(state, store, recall, links)
 
 
 async def describe(

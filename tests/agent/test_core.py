@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent.core import AgentNotFound, Core, FileInput, Incoming
+from bot.config import Settings
+from bot.state import open_state
 from tests import pdfs
 from tests.fake_openai import FakeOpenAI
 
@@ -27,16 +29,18 @@ async def _load_manual(core: Core, tmp_path: Path) -> None:
     assert report.failed == []
 
 
-async def test_memory_without_create_refuses_an_unknown_conversation_and_creates_nothing(
-    core: Core,
+async def test_the_stored_memory_refuses_an_unknown_conversation_and_creates_nothing(
+    core: Core, settings: Settings
 ) -> None:
-    with pytest.raises(AgentNotFound, match="No agent for conversation 'console:local:here'"):
-        await core.memory(HERE, create=False)
-    assert await core.agents() == []
-    view = await core.memory(HERE)
-    assert (view.messages, view.sources, view.passages) == (0, [], 0)
-    assert [a.key for a in await core.agents()] == [HERE]
-    assert await core.memory(HERE, create=False) == view
+    # What `archivist agents show` reads, from the state file beside the running core.
+    async with open_state(settings) as state:
+        with pytest.raises(AgentNotFound, match="No agent for conversation 'console:local:here'"):
+            await state.memory(HERE)
+        assert await state.agents.list() == []
+        view = await core.memory(HERE)
+        assert (view.messages, view.sources, view.passages) == (0, [], 0)
+        assert [a.key for a in await state.agents.list()] == [HERE]
+        assert await state.memory(HERE) == view
 
 
 async def test_reset_forgets_the_messages_and_keeps_the_attached_sources(
