@@ -20,6 +20,7 @@ from tests.fake_openai import (
     fake_openai,  # noqa: F401 (a fixture, used by name)
 )
 from tests.milvus_fixtures import milvus_server_uri  # noqa: F401 (a fixture, used by name)
+from tests.postgres_fixtures import postgres_server_url, postgres_url  # noqa: F401 (fixtures)
 
 _collections = itertools.count()
 
