@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from adapters.discord import DiscordAdapter, DiscordOptions
 from adapters.slack import SlackAdapter, SlackOptions
 from agent.core import Core
-from agent.db import Database, open_database
+from agent.db import Database, instance_id, open_database
 from agent.deliveries import Deliveries
 from agent.documents.archive import MilvusArchive
 from agent.documents.collection import collection_name
@@ -201,8 +201,8 @@ async def open_runtime(
                 summary_tokens=settings.llm.summary_max_tokens,
             ),
         )
-        conversations = Conversations(agents)
-        checks: dict[str, Check] = {"sqlite": db.ping, "milvus": library.archive.ping}
+        conversations = Conversations(agents, exclusive=db.exclusive)
+        checks: dict[str, Check] = {db.dialect: db.ping, "milvus": library.archive.ping}
         if llm is not None:
             checks["llm"] = llm.ping
         try:
@@ -227,7 +227,7 @@ async def open_runtime(
 @asynccontextmanager
 async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
     route_pymilvus()
-    async with open_database(settings.storage.sqlite_path) as db:
+    async with open_database(settings.storage.state_location) as db:
         registry = SourceRegistry(db)
         embedder = await make_embedder(settings, await embedding_model(settings, registry))
         try:
@@ -235,7 +235,7 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
                 settings.milvus_uri,
                 collection=collection_name(
                     settings.milvus.collection_prefix,
-                    await db.instance_id(),
+                    await instance_id(db),
                     embedder.model_id,
                     embedder.dim,
                 ),

@@ -47,7 +47,7 @@ def _check(data: dict[str, dict[str, str]], flags: set[str]) -> None:
     # The settings' own rules; imported here so that other commands do not load pydantic.
     from pydantic import BaseModel, ValidationError
 
-    from bot.config import EmbeddingSettings, LlmSettings, MilvusSettings, StorageSettings
+    from bot.sections import EmbeddingSettings, LlmSettings, MilvusSettings, StorageSettings
 
     sections: dict[str, type[BaseModel]] = {
         "storage": StorageSettings,

@@ -45,7 +45,7 @@ async def embedding_model(settings: Settings, registry: SourceRegistry) -> str:
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[StateFile]:
     """Open the state file and yield its sources, links and agents."""
-    async with open_database(settings.storage.sqlite_path) as db:
+    async with open_database(settings.storage.state_location) as db:
         registry = SourceRegistry(db)
         # A load that died shows as failed here too; its passages go at the next full start.
         await recover(registry, None)

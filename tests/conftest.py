@@ -42,13 +42,22 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 def make_settings(
-    data_dir: Path, model_cache: Path, milvus_uri: str = "", prefix: str = "t"
+    data_dir: Path,
+    model_cache: Path,
+    milvus_uri: str = "",
+    prefix: str = "t",
+    database_url: str | None = None,
 ) -> Settings:
-    """Settings for a test: its own data folder, the shared model cache, a fresh collection."""
+    """Settings for a test: its own data folder (or PostgreSQL database), the shared model
+    cache, a fresh collection."""
     settings = load_settings(None)
+    storage = {
+        "data_dir": data_dir,
+        "database_url": SecretStr(database_url) if database_url else None,
+    }
     return settings.model_copy(
         update={
-            "storage": settings.storage.model_copy(update={"data_dir": data_dir}),
+            "storage": settings.storage.model_copy(update=storage),
             "milvus": settings.milvus.model_copy(
                 update={"uri": milvus_uri, "collection_prefix": f"{prefix}{next(_collections)}"}
             ),
@@ -92,12 +101,36 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def state() -> str:
+    """The engine holding the state: SQLite. Modules that test the stores override this with
+    ``params=STATES`` to run on PostgreSQL as well."""
+    return "sqlite"
+
+
+STATES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture
+def state_location(state: str, request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A fresh state database for the test: a SQLite file, or a new PostgreSQL database."""
+    if state == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "data" / "archivist.db"
+
+
+@pytest.fixture
 def settings(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path, model_cache: Path, clean_env: None
+    backend: str,
+    state_location: str | Path,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    model_cache: Path,
+    clean_env: None,
 ) -> Settings:
-    """Settings on a fresh data folder, on the backend under test."""
+    """Settings on a fresh data folder, on the Milvus backend and state engine under test."""
     uri = request.getfixturevalue("milvus_server_uri") if backend == "server" else ""
-    return make_settings(tmp_path / "data", model_cache, uri)
+    url = state_location if isinstance(state_location, str) else None
+    return make_settings(tmp_path / "data", model_cache, uri, database_url=url)
 
 
 @pytest.fixture

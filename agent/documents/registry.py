@@ -8,20 +8,16 @@ filters in particular) ever handles user text.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import aiosqlite
-
-from agent.db import Database
+from agent.db import Database, Row
 from agent.documents.names import GLOBAL_SCOPE as GLOBAL_SCOPE
 from agent.documents.names import check_scope, check_source_name, sees
 from agent.errors import EmbeddingMismatch, SourceNotFound, SourceNotVisible, quoted_name
 from agent.values import Scope
-
-# Unix time in SQL, for heartbeats compared with time.time().
-_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
 Status = Literal["loading", "ready", "failed"]
 
@@ -75,11 +71,11 @@ class SourceFile:
     heartbeat: float | None
 
 
-def _source(row: aiosqlite.Row) -> Source:
+def _source(row: Row) -> Source:
     return Source(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (Row is not a dict)
 
 
-def _file(row: aiosqlite.Row) -> SourceFile:
+def _file(row: Row) -> SourceFile:
     return SourceFile(**{key: row[key] for key in row.keys()})  # noqa: SIM118
 
 
@@ -206,28 +202,23 @@ class SourceRegistry:
         """Register a file as ``loading``; None if the same content is already in the source.
         With ``refused`` (why), record a file refused before anything was stored as failed."""
         values = (int(source_id), name, sha256, int(size), "failed" if refused else "loading")
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO source_files (source_id, name, sha256, size, status, error, origin,"  # noqa: S608 (_NOW is a constant)
-                f" loaded_by, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {_NOW})"
-                " ON CONFLICT DO NOTHING",
-                (*values, refused, origin, loaded_by, owner),
-            )
-            file_id = cursor.lastrowid if cursor.rowcount else None
-        if file_id is None:
-            return None
-        row = await self._db.fetchone("SELECT * FROM source_files WHERE id = ?", (file_id,))
-        return _file(row) if row else None
+        rows = await self._db.write(
+            "INSERT INTO source_files (source_id, name, sha256, size, status, error, origin,"
+            " loaded_by, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING *",
+            (*values, refused, origin, loaded_by, owner, time.time()),
+        )
+        return _file(rows[0]) if rows else None
 
     async def heartbeat(self, file_id: int) -> bool:
         """Record that the load of a file is still at work; False if the file is gone
         (its source was deleted meanwhile)."""
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                f"UPDATE source_files SET heartbeat = {_NOW} WHERE id = ? AND status = 'loading'",  # noqa: S608
-                (int(file_id),),
-            )
-            return bool(cursor.rowcount)
+        rows = await self._db.write(
+            "UPDATE source_files SET heartbeat = ? WHERE id = ? AND status = 'loading'"
+            " RETURNING id",
+            (time.time(), int(file_id)),
+        )
+        return bool(rows)
 
     async def finish_file(self, file_id: int, *, pages: int, passages: int) -> bool:
         """Mark a loading file ready, and its source with it (visible) in one transaction.
@@ -235,12 +226,12 @@ class SourceRegistry:
         False if the file is no longer loading (its source was deleted meanwhile).
         """
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "UPDATE source_files SET status = 'ready', error = NULL, pages = ?, passages = ?"
                 " WHERE id = ? AND status = 'loading'",
                 (int(pages), int(passages), int(file_id)),
             )
-            if not cursor.rowcount:
+            if not changed:
                 return False
             await conn.execute(
                 "UPDATE sources SET status = 'ready', error = NULL"
@@ -278,12 +269,12 @@ class SourceRegistry:
         Checked and done in one statement, so a concurrent load into the same source keeps it.
         """
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "DELETE FROM sources WHERE id = ? AND NOT EXISTS (SELECT 1 FROM source_files f"
                 " WHERE f.source_id = sources.id AND f.status IN ('ready', 'loading'))",
                 (int(source_id),),
             )
-            if not cursor.rowcount:
+            if not changed:
                 return False
             await conn.execute(
                 "INSERT INTO archive_cleanup (source_id, reason) VALUES (?, 'empty source')",
@@ -331,21 +322,21 @@ class SourceRegistry:
                 " source or one of its own workspace."
             )
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "INSERT INTO attachments (agent_key, source_id, attached_by) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (agent_key, int(source_id), attached_by),
             )
-            return bool(cursor.rowcount)
+            return bool(changed)
 
     async def detach(self, agent_key: str, source_id: int) -> bool:
         """Unlink a source from an agent; True if a link was removed."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "DELETE FROM attachments WHERE agent_key = ? AND source_id = ?",
                 (agent_key, int(source_id)),
             )
-            return bool(cursor.rowcount)
+            return bool(changed)
 
     async def attached(self, agent_key: str) -> list[Source]:
         """Sources linked to an agent, by name."""

@@ -19,7 +19,7 @@ _HANDLE = re.compile(r"\s?\[(\d{1,6})\]")
 
 
 class CitationStore:
-    """Handles per agent, in SQLite."""
+    """Handles per agent, in the state database."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -32,7 +32,10 @@ class CitationStore:
                 await conn.execute(
                     "INSERT INTO citations (agent_id, handle, passage_id, document, page,"
                     " last_page, source, origin)"
-                    " SELECT ?, COALESCE(MAX(handle), 0) + 1, ?, ?, ?, ?, ?, ?"
+                    # Typed, as PostgreSQL cannot infer a parameter's type in a select list.
+                    " SELECT CAST(? AS BIGINT), COALESCE(MAX(handle), 0) + 1, CAST(? AS BIGINT),"
+                    " CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS TEXT),"
+                    " CAST(? AS TEXT)"
                     " FROM citations WHERE agent_id = ?"
                     " ON CONFLICT (agent_id, passage_id) DO NOTHING",
                     (
@@ -48,12 +51,12 @@ class CitationStore:
                 )
             ids = [r.passage_id for r in results]
             marks = ",".join("?" * len(ids))
-            cursor = await conn.execute(
+            rows = await conn.fetchall(
                 "SELECT passage_id, handle FROM citations"  # noqa: S608 (placeholders only)
                 f" WHERE agent_id = ? AND passage_id IN ({marks})",
                 (agent, *ids),
             )
-            handle_of = {int(row[0]): int(row[1]) for row in await cursor.fetchall()}
+            handle_of = {int(row[0]): int(row[1]) for row in rows}
         return [r.cited_as(handle_of[r.passage_id]) for r in results]
 
     async def resolve(self, agent_id: int, handles: Iterable[int]) -> dict[int, Citation]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Protocol, TypeVar
@@ -54,11 +55,27 @@ class TurnRunner(Protocol):
         ...
 
 
-class Conversations:
-    """Routes work to per-conversation workers."""
+Exclusive = Callable[[str], AbstractAsyncContextManager[None]]
 
-    def __init__(self, agents: TurnRunner, *, idle_seconds: float = 300.0) -> None:
+
+@asynccontextmanager
+async def _alone(conversation: str) -> AsyncIterator[None]:
+    yield
+
+
+class Conversations:
+    """Routes work to per-conversation workers.
+
+    ``exclusive(conversation)`` is held around each job: with several bot processes on one
+    database it keeps two of them from running the same conversation's turns at once (a
+    PostgreSQL advisory lock); one process alone needs nothing beyond its own queue.
+    """
+
+    def __init__(
+        self, agents: TurnRunner, *, idle_seconds: float = 300.0, exclusive: Exclusive = _alone
+    ) -> None:
         self._agents = agents
+        self._exclusive = exclusive
         self._idle = idle_seconds
         self._queues: dict[str, asyncio.Queue[_Job | _Sentinel]] = {}
         self._workers: set[asyncio.Task[None]] = set()
@@ -95,6 +112,9 @@ class Conversations:
             return await self.run(incoming.conversation, turn)
         except ShuttingDown:
             return Reply([], stop=Stop.SHUTTING_DOWN, notice=SHUTTING_DOWN)
+        except ArchivistError as exc:  # the conversation's lock could not be had
+            log.warning("turn in %s could not start: %s", incoming.conversation, exc)
+            return Reply([], stop=Stop.ERROR, notice=str(exc))
 
     async def run(self, conversation: str, job: Callable[[], Awaitable[T]]) -> T:
         """Run ``job`` in the conversation's order (e.g. a reset between two turns).
@@ -125,7 +145,8 @@ class Conversations:
                 if job is _STOP:
                     return
                 try:
-                    result = await job.run()
+                    async with self._exclusive(key):
+                        result = await job.run()
                 except asyncio.CancelledError:
                     if not job.done.done():
                         job.done.set_exception(ShuttingDown())

@@ -1,4 +1,4 @@
-"""Agents in SQLite: their core memory blocks and the running summary.
+"""Agents in the state database: their core memory blocks and the running summary.
 
 Each conversation key (``platform:workspace:channel``) has one agent. Its *core memory* is two
 small text blocks, ``persona`` and ``human``, that sit in the system prompt and that the model
@@ -16,18 +16,17 @@ from typing import Literal, get_args
 
 from agent.db import Database
 from agent.errors import ArchivistError, quoted_name
-from agent.mind.timestamps import parse_timestamp
+from agent.mind.timestamps import now, parse_timestamp, timestamp
 
 DEFAULT_CHAR_LIMIT = 2000
 
 BlockLabel = Literal["persona", "human"]
 LABELS: tuple[BlockLabel, ...] = get_args(BlockLabel)
 
-# Also run by RecallStore.evict, in the transaction that evicts what the summary covers.
-SET_SUMMARY = (
-    "UPDATE agents SET summary = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?"
-)
-_TOUCH = "UPDATE agents SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?"
+# Also run by RecallStore.evict, in the transaction that evicts what the summary covers;
+# parameters: the summary, timestamp(now()), the agent's id.
+SET_SUMMARY = "UPDATE agents SET summary = ?, updated_at = ? WHERE id = ?"
+_TOUCH = "UPDATE agents SET updated_at = ? WHERE id = ?"
 
 
 class MemoryEditError(ArchivistError):
@@ -105,7 +104,7 @@ class AgentStore:
         )
         await self._db.write(
             "INSERT INTO memory_blocks (agent_id, label, value, initial, char_limit)"
-            " SELECT a.id, b.column1, b.column2, b.column2, ?"
+            " SELECT a.id, b.column1, b.column2, b.column2, CAST(? AS INTEGER)"
             " FROM agents a, (VALUES ('persona', ?), ('human', ?)) b WHERE a.key = ?"
             " ON CONFLICT DO NOTHING",
             (int(char_limit), persona, human, key),
@@ -146,18 +145,18 @@ class AgentStore:
         the schema refuses a value over it all the same.
         """
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "UPDATE memory_blocks SET value = ? WHERE agent_id = ? AND label = ?",
                 (value, int(agent_id), label),
             )
-            if not cursor.rowcount:
+            if not changed:
                 raise KeyError(f"agent {agent_id} has no block {label!r}")
-            await conn.execute(_TOUCH, (int(agent_id),))
+            await conn.execute(_TOUCH, (timestamp(now()), int(agent_id)))
 
     async def set_summary(self, agent_id: int, summary: str) -> None:
         """Replace the recursive summary of the agent's evicted messages."""
         async with self._db.transaction() as conn:
-            await conn.execute(SET_SUMMARY, (summary, int(agent_id)))
+            await conn.execute(SET_SUMMARY, (summary, timestamp(now()), int(agent_id)))
 
     async def reset(self, agent_id: int, *, keep_core: bool = True) -> int:
         """Forget the conversation: delete its messages and summary; return how many messages.
@@ -167,9 +166,10 @@ class AgentStore:
         :class:`CoreMemory` loaded before is stale afterwards: load the agent again.
         """
         async with self._db.transaction() as conn:
-            cursor = await conn.execute("DELETE FROM messages WHERE agent_id = ?", (int(agent_id),))
-            deleted = int(cursor.rowcount)
-            await conn.execute(SET_SUMMARY, ("", int(agent_id)))
+            deleted = await conn.execute(
+                "DELETE FROM messages WHERE agent_id = ?", (int(agent_id),)
+            )
+            await conn.execute(SET_SUMMARY, ("", timestamp(now()), int(agent_id)))
             # No result is in view any more: handles may start again from [1].
             await conn.execute("DELETE FROM citations WHERE agent_id = ?", (int(agent_id),))
             if not keep_core:

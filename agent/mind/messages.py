@@ -1,4 +1,4 @@
-"""Messages of a conversation as the agent stores them, and their rows in SQLite."""
+"""Messages of a conversation as the agent stores them, and their rows in the state database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-import aiosqlite
-
+from agent.db import Row
 from agent.mind.timestamps import now, parse_timestamp, timestamp
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -143,7 +142,7 @@ def insert_sql(rows: int) -> str:
     return f"INSERT INTO messages ({INSERT_COLUMNS}) VALUES {values}"  # noqa: S608 (constants)
 
 
-def stored(row: aiosqlite.Row) -> StoredMessage:
+def stored(row: Row) -> StoredMessage:
     tool_calls = row["tool_calls"]
     return StoredMessage(
         id=int(row["id"]),

@@ -1,4 +1,4 @@
-"""Recall memory in SQLite: every message of an agent's conversation, searchable.
+"""Recall memory in the state database: every message of an agent's conversation, searchable.
 
 Each message is written before the agent acts on it, and eviction from the prompt only flips a
 flag, so the whole conversation stays searchable. The summary that evicted messages are folded
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 from agent.db import Database, match_expression
+from agent.db.text_search import query_words, tsquery_sql
 from agent.mind.memory import SET_SUMMARY
 from agent.mind.messages import (
     COLUMN_NAMES,
@@ -24,7 +25,7 @@ from agent.mind.messages import (
     message_row,
     stored,
 )
-from agent.mind.timestamps import timestamp
+from agent.mind.timestamps import now, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,26 @@ INTERRUPTED = "interrupted: this call was stopped before it finished; no result"
 # every call of a head needs a result there. Ids are matched within a head: some servers
 # reuse them. Rows: each call without a result, with next_id, the next in-context message
 # after its head that is not a result (NULL: none); each result of no call ('result').
-_UNPAIRED = """
+_CALLS = {
+    "sqlite": """
+    SELECT ctx.id AS head, c.key AS n, json_extract(c.value, '$.id') AS call_id,
+        json_extract(c.value, '$.function.name') AS name
+    FROM ctx, json_each(ctx.tool_calls) AS c WHERE ctx.role = 'assistant'
+""",
+    "postgresql": """
+    SELECT ctx.id AS head, c.n - 1 AS n, c.value ->> 'id' AS call_id,
+        c.value -> 'function' ->> 'name' AS name
+    FROM ctx, jsonb_array_elements(ctx.tool_calls::jsonb) WITH ORDINALITY AS c(value, n)
+    WHERE ctx.role = 'assistant'
+""",
+}
+_UNPAIRED = {
+    dialect: f"""
 WITH ctx AS (
     SELECT id, role, tool_calls, tool_call_id,
         MAX(CASE WHEN role != 'tool' THEN id END) OVER (ORDER BY id) AS head
     FROM messages WHERE agent_id = ? AND in_context = 1
-), calls AS (
-    SELECT ctx.id AS head, c.key AS n, json_extract(c.value, '$.id') AS call_id,
-        json_extract(c.value, '$.function.name') AS name
-    FROM ctx, json_each(ctx.tool_calls) AS c WHERE ctx.role = 'assistant'
-), results AS (SELECT id, head, tool_call_id FROM ctx WHERE role = 'tool')
+), calls AS ({calls}), results AS (SELECT id, head, tool_call_id FROM ctx WHERE role = 'tool')
 SELECT 'call' AS kind, head AS id, n, call_id, name,
     (SELECT MIN(id) FROM ctx WHERE ctx.id > calls.head AND role != 'tool') AS next_id
 FROM calls WHERE NOT EXISTS (
@@ -58,7 +69,9 @@ UNION ALL
 SELECT 'result', id, 0, tool_call_id, NULL, NULL FROM results r WHERE NOT EXISTS (
     SELECT 1 FROM calls WHERE calls.head = r.head AND calls.call_id = r.tool_call_id)
 ORDER BY id, n
-"""
+"""  # noqa: S608 (constants)
+    for dialect, calls in _CALLS.items()
+}
 _EVICT_SPAN = "UPDATE messages SET in_context = 0 WHERE agent_id = ? AND id >= ? AND id < ?"
 
 
@@ -111,11 +124,12 @@ class RecallStore:
         it leaves too. One transaction; running it again changes nothing.
         """
         agent_id = int(agent_id)
-        if not await self._db.fetchall(_UNPAIRED, (agent_id,)):
+        unpaired_sql = _UNPAIRED[self._db.dialect]
+        if not await self._db.fetchall(unpaired_sql, (agent_id,)):
             return 0
         async with self._db.transaction() as conn:
             # Read again under the write lock, so that what is repaired is what is there.
-            unpaired = await conn.execute_fetchall(_UNPAIRED, (agent_id,))
+            unpaired = await conn.fetchall(unpaired_sql, (agent_id,))
             last: list[Message] = []
             spans: set[tuple[int, int]] = set()  # ids [from, to) leaving the context
             for row in unpaired:
@@ -155,14 +169,14 @@ class RecallStore:
         unsummarised, nor summarised twice.
         """
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            evicted = await conn.execute(
                 "UPDATE messages SET in_context = 0"
                 " WHERE agent_id = ? AND id <= ? AND in_context = 1",
                 (int(agent_id), int(up_to_id)),
             )
             if summary is not None:
-                await conn.execute(SET_SUMMARY, (summary, int(agent_id)))
-            return int(cursor.rowcount)
+                await conn.execute(SET_SUMMARY, (summary, timestamp(now()), int(agent_id)))
+            return evicted
 
     async def hide(self, agent_id: int, ids: Sequence[int]) -> None:
         """Take these messages out of the prompt; search still finds them."""
@@ -206,18 +220,28 @@ class RecallStore:
         query is plain words: FTS5 syntax in it is matched as text. ``page`` counts from 0.
         """
         _check_page(page, page_size)
-        expression = match_expression(query)
-        if expression is None:
-            return RecallPage([], 0, page, page_size)
-        # Only constants are interpolated into the SQL here and in search_date.
-        where = f"messages_fts MATCH ? AND m.agent_id = ? AND m.role IN {_SEARCHED_ROLES_SQL}"
-        join = "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
-        params = (expression, int(agent_id))
-        total = await self._db.fetchone(f"SELECT COUNT(*) {join} WHERE {where}", params)
         columns = ", ".join(f"m.{name}" for name in COLUMN_NAMES)
+        # Only constants and '?' placeholders are interpolated into the SQL here and in
+        # search_date.
+        if self._db.dialect == "postgresql":
+            words = query_words(query)
+            if not words:
+                return RecallPage([], 0, page, page_size)
+            source = f"FROM messages m, (SELECT {tsquery_sql(len(words))} AS q) t"
+            where = f"m.tsv @@ t.q AND m.agent_id = ? AND m.role IN {_SEARCHED_ROLES_SQL}"
+            order = "ts_rank(m.tsv, t.q) DESC, m.id DESC"
+            params: tuple[object, ...] = (*words, int(agent_id))
+        else:
+            expression = match_expression(query)
+            if expression is None:
+                return RecallPage([], 0, page, page_size)
+            source = "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+            where = f"messages_fts MATCH ? AND m.agent_id = ? AND m.role IN {_SEARCHED_ROLES_SQL}"
+            order = "bm25(messages_fts), m.id DESC"
+            params = (expression, int(agent_id))
+        total = await self._db.fetchone(f"SELECT COUNT(*) {source} WHERE {where}", params)
         rows = await self._db.fetchall(
-            f"SELECT {columns} {join} WHERE {where}"
-            " ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?",
+            f"SELECT {columns} {source} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*params, page_size, page * page_size),
         )
         return RecallPage([stored(r) for r in rows], int(total[0]) if total else 0, page, page_size)

@@ -5,12 +5,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.db import open_database
 from agent.deliveries import RETENTION_SECONDS, Deliveries
+from tests.conftest import STATES
 
 
-async def test_an_event_is_claimed_once_even_after_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+@pytest.fixture(params=STATES)
+def state(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_an_event_is_claimed_once_even_after_a_restart(state_location: str | Path) -> None:
+    path = state_location
     async with open_database(path) as db:
         deliveries = Deliveries(db)
         assert await deliveries.first("slack:event:Ev1")
@@ -20,8 +28,8 @@ async def test_an_event_is_claimed_once_even_after_a_restart(tmp_path: Path) -> 
         assert not await Deliveries(db).first("slack:event:Ev1")
 
 
-async def test_keys_older_than_the_retention_are_swept(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "state.db") as db:
+async def test_keys_older_than_the_retention_are_swept(state_location: str | Path) -> None:
+    async with open_database(state_location) as db:
         old = time.time() - RETENTION_SECONDS - 60
         await db.write("INSERT INTO deliveries (key, seen_at) VALUES ('old', ?)", (old,))
         deliveries = Deliveries(db)

@@ -128,6 +128,23 @@ def test_secrets_are_never_shown(clean_env: None, monkeypatch: pytest.MonkeyPatc
     assert set(settings.secrets()) == {"tok-very-secret-123", "sk-also-secret-456"}
 
 
+def test_the_state_database_is_a_postgresql_url_and_a_secret(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().storage.state_location == Path("data/archivist.db")
+    url = "postgresql://archivist:pg-pass-789@db.internal:5432/archivist"
+    monkeypatch.setenv("ARCHIVIST_STORAGE_DATABASE_URL", url)
+    settings = load_settings()
+    assert settings.storage.state_location == url
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    assert "pg-pass-789" not in shown
+    assert {url, "pg-pass-789"} <= set(settings.secrets())
+    monkeypatch.setenv("ARCHIVIST_STORAGE_DATABASE_URL", "mysql://u:p-secret@h/db")
+    with pytest.raises(ConfigError, match=r"storage\.database_url: .*PostgreSQL URL") as caught:
+        load_settings()
+    assert "p-secret" not in str(caught.value)
+
+
 def test_a_bad_secret_value_is_not_echoed(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARCHIVIST_MILVUS_TIMEOUT", "sk-looks-like-a-key")
     with pytest.raises(ConfigError) as caught:

@@ -10,6 +10,7 @@ from agent.documents.library import HYBRID_DEPTH, Library, fuse
 from agent.documents.loads import FileInput
 from agent.values import Hit
 from tests import pdfs
+from tests.conftest import STATES
 
 FILLER = "Compilers translate source code into machine code in several careful passes. " * 6
 FLAG_PAGE = "To enable transactional memory, compile with the -fgnu-tm flag. " + FILLER
@@ -17,8 +18,14 @@ FLAG_PAGE = "To enable transactional memory, compile with the -fgnu-tm flag. " +
 
 @pytest.fixture
 def backend() -> str:
-    """The keyword index is SQLite: one Milvus backend is enough here."""
+    """The keyword index is in the state database: one Milvus backend is enough here."""
     return "lite"
+
+
+@pytest.fixture(params=STATES)
+def state(request: pytest.FixtureRequest) -> str:
+    """SQLite's FTS5 and PostgreSQL's full-text search."""
+    return str(request.param)
 
 
 async def _load_flags(library: Library, tmp_path: Path, scope: str = "global") -> None:

@@ -1,4 +1,4 @@
-"""The source registry on a real SQLite file."""
+"""The source registry on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -8,17 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from agent.db import MIGRATIONS, open_database
+from agent.db import open_database
+from agent.db.sqlite_schema import MIGRATIONS
 from agent.documents.names import InvalidName, check_conversation, workspace_of
 from agent.documents.registry import GLOBAL_SCOPE, SourceRegistry
 from agent.errors import EmbeddingMismatch, SourceNotFound, SourceNotVisible
+from tests.conftest import STATES
 
 INJECTIONS = ['x") or (source_id >= 0', "x' or 1=1 --", "gri'; DROP TABLE sources; --", "%", "_"]
 
 
+@pytest.fixture(params=STATES)
+def state(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[SourceRegistry]:
-    async with open_database(tmp_path / "archivist.db") as db:
+async def registry(state_location: str | Path) -> AsyncIterator[SourceRegistry]:
+    async with open_database(state_location) as db:
         yield SourceRegistry(db)
 
 

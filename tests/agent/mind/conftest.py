@@ -1,4 +1,5 @@
-"""The mind's tests: Milvus Lite and a fresh SQLite file (``core`` is in ../conftest.py)."""
+"""The mind's tests: Milvus Lite and a fresh state database, SQLite and PostgreSQL (``core``
+is in ../conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.db import Database, open_database
+from tests.conftest import STATES
 
 
 @pytest.fixture
@@ -16,8 +18,14 @@ def backend() -> str:
     return "lite"
 
 
+@pytest.fixture(params=STATES)
+def state(request: pytest.FixtureRequest) -> str:
+    """The mind's stores and loop run on both state engines."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh state file with every migration applied."""
-    async with open_database(tmp_path / "archivist.db") as database:
+async def db(state_location: str | Path) -> AsyncIterator[Database]:
+    """A fresh state database with every migration applied."""
+    async with open_database(state_location) as database:
         yield database

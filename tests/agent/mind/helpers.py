@@ -1,10 +1,13 @@
-"""What the mind's tests send and read: a person's message, the result a function gave back."""
+"""What the mind's tests send and read: a person's message, the result a function gave back,
+and agents whose turns wait to be released."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from agent.mind.loop import Incoming
+from agent.errors import ArchivistError
+from agent.mind.loop import Incoming, Reply
 from agent.mind.recall import INTERRUPTED
 from tests.fake_openai import tool_pairing_error
 
@@ -30,3 +33,27 @@ def answered_as_interrupted(sent: list[dict[str, Any]], call: dict[str, Any]) ->
         "tool_call_id": call["id"],
     }
     return asked_at
+
+
+class ScriptedAgents:
+    """Stands in for Agents at the queue's seam: each turn waits for its own release."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release: dict[str, asyncio.Event] = {}
+        self.entered = asyncio.Event()
+
+    async def turn(self, incoming: Incoming) -> Reply:
+        self.started.append(incoming.text)
+        self.entered.set()
+        gate = self.release.setdefault(incoming.text, asyncio.Event())
+        await gate.wait()
+        if incoming.text == "boom":
+            raise RuntimeError("a bug")
+        if incoming.text == "down":
+            raise ArchivistError("The language model is down.")
+        return Reply([f"re: {incoming.text}"])
+
+
+def message(text: str, conversation: str = "c:1:1") -> Incoming:
+    return Incoming(conversation, "global", text)

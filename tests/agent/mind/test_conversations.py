@@ -6,33 +6,9 @@ import asyncio
 
 import pytest
 
-from agent.errors import INTERNAL_ERROR, ArchivistError
+from agent.errors import INTERNAL_ERROR
 from agent.mind.conversations import SHUTTING_DOWN, Conversations, ShuttingDown
-from agent.mind.loop import Incoming, Reply
-
-
-class ScriptedAgents:
-    """Stands in for Agents at the queue's seam: each turn waits for its own release."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.release: dict[str, asyncio.Event] = {}
-        self.entered = asyncio.Event()
-
-    async def turn(self, incoming: Incoming) -> Reply:
-        self.started.append(incoming.text)
-        self.entered.set()
-        gate = self.release.setdefault(incoming.text, asyncio.Event())
-        await gate.wait()
-        if incoming.text == "boom":
-            raise RuntimeError("a bug")
-        if incoming.text == "down":
-            raise ArchivistError("The language model is down.")
-        return Reply([f"re: {incoming.text}"])
-
-
-def message(text: str, conversation: str = "c:1:1") -> Incoming:
-    return Incoming(conversation, "global", text)
+from tests.agent.mind.helpers import ScriptedAgents, message
 
 
 @pytest.fixture

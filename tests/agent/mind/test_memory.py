@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import agent.db
-from agent.db import MIGRATIONS, Database, open_database
+import agent.db.sqlite_schema
+from agent.db import Database, open_database
+from agent.db.sqlite_schema import MIGRATIONS
 from agent.documents.registry import SourceRegistry
 from agent.mind.memory import AgentStore, CoreMemory, MemoryEditError
 from agent.mind.messages import Message, StoredMessage
@@ -39,10 +40,11 @@ def _ids(messages: list[StoredMessage]) -> list[int]:
 # --- schema ---------------------------------------------------------------------------------
 
 
-async def test_migrations_apply_on_a_fresh_file(db: Database) -> None:
-    row = await db.fetchone("PRAGMA user_version")
-    assert row is not None and row[0] == len(MIGRATIONS)
-    tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+async def test_migrations_apply_on_a_fresh_file(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "archivist.db") as db:
+        row = await db.fetchone("PRAGMA user_version")
+        assert row is not None and row[0] == len(MIGRATIONS)
+        tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
     assert {"agents", "memory_blocks", "messages", "messages_fts"} <= tables
 
 
@@ -51,7 +53,7 @@ async def test_migration_4_upgrades_a_file_at_version_3(
 ) -> None:
     path = tmp_path / "old.db"
     with monkeypatch.context() as patch:
-        patch.setattr(agent.db, "MIGRATIONS", MIGRATIONS[:3])
+        patch.setattr(agent.db.sqlite_schema, "MIGRATIONS", MIGRATIONS[:3])
         async with open_database(path) as old:
             row = await old.fetchone("PRAGMA user_version")
             assert row is not None and row[0] == 3
@@ -91,13 +93,17 @@ async def test_a_lone_write_waits_out_an_open_transaction_and_is_not_part_of_it(
     assert await db.fetchone("SELECT 1 FROM meta WHERE key = 'k'") is None
 
 
-async def test_reads_see_each_committed_write_and_cannot_write(db: Database) -> None:
+async def test_reads_see_each_committed_write(db: Database) -> None:
     for n in range(3):
         await db.write("INSERT INTO meta (key, value) VALUES (?, 'v')", (f"k{n}",))
         row = await db.fetchone("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'")
         assert row is not None and row[0] == n + 1
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        await db.fetchall("DELETE FROM meta")
+
+
+async def test_sqlite_reads_go_to_connections_that_cannot_write(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "archivist.db") as db:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await db.fetchall("DELETE FROM meta")
 
 
 # --- core memory ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.db import MIGRATIONS, open_database
+from agent.db import open_database
+from agent.db.sqlite_schema import MIGRATIONS
 from agent.documents.library import Library
 from agent.documents.loads import FileInput
 from agent.documents.registry import SourceRegistry
