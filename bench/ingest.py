@@ -121,7 +121,7 @@ def apply_patches(overrides: dict[str, Any]) -> None:
     """Bench-only what-ifs for code changes that no setting reaches (agent/ is not edited).
 
     ``patch.max_batch_cells=N``: ``agent.documents.local_embed._MAX_BATCH_CELLS`` is
-    ``N * 256 * 256`` (the cap on batch x length^2; 8 in the code). ``patch.mem_pattern=0``:
+    ``N * 256 * 256`` (the cap on batch x length^2; 2 in the code). ``patch.mem_pattern=0``:
     onnxruntime sessions without ``enable_mem_pattern``. ``patch.spinning=0``: onnxruntime's
     intra-op threads do not busy-wait (``session.intra_op.allow_spinning=0``).
     """

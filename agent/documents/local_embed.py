@@ -48,12 +48,11 @@ _OUTPUT: Final = "last_hidden_state"
 _PAD_ID: Final = 0  # [PAD] in the bert-base-uncased vocabulary
 
 # Attention scores are batch x heads x length^2 floats, so a batch is capped by
-# batch x length^2 as well as by count. onnxruntime's arena keeps the largest
-# batch's memory: with passages of ~230 pieces the process peaked at ~0.45 GB
-# under this cap, ~0.57 GB at 10 x 256^2 and ~0.69 GB at 16 x 256^2, while the
-# CPU cost per passage was no higher than with bigger batches. Short texts
-# (queries) still go batch_size to a batch.
-_MAX_BATCH_CELLS: Final = 8 * LOCAL_MAX_SEQUENCE * LOCAL_MAX_SEQUENCE
+# batch x length^2 as well as by count. onnxruntime's arena keeps the largest batch's memory:
+# on a quiet machine (bench/ingest.py, int8 model), loading C++ Annotations peaked at 678 MB
+# under 8 x 256^2, 612 MB under 4 x 256^2 and 516 MB under 2 x 256^2, and took 52.2, 44.9 and
+# 45.5 s: smaller batches cost no speed. Short texts (queries) still go batch_size to a batch.
+_MAX_BATCH_CELLS: Final = 2 * LOCAL_MAX_SEQUENCE * LOCAL_MAX_SEQUENCE
 
 # Text this short (a search query) is tokenised on the caller's thread: it takes under 60 us,
 # less than a round trip through the pool, which may also be busy with an ingest's batches.
