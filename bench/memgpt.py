@@ -129,7 +129,8 @@ DEFAULT_MANUALS = ("r-exts", "cpp-annotations")
 CHUNK_TOKENS = 300  # MemGPT's default embedding_chunk_size
 # torch's intra-op threads for MemGPT. Its default (2 here) busy-waits in OpenMP barriers:
 # against other work on the 2 cores one passage took 0.72 s instead of 0.11 s with 1 thread
-# (or with OMP_WAIT_POLICY=PASSIVE), and r-exts 552 s instead of ~100 s. 1 is MemGPT's best.
+# (or with OMP_WAIT_POLICY=PASSIVE), and r-exts 552 s instead of ~100 s. 1 is MemGPT's best
+# on a shared machine; MEMGPT_THREADS=2 in the environment measures it with both cores.
 MEMGPT_TORCH_THREADS = 1
 
 # Runs inside the MemGPT venv (imports memgpt, so it is kept out of this repo's type checks).
@@ -376,7 +377,7 @@ def memgpt_load(pdf: Path, manual: str, rnd: int, venv: Path = VENV) -> Run:
         script = home / "runner.py"
         script.write_text(RUNNER, "utf-8")
         env = {**os.environ, "HOME": str(home), "MEMGPT_CONFIG_PATH": str(home / ".memgpt/config")}
-        env["OMP_NUM_THREADS"] = str(MEMGPT_TORCH_THREADS)
+        env["OMP_NUM_THREADS"] = os.environ.get("MEMGPT_THREADS", str(MEMGPT_TORCH_THREADS))
         cmd = [str(_python(venv)), "-W", "ignore", str(script), str(pdf), str(model_dir(venv))]
         m = run_measured([*cmd, manual], env)
     finally:
