@@ -12,6 +12,7 @@ from adapters.discord import DiscordAdapter, DiscordOptions
 from adapters.slack import SlackAdapter, SlackOptions
 from agent.core import Core
 from agent.db import Database, instance_id, open_database
+from agent.db.failures import make_data_folder
 from agent.deliveries import Deliveries
 from agent.documents.archive import MilvusArchive
 from agent.documents.collection import collection_name
@@ -227,6 +228,8 @@ async def open_runtime(
 @asynccontextmanager
 async def _open(settings: Settings) -> AsyncIterator[tuple[Library, Database]]:
     route_pymilvus()
+    # The state may be in PostgreSQL, but Milvus Lite and the admin file live here.
+    make_data_folder(settings.storage.data_dir)
     async with open_database(settings.storage.state_location) as db:
         registry = SourceRegistry(db)
         embedder = await make_embedder(settings, await embedding_model(settings, registry))

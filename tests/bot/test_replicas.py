@@ -1,0 +1,153 @@
+"""Two ``archivist run`` replicas on one PostgreSQL and one Milvus server, behind Slack's HTTP
+events: one channel's questions, sent alternately to each, are answered once each and in order,
+each replica seeing what the other said."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from adapters.live import WRITING_MARK
+from tests.bot.test_run import Bot, run_env, start
+from tests.fake_openai import FakeOpenAI, chat_completion
+from tests.fake_slack import FakeSlack
+
+_QUESTION = re.compile(r"\bq(\d)\b")
+
+
+def _question(body: dict[str, Any]) -> str:
+    last = [m for m in body["messages"] if m["role"] == "user"][-1]
+    found = _QUESTION.search(str(last["content"]))
+    assert found, last
+    return f"q{found[1]}"
+
+
+def _answers(fake: FakeSlack, channel: str, ts: str) -> list[str]:
+    """The bot's finished replies in a question's thread (not a preview still being written)."""
+    texts = [str(m["text"]) for m in fake.bot_messages(channel, thread_ts=ts)]
+    return [t for t in texts if not t.endswith(WRITING_MARK)]
+
+
+async def _lock_waiters(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def replicas(
+    tmp_path: Path,
+    model_cache: Path,
+    postgres_url: str,
+    milvus_server_uri: str,
+    fake_openai: FakeOpenAI,
+) -> AsyncIterator[tuple[FakeSlack, list[tuple[Bot, str]]]]:
+    async with FakeSlack(mode="http") as fake:
+        started: list[tuple[Bot, str]] = []
+        try:
+            for n in range(2):
+                env = run_env(
+                    tmp_path / f"replica{n}",
+                    model_cache,
+                    ARCHIVIST_STORAGE_DATABASE_URL=postgres_url,
+                    ARCHIVIST_MILVUS_URI=milvus_server_uri,
+                    SLACK_BOT_TOKEN=fake.bot_token,
+                    SLACK_SIGNING_SECRET=fake.signing_secret,
+                    ARCHIVIST_SLACK_API_BASE_URL=fake.api_base,
+                    ARCHIVIST_SLACK_HTTP_HOST="127.0.0.1",
+                    ARCHIVIST_SLACK_HTTP_PORT="0",
+                    ARCHIVIST_LLM_BASE_URL=fake_openai.base_url,
+                    ARCHIVIST_LLM_MODEL="fake-model",
+                    OPENAI_API_KEY="sk-replica-0123456789",
+                )
+                bot = await start(env)
+                port = (await bot.line(r"serving Slack events on port (\d+)"))[1]
+                started.append((bot, f"http://127.0.0.1:{port}/slack/events"))
+            yield fake, started
+        finally:
+            for bot, _ in started:
+                assert await bot.stop() == 0
+                assert not any("Traceback" in line for line in bot.lines), "\n".join(bot.lines)
+
+
+async def test_one_channel_alternating_between_replicas_is_answered_once_in_order(
+    replicas: tuple[FakeSlack, list[tuple[Bot, str]]],
+    fake_openai: FakeOpenAI,
+    postgres_url: str,
+) -> None:
+    fake, [(_, first_url), (_, second_url)] = replicas
+    channel = fake.add_channel("docs")
+    member = fake.add_user("bob")
+    hold_q1 = asyncio.Event()
+
+    async def answer(body: dict[str, Any]) -> dict[str, Any]:
+        question = _question(body)
+        if question == "q1":
+            await hold_q1.wait()
+        return chat_completion(tool_calls=[("send_message", {"message": f"answer to {question}"})])
+
+    fake_openai.respond_with(answer)
+
+    # q1 reaches the first replica, whose model call is held; q2 reaches the second, which
+    # must wait for the conversation (seen as a lock waiter on the server) before its turn.
+    fake.events_url = first_url
+    q1 = await fake.mention(channel, member, "q1 what is a source?")
+    await fake_openai.wait_for_requests(1, timeout=60)
+    fake.events_url = second_url
+    q2 = await fake.mention(channel, member, "q2 and an agent?")
+    await q2.wait_ack()
+    assert q2.status == 200  # acknowledged at once, answered when its turn comes
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while await _lock_waiters(postgres_url) != 1:
+        assert loop.time() < deadline, "the second replica never waited for the conversation"
+        await asyncio.sleep(0.05)
+    assert len(fake_openai.requests) == 1
+    hold_q1.set()
+
+    # Then the rest alternate freely.
+    asked = [q1, q2]
+    for n, url in ((3, first_url), (4, second_url)):
+        await fake.wait_for(
+            lambda: _answers(fake, channel, asked[-1].ts),
+            timeout=60,
+            what=f"the answer to q{n - 1}",
+        )
+        fake.events_url = url
+        asked.append(await fake.mention(channel, member, f"q{n} anything else?"))
+    await fake.wait_for(
+        lambda: _answers(fake, channel, asked[-1].ts),
+        timeout=60,
+        what="the answer to q4",
+    )
+
+    # Slack re-delivers q1 to the other replica: the shared record of handled events says no.
+    # A turn it wrongly started would run before q5's, which comes after it in the channel.
+    retried = await fake.redeliver(q1, 1)
+    await retried.wait_ack()
+    asked.append(await fake.mention(channel, member, "q5 last one"))
+    await fake.wait_for(
+        lambda: _answers(fake, channel, asked[-1].ts),
+        timeout=60,
+        what="the answer to q5",
+    )
+
+    answers = [_answers(fake, channel, q.ts) for q in asked]
+    assert answers == [[f"answer to q{n}"] for n in range(1, 6)]
+    asked_model = [_question(body) for body in fake_openai.requests]
+    assert asked_model == ["q1", "q2", "q3", "q4", "q5"]
+    # Each replica's prompt held the turns the other one ran: one conversation, in order.
+    last_prompt = str(fake_openai.requests[-1]["messages"])
+    assert all(f"answer to q{n}" in last_prompt for n in (1, 2, 3))
