@@ -109,6 +109,8 @@ def build_adapters(settings: Settings, core: Core) -> list[DiscordAdapter | Slac
                     respond_to_bots=discord.respond_to_bots,
                     show_thoughts=settings.agent.show_thoughts,
                     max_upload_bytes=int(settings.ingest.max_file_mb * _MB),
+                    shard_count=discord.shard_count,
+                    shard_ids=tuple(discord.shard_ids),
                 ),
             )
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -154,6 +154,18 @@ class DiscordSettings(_Section):
     ingest_uploads: Literal["always", "mention", "off"] = "always"
     manager_roles: list[str] = Field(default_factory=list)
     respond_to_bots: bool = False
+    # Several processes share the guilds: each runs shard_ids of shard_count shards, so that
+    # every guild is served by exactly one process. Unset: one process, Discord's advice.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shards_within_count(self) -> DiscordSettings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("shard_ids needs shard_count (the total across every process)")
+        if any(not 0 <= i < (self.shard_count or 0) for i in self.shard_ids):
+            raise ValueError(f"shard_ids must be from 0 to shard_count - 1 ({self.shard_count})")
+        return self
 
     @field_validator("api_base_url", "gateway_url")
     @classmethod

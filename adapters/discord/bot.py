@@ -139,6 +139,11 @@ class ArchivistBot(commands.Bot):
         return not message.author.bot or self.options.respond_to_bots
 
 
+class ShardedArchivistBot(ArchivistBot, commands.AutoShardedBot):
+    """The same bot running some shards of a sharded application: Discord sends each of them
+    only the guilds whose ``(guild_id >> 22) % shard_count`` is its id."""
+
+
 class _Tree(app_commands.CommandTree[ArchivistBot]):
     """The command tree, each command's handler counted as work that shutdown waits for."""
 

@@ -29,3 +29,7 @@ class DiscordOptions:
     """Seconds between edits of a progress message (Discord rate-limits edits)."""
     confirm_timeout: float = 120.0
     """Seconds a confirmation's buttons wait for a press before they are disabled."""
+    shard_count: int | None = None
+    """Shards across every process; None: one process, as many shards as Discord advises."""
+    shard_ids: tuple[int, ...] = ()
+    """The shards this process runs (with ``shard_count``); empty: all of them."""

@@ -12,7 +12,7 @@ import discord.gateway
 import discord.http
 import yarl
 
-from adapters.discord.bot import ArchivistBot
+from adapters.discord.bot import ArchivistBot, ShardedArchivistBot
 from adapters.discord.options import DiscordOptions
 from adapters.failures import UNREACHABLE, unreachable_reason
 from agent.core import ArchivistError, Core
@@ -108,8 +108,15 @@ class DiscordAdapter:
         self._closing = False
 
     def _new_bot(self) -> ArchivistBot:
-        return ArchivistBot(
-            self._core, self._options, guild_ready_timeout=self._guild_ready_timeout
+        options = self._options
+        if options.shard_count is None:
+            return ArchivistBot(self._core, options, guild_ready_timeout=self._guild_ready_timeout)
+        return ShardedArchivistBot(
+            self._core,
+            options,
+            guild_ready_timeout=self._guild_ready_timeout,
+            shard_count=options.shard_count,
+            shard_ids=list(options.shard_ids) or None,
         )
 
     async def run(self) -> None:

@@ -145,6 +145,19 @@ def test_the_state_database_is_a_postgresql_url_and_a_secret(
     assert "p-secret" not in str(caught.value)
 
 
+def test_discord_shards_are_checked_against_their_count(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHIVIST_DISCORD_SHARD_IDS", "[1]")
+    with pytest.raises(ConfigError, match="shard_ids needs shard_count"):
+        load_settings()
+    monkeypatch.setenv("ARCHIVIST_DISCORD_SHARD_COUNT", "2")
+    assert load_settings().discord.shard_ids == [1]
+    monkeypatch.setenv("ARCHIVIST_DISCORD_SHARD_IDS", "[2]")
+    with pytest.raises(ConfigError, match="from 0 to shard_count - 1"):
+        load_settings()
+
+
 def test_a_bad_secret_value_is_not_echoed(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARCHIVIST_MILVUS_TIMEOUT", "sk-looks-like-a-key")
     with pytest.raises(ConfigError) as caught:
