@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -167,7 +169,7 @@ async def open_runtime(
     settings: Settings, *, wrap_llm: Callable[[LLM], LLM] | None = None
 ) -> AsyncIterator[Runtime]:
     """The core, with a readiness check per dependency and metrics counting its work."""
-    metrics = Metrics()
+    metrics = Metrics(settings.server.replica or f"{socket.gethostname()}-{os.getpid()}")
     llm = build_llm(
         base_url=settings.llm.base_url,
         model=settings.llm.model,

@@ -6,11 +6,12 @@ counters, and nothing is registered at import time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 from agent.mind.llm import LLM, Completion, DeltaSink, LLMUnavailable
 
@@ -33,11 +34,30 @@ class Queues(Protocol):
         ...
 
 
+class _Labelled:
+    """Every series of ``registry`` with the replica's label added, so that the processes of
+    one installation can be told apart (and summed) once scraped. ``replica``, not
+    ``instance``: Prometheus sets that one itself, from the scrape target."""
+
+    def __init__(self, registry: CollectorRegistry, replica: str) -> None:
+        self._registry = registry
+        self._replica = replica
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            family.samples = [
+                sample._replace(labels={**sample.labels, "replica": self._replica})
+                for sample in family.samples
+            ]
+            yield family
+
+
 class Metrics:
     """Counters for turns, LLM calls and loads, and gauges read when scraped."""
 
-    def __init__(self) -> None:
+    def __init__(self, replica: str = "") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._exposed = _Labelled(self.registry, replica) if replica else self.registry
         self.failed_turns = 0
         """Turns that ended without an answer (read by ``archivist chat`` for its exit code)."""
         self._turns = Counter(
@@ -95,7 +115,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
 
 
 class MeteredLLM:

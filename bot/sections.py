@@ -141,6 +141,9 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     shutdown_grace: float = Field(default=10.0, ge=0, le=600)
+    # The ``replica`` label on every /metrics series; unset: <hostname>-<pid> (in Kubernetes the
+    # hostname is the pod's name).
+    replica: str | None = None
 
 
 class DiscordSettings(_Section):

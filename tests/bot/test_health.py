@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def backend() -> str:
 
 @pytest.fixture
 async def runtime(settings: Settings, fake_openai: FakeOpenAI) -> AsyncIterator[Runtime]:
-    async with open_runtime(with_llm(settings, fake_openai)) as rt:
+    named = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"replica": REPLICA})}
+    )
+    async with open_runtime(with_llm(named, fake_openai)) as rt:
         yield rt
 
 
@@ -60,11 +64,19 @@ async def get(url: str) -> tuple[int, str, str]:
         return response.status, response.headers["Content-Type"], await response.text()
 
 
+REPLICA = "replica-a"
+
+
 def sample(metrics: str, name: str) -> float:
-    """The value of one sample line, e.g. ``archivist_turns_total{outcome="answered"}``."""
+    """The value of one sample line, e.g. ``archivist_turns_total{outcome="answered"}``, whose
+    labels also carry this replica's (checked, then left out of ``name``)."""
     for line in metrics.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
+        if line.startswith("#"):
+            continue
+        assert f'replica="{REPLICA}"' in line, line
+        unlabelled = re.sub(r',?replica="[^"]*"', "", line).replace("{}", "").replace("{,", "{")
+        if unlabelled.startswith(name + " "):
+            return float(unlabelled.split()[-1])
     raise AssertionError(f"{name} not in /metrics:\n{metrics}")
 
 

@@ -219,7 +219,9 @@ async def test_metrics_count_an_answered_turn(
         in fake.replies_to(asked["id"])[0]["content"]
     )
     _, metrics = await get(f"http://127.0.0.1:{port}/metrics")
-    assert 'archivist_turns_total{outcome="answered"} 1.0' in metrics
+    # Labelled by replica (<hostname>-<pid> unless [server] replica names it).
+    replica = f"{socket.gethostname()}-{bot.process.pid}"
+    assert f'archivist_turns_total{{outcome="answered",replica="{replica}"}} 1.0' in metrics
     assert await bot.stop() == 0
 
 
