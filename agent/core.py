@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from agent.deliveries import Deliveries
 from agent.documents.fetch import download
+from agent.documents.jobs import LoadJobs
 from agent.documents.library import Library, SearchPage
 from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback, named_apart
 from agent.documents.names import MAX_NAME_CHARS
@@ -71,6 +72,7 @@ class Core:
         deliveries: Deliveries,
         search_top_k: int = 5,
         telemetry: Telemetry | None = None,
+        jobs: LoadJobs | None = None,
     ) -> None:
         self._agents = agents
         self._conversations = conversations
@@ -81,6 +83,8 @@ class Core:
         self._deliveries = deliveries
         self._telemetry = telemetry or NoTelemetry()
         self._loads = RunningLoads()
+        # Set: loads are queued for a worker process instead of embedding here.
+        self._jobs = jobs
 
     @property
     def search_only(self) -> bool:
@@ -149,6 +153,11 @@ class Core:
         """
 
         async def load() -> LoadReport:
+            if self._jobs is not None:  # the worker attaches it too
+                job = await self._jobs.enqueue(conversation, scope, name, files, by)
+                report = await self._jobs.wait(job, progress)
+                self._telemetry.passages_loaded(report.passages)
+                return report
             report = await self._library.load(scope, name, files, created_by=by, progress=progress)
             self._telemetry.passages_loaded(report.passages)
             if report.loaded and conversation is not None:

@@ -19,6 +19,7 @@ from agent.deliveries import Deliveries
 from agent.documents.archive import MilvusArchive
 from agent.documents.collection import collection_name
 from agent.documents.embed import Embedder, build_embedder
+from agent.documents.jobs import LoadJobs
 from agent.documents.keyword import KeywordIndex
 from agent.documents.library import Library
 from agent.documents.loader import LoadOptions
@@ -220,6 +221,7 @@ async def open_runtime(
                 deliveries=Deliveries(db),
                 search_top_k=settings.search.top_k,
                 telemetry=metrics,
+                jobs=LoadJobs(db, library.registry) if settings.ingest.queue else None,
             )
             metrics.watch(core)
             yield Runtime(core, checks, metrics)
@@ -227,6 +229,13 @@ async def open_runtime(
             await conversations.close()
             if llm is not None:
                 await llm.aclose()
+
+
+@asynccontextmanager
+async def open_jobs(settings: Settings) -> AsyncIterator[tuple[Library, LoadJobs]]:
+    """What ``archivist worker`` needs: the library, and the queue its load jobs come from."""
+    async with _open(settings) as (library, db):
+        yield library, LoadJobs(db, library.registry)
 
 
 @asynccontextmanager

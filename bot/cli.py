@@ -68,7 +68,31 @@ def run(ctx: click.Context) -> None:
     run_command(ctx, serve(settings))
 
 
-for command in (load, sources, agents, chat, run):
+@click.command()
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Loads run at once (each uses the embedding model's threads).",
+)
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int) -> None:
+    """Run the loads the bot queues ([ingest] queue, state in PostgreSQL) on this machine's
+    cores, instead of the bot's.
+
+    Stops cleanly on SIGTERM or Ctrl-C: loads under way get [server] shutdown_grace seconds,
+    then are rolled back and queued again for another worker.
+    """
+    from bot.worker import work  # the model and Milvus, for this command only
+
+    settings: Settings = ctx.obj
+    verbose = bool(ctx.find_root().params.get("verbose"))
+    setup_logging("DEBUG" if verbose else settings.logging.level, settings.secrets())
+    run_command(ctx, work(settings, concurrency))
+
+
+for command in (load, sources, agents, chat, run, worker):
     cli.add_command(command)
 
 

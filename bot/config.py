@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _queue_needs_postgres(self) -> Settings:
+        if self.ingest.queue and self.storage.database_url is None:
+            raise ValueError(
+                "ingest.queue needs the state in PostgreSQL ([storage] database_url), where"
+                " the jobs are kept for the workers"
+            )
+        return self
 
     def embedding_model(self, in_use: Collection[str] = ()) -> str:
         """The embedding model to run: ``[embeddings] model``, else (local backend) one that

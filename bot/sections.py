@@ -98,6 +98,13 @@ class IngestSettings(_Section):
     parse_timeout: float = Field(default=120.0, gt=0)
     allow_private_urls: bool = False
     allowed_url_hosts: list[str] = Field(default_factory=list)
+    # With the state in PostgreSQL: loads are queued as jobs that `archivist worker` processes
+    # run, so embedding never competes with answering. False: each process loads what it is
+    # asked, as with SQLite.
+    queue: bool = False
+    # A job whose worker has not beaten for this long is taken over by another (it beats
+    # six times in this span).
+    job_stale_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
 
 
 class SearchSettings(_Section):

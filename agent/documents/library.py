@@ -151,6 +151,10 @@ class Library:
         """Recover from an earlier crash; returns how many interrupted loads were rolled back."""
         return await recover(self._registry, self._stores)
 
+    async def take_over(self, owner: str) -> int:
+        """Roll back the loads of ``owner``, a process found dead (a stalled job's worker)."""
+        return await recover(self._registry, self._stores, at_start=False, dead_owner=owner)
+
     async def watch_interrupted(self, every: float) -> None:
         """Roll back, every ``every`` seconds until cancelled, the loads whose process died or
         hung since start-up (a long-running bot is not restarted to find them)."""

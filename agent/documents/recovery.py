@@ -75,7 +75,11 @@ def _is_dead(file: SourceFile, now: float, *, at_start: bool) -> bool:
 
 
 async def recover(
-    registry: SourceRegistry, stores: Sequence[PassageStore] | None, *, at_start: bool = True
+    registry: SourceRegistry,
+    stores: Sequence[PassageStore] | None,
+    *,
+    at_start: bool = True,
+    dead_owner: str | None = None,
 ) -> int:
     """Roll back loads whose process died and retry pending deletions.
 
@@ -88,11 +92,16 @@ async def recover(
     now and again (``at_start=False``) for loads whose process died or hung since; with the
     disk full, the rollback waits for the next time (:class:`StateUnavailable` logged).
     With ``stores`` None (a command that reads only SQLite) the rolled-back passages are
-    queued for deletion, for the next run that opens the archive.
+    queued for deletion, for the next run that opens the archive. ``dead_owner`` names a
+    process known to be dead (a worker whose job is taken over) whatever its heartbeats say.
     """
     now = time.time()
     found = await registry.interrupted_files()
-    dead = [f for f in found if _is_dead(f, now, at_start=at_start)]
+    dead = [
+        f
+        for f in found
+        if (dead_owner is not None and f.owner == dead_owner) or _is_dead(f, now, at_start=at_start)
+    ]
     try:
         for file in dead:
             log.warning(

@@ -145,6 +145,16 @@ def test_the_state_database_is_a_postgresql_url_and_a_secret(
     assert "p-secret" not in str(caught.value)
 
 
+def test_queued_loads_need_the_state_in_postgresql(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHIVIST_INGEST_QUEUE", "true")
+    with pytest.raises(ConfigError, match=r"ingest\.queue needs the state in PostgreSQL"):
+        load_settings()
+    monkeypatch.setenv("ARCHIVIST_STORAGE_DATABASE_URL", "postgresql://db/archivist")
+    assert load_settings().ingest.queue
+
+
 def test_discord_shards_are_checked_against_their_count(
     clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

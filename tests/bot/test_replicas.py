@@ -5,8 +5,11 @@ each replica seeing what the other said."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from adapters.live import WRITING_MARK
+from tests import pdfs
 from tests.bot.test_run import Bot, run_env, start
 from tests.fake_openai import FakeOpenAI, chat_completion
 from tests.fake_slack import FakeSlack
@@ -46,48 +50,84 @@ async def _lock_waiters(url: str) -> int:
         await conn.close()
 
 
+@dataclass
+class Cluster:
+    """The fake Slack, the bot replicas behind it (with their event URLs), and how to start
+    more processes (workers) on the same stores."""
+
+    fake: FakeSlack
+    replicas: list[tuple[Bot, str]]
+    env: dict[str, str]
+    extra: list[Bot]
+
+    async def worker(self, name: str) -> Bot:
+        """Start ``archivist worker``; returns once it is taking jobs."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "worker",
+            env={**self.env, "ARCHIVIST_STORAGE_DATA_DIR": self.env[name]},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        worker = Bot(process)
+        self.extra.append(worker)
+        await worker.line("worker ready")
+        return worker
+
+
 @pytest.fixture
-async def replicas(
+def queue() -> bool:
+    """Whether loads are queued for workers (tests that need it override this)."""
+    return False
+
+
+@pytest.fixture
+async def cluster(
     tmp_path: Path,
     model_cache: Path,
     postgres_url: str,
     milvus_server_uri: str,
     fake_openai: FakeOpenAI,
-) -> AsyncIterator[tuple[FakeSlack, list[tuple[Bot, str]]]]:
+    queue: bool,
+) -> AsyncIterator[Cluster]:
     async with FakeSlack(mode="http") as fake:
-        started: list[tuple[Bot, str]] = []
+        env = run_env(
+            tmp_path,
+            model_cache,
+            ARCHIVIST_STORAGE_DATABASE_URL=postgres_url,
+            ARCHIVIST_MILVUS_URI=milvus_server_uri,
+            ARCHIVIST_INGEST_QUEUE=str(queue).lower(),
+            ARCHIVIST_INGEST_JOB_STALE_SECONDS="3",
+            SLACK_BOT_TOKEN=fake.bot_token,
+            SLACK_SIGNING_SECRET=fake.signing_secret,
+            ARCHIVIST_SLACK_API_BASE_URL=fake.api_base,
+            ARCHIVIST_SLACK_HTTP_HOST="127.0.0.1",
+            ARCHIVIST_SLACK_HTTP_PORT="0",
+            ARCHIVIST_LLM_BASE_URL=fake_openai.base_url,
+            ARCHIVIST_LLM_MODEL="fake-model",
+            OPENAI_API_KEY="sk-replica-0123456789",
+        )
+        for name in ("worker-a", "worker-b"):
+            env[name] = str(tmp_path / name)
+        world = Cluster(fake, [], env, [])
         try:
             for n in range(2):
-                env = run_env(
-                    tmp_path / f"replica{n}",
-                    model_cache,
-                    ARCHIVIST_STORAGE_DATABASE_URL=postgres_url,
-                    ARCHIVIST_MILVUS_URI=milvus_server_uri,
-                    SLACK_BOT_TOKEN=fake.bot_token,
-                    SLACK_SIGNING_SECRET=fake.signing_secret,
-                    ARCHIVIST_SLACK_API_BASE_URL=fake.api_base,
-                    ARCHIVIST_SLACK_HTTP_HOST="127.0.0.1",
-                    ARCHIVIST_SLACK_HTTP_PORT="0",
-                    ARCHIVIST_LLM_BASE_URL=fake_openai.base_url,
-                    ARCHIVIST_LLM_MODEL="fake-model",
-                    OPENAI_API_KEY="sk-replica-0123456789",
-                )
-                bot = await start(env)
+                bot = await start({**env, "ARCHIVIST_STORAGE_DATA_DIR": str(tmp_path / f"r{n}")})
                 port = (await bot.line(r"serving Slack events on port (\d+)"))[1]
-                started.append((bot, f"http://127.0.0.1:{port}/slack/events"))
-            yield fake, started
+                world.replicas.append((bot, f"http://127.0.0.1:{port}/slack/events"))
+            yield world
         finally:
-            for bot, _ in started:
-                assert await bot.stop() == 0
+            for bot in [*(b for b, _ in world.replicas), *world.extra]:
+                if bot.process.returncode is None:
+                    assert await bot.stop() == 0, "\n".join(bot.lines)
                 assert not any("Traceback" in line for line in bot.lines), "\n".join(bot.lines)
 
 
 async def test_one_channel_alternating_between_replicas_is_answered_once_in_order(
-    replicas: tuple[FakeSlack, list[tuple[Bot, str]]],
-    fake_openai: FakeOpenAI,
-    postgres_url: str,
+    cluster: Cluster, fake_openai: FakeOpenAI, postgres_url: str
 ) -> None:
-    fake, [(_, first_url), (_, second_url)] = replicas
+    fake, [(_, first_url), (_, second_url)] = cluster.fake, cluster.replicas
     channel = fake.add_channel("docs")
     member = fake.add_user("bob")
     hold_q1 = asyncio.Event()
@@ -151,3 +191,83 @@ async def test_one_channel_alternating_between_replicas_is_answered_once_in_orde
     # Each replica's prompt held the turns the other one ran: one conversation, in order.
     last_prompt = str(fake_openai.requests[-1]["messages"])
     assert all(f"answer to q{n}" in last_prompt for n in (1, 2, 3))
+
+
+async def _job_progress(url: str) -> int:
+    """Pages the running load job has done, as its worker last said (0: none yet)."""
+    conn = await asyncpg.connect(url)
+    try:
+        progress = await conn.fetchval("SELECT progress FROM load_jobs LIMIT 1")
+    finally:
+        await conn.close()
+    return int(json.loads(progress)["pages_done"]) if progress else 0
+
+
+async def _state(url: str, sql: str, *params: object) -> list[Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql, *params)]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("queue", [True])
+async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_over(
+    cluster: Cluster, fake_openai: FakeOpenAI, postgres_url: str, tmp_path: Path
+) -> None:
+    fake = cluster.fake
+    channel = fake.add_channel("docs")
+    admin = fake.add_user("alice", admin=True)
+    member = fake.add_user("bob")
+    fake_openai.respond_with(
+        lambda body: chat_completion(tool_calls=[("send_message", {"message": "Still here."})])
+    )
+    first = await cluster.worker("worker-a")
+    path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 120)
+    file = fake.add_file(path.read_bytes(), "manual.pdf", user=admin)
+    fake.events_url = cluster.replicas[0][1]
+    shared = await fake.post_message(channel, admin, "", files=[file])
+
+    # The worker (not the replica) is loading: its progress is in the job's row. It dies.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while await _job_progress(postgres_url) == 0:
+        assert loop.time() < deadline, "the worker never reported progress"
+        await asyncio.sleep(0.05)
+    first.process.kill()
+    await first.process.wait()
+
+    # The replicas answer meanwhile, and nothing of the half-done load can be searched.
+    fake.events_url = cluster.replicas[1][1]
+    asked = await fake.mention(channel, member, "q1 are you there?")
+    await fake.wait_for(lambda: _answers(fake, channel, asked.ts), timeout=60, what="an answer")
+    assert _answers(fake, channel, asked.ts) == ["Still here."]
+    assert await _state(postgres_url, "SELECT id FROM sources WHERE status = 'ready'") == []
+
+    # Another worker takes the job over once the first has stopped beating, and finishes it;
+    # the replica that was asked says so in the channel.
+    second = await cluster.worker("worker-b")
+
+    def outcome() -> str | None:
+        for message in fake.bot_messages(channel, thread_ts=shared.ts):
+            text = str(message.get("text") or "")
+            if text and not text.startswith(("Loading", "<")) and not text.endswith(WRITING_MARK):
+                return text
+        return None
+
+    said = await fake.wait_for(outcome, timeout=180, what="the load's outcome")
+    assert said.startswith("Loaded") and "120 pages" in said, said
+    await second.line("taking over from")
+    [(source_id, status)] = await _state(postgres_url, "SELECT id, status FROM sources")
+    assert status == "ready"
+    files = await _state(
+        postgres_url,
+        "SELECT status, passages FROM source_files WHERE source_id = $1",
+        source_id,
+    )
+    assert [f[0] for f in files] == ["ready"]
+    # Its passages once: the dead worker's half were rolled back, not kept beside them.
+    [(stored,)] = await _state(postgres_url, "SELECT count(*) FROM passages")
+    assert stored == files[0][1]
+    [(attached,)] = await _state(postgres_url, "SELECT count(*) FROM attachments")
+    assert attached == 1

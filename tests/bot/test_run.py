@@ -130,6 +130,14 @@ async def test_without_a_platform_it_says_what_to_set_and_exits_2(
     assert await asyncio.wait_for(bot.process.wait(), 60) == 2
 
 
+async def test_a_worker_without_a_queue_says_what_to_set_and_exits_2(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    code, _, err = await archivist(run_env(tmp_path, model_cache), "worker")
+    assert code == 2
+    assert "set [storage] database_url (PostgreSQL) and [ingest] queue = true" in err
+
+
 async def test_it_serves_health_metrics_and_answers_then_stops_gracefully(
     tmp_path: Path,
     model_cache: Path,
