@@ -23,11 +23,13 @@ def _compose() -> dict[str, Any]:
     return loaded
 
 
-def _bots(compose: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _bots(compose: dict[str, Any], *, workers: bool = False) -> dict[str, dict[str, str]]:
+    """The environment of each bot replica (or, with ``workers``, of each worker)."""
     return {
         name: {k: str(v) for k, v in service["environment"].items()}
         for name, service in compose["services"].items()
         if service.get("image") == "archivist:latest"
+        and ("worker" in service.get("command", [])) == workers
     }
 
 
@@ -47,9 +49,18 @@ def test_every_replica_loads_on_the_shared_stores(
         assert settings.milvus_uri == "http://milvus:19530"
         assert settings.discord.token is not None and settings.slack.signing_secret is not None
         assert settings.discord.shard_count == len(bots)
+        assert settings.ingest.queue  # loads go to the workers
         shards += settings.discord.shard_ids
     assert sorted(shards) == list(range(len(bots)))  # each guild's shard run exactly once
     assert len({env["ARCHIVIST_SERVER_REPLICA"] for env in bots.values()}) == len(bots)
+    workers = _bots(_compose(), workers=True)
+    assert workers, "someone must run the queued loads"
+    for environment in workers.values():
+        with monkeypatch.context() as patch:
+            for key, value in environment.items():
+                patch.setenv(key, value)
+            settings = load_settings()
+        assert settings.ingest.queue and settings.storage.database_url is not None
 
 
 def test_the_slack_balancer_reaches_every_replica_and_the_image_has_every_package() -> None:
