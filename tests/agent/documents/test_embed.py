@@ -17,12 +17,18 @@ from agent.documents.embed import (
     LOCAL_MODEL_ID,
     LOCAL_MODEL_IDS,
     LOCAL_Q8_MODEL_ID,
+    LOCAL_Q8F_MODEL_ID,
     Embedder,
     Vectors,
     build_embedder,
 )
-from agent.documents.local_embed import LocalEmbedder, fold_int8_model, quantise_model
-from agent.documents.onnx_model import int8_model_file
+from agent.documents.local_embed import (
+    LocalEmbedder,
+    fold_int8_model,
+    quantise_fused_model,
+    quantise_model,
+)
+from agent.documents.onnx_model import fuse_attention, int8_model_file
 from agent.errors import EmbedderUnavailable
 
 # Each of these is one word piece, so a text of n of them is n pieces long.
@@ -53,8 +59,8 @@ PROSE = [
 ]
 
 
-def local(cache_dir: Path | None, *, quantised: bool = False, **options: int) -> LocalEmbedder:
-    return LocalEmbedder(int8_model_file(), cache_dir=cache_dir, quantised=quantised, **options)
+def local(cache_dir: Path | None, *, model: str = LOCAL_MODEL_ID, **options: int) -> LocalEmbedder:
+    return LocalEmbedder(int8_model_file(), cache_dir=cache_dir, model=model, **options)
 
 
 def build_local(model: str, cache_dir: Path) -> Embedder:
@@ -190,15 +196,53 @@ async def test_the_quantised_graph_is_cached_once_and_agrees_with_the_fp32_model
     assert np.max(cosines) < 0.99999, "the quantised model must not be the fp32 one"
 
 
+async def test_the_fused_graph_is_cached_once_and_agrees_with_the_fp32_model(
+    model_cache: Path, tmp_path: Path
+) -> None:
+    source = int8_model_file()
+    # The fusion alone changes nothing but the graph: fp32 in, the same numbers out.
+    fused = tmp_path / "fused.onnx"
+    assert fuse_attention(fold_int8_model(source, model_cache), fused) == (6, 6)
+    as_fp32 = await embed_once(build_local(LOCAL_MODEL_ID, model_cache), PROSE)
+    as_fused = await embed_once(LocalEmbedder(fused, cache_dir=None), PROSE)
+    assert np.min(np.sum(as_fp32 * as_fused, axis=1)) >= 0.99999
+
+    quantised = quantise_fused_model(source, model_cache)
+    assert quantised.name.startswith(f"{LOCAL_Q8F_MODEL_ID}-")
+    assert hashlib.sha256(source.read_bytes()).hexdigest()[:16] in quantised.name
+    written = quantised.stat().st_mtime_ns
+    assert quantise_fused_model(source, model_cache) == quantised
+    assert quantised.stat().st_mtime_ns == written, "a cached quantisation must not be redone"
+    # Each kind clears only its own stale versions: q8 is a prefix of q8f.
+    assert quantise_model(source, model_cache).is_file()
+    assert quantised.is_file()
+
+    q8f = build_local(LOCAL_Q8F_MODEL_ID, model_cache)
+    assert q8f.model_id == LOCAL_Q8F_MODEL_ID
+    q8f_vectors = await embed_once(q8f, PROSE)
+    cosines = np.sum(as_fp32 * q8f_vectors, axis=1)
+    # Measured on 200 passages of prose: mean 0.995, lowest 0.991.
+    assert np.mean(cosines) >= 0.985
+    assert np.min(cosines) >= 0.97
+    assert np.max(cosines) < 0.99999, "the quantised model must not be the fp32 one"
+
+
+def test_a_graph_without_the_exports_attention_is_not_fused(tmp_path: Path) -> None:
+    # The shipped int8 graph still has the NaN guards between Softmax and the values.
+    with pytest.raises(ValueError):
+        fuse_attention(int8_model_file(), tmp_path / "fused.onnx")
+
+
+@pytest.mark.parametrize("model", [LOCAL_Q8_MODEL_ID, LOCAL_Q8F_MODEL_ID])
 async def test_an_unwritable_cache_quantises_for_the_run_alone(
-    tmp_path: Path, model_cache: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, model_cache: Path, caplog: pytest.LogCaptureFixture, model: str
 ) -> None:
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("a file where the cache folder should be")
     text = ["The cache failed, the quantised model did not."]
     with caplog.at_level(logging.WARNING, logger="agent.documents.local_embed"):
-        uncached = await embed_once(local(not_a_folder, quantised=True), text)
-    cached = await embed_once(local(model_cache, quantised=True), text)
+        uncached = await embed_once(local(not_a_folder, model=model), text)
+    cached = await embed_once(local(model_cache, model=model), text)
     assert "building it for this run" in caplog.text
     # The same graph, not the fp32 one in its place.
     assert cosine(uncached[0], cached[0]) >= 0.9999
@@ -269,6 +313,7 @@ async def test_each_local_model_has_its_own_id(model_cache: Path) -> None:
     for model, expected in [
         (LOCAL_MODEL_ID, "all-MiniLM-L6-v2"),
         (LOCAL_Q8_MODEL_ID, "all-MiniLM-L6-v2-q8"),
+        (LOCAL_Q8F_MODEL_ID, "all-MiniLM-L6-v2-q8f"),
     ]:
         built = build_local(model, model_cache)
         assert built.model_id == expected
