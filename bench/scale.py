@@ -3,13 +3,14 @@
 Real ``archivist run`` processes share one PostgreSQL (state) and one Milvus server, behind a
 fake Slack that delivers HTTP events to them round-robin, as a load balancer would. A fake
 OpenAI-compatible model answers every call after a fixed latency with ``send_message``. Each
-round sends ``--messages`` mentions spread over ``--conversations`` channels, all at once, and
-times each from delivery to its answer in the channel. Turn overhead is that time minus the
-model's latency (one call per turn), so it holds queueing, the bot's work, the conversation lock
-and Slack's round trips. Optionally one PDF load per round goes to a worker (``--load-pages``).
+round sends ``--messages`` mentions spread over ``--conversations`` channels, all at once or
+``--rate`` a second, and times each from delivery to its answer in the channel. Turn overhead
+is that time minus the model's latency (one call per turn), so it holds queueing, the bot's
+work, the conversation lock and Slack's round trips; bot CPU per turn is the replicas' CPU
+seconds over the answers.
 
     python -m bench.scale [--replicas 1,2,4] [--messages 200] [--conversations 50]
-        [--latency 0.5] [--load-pages 0] [--no-write]
+        [--latency 0.5] [--rate 0] [--json FILE] [--no-write]
 
 On 2 cores the processes share the same CPUs, so this measures what sharing the state costs
 and how turns spread, not how a cluster of machines scales (docs/scaling.md does that on paper
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,8 @@ class Round:
     p99_overhead: float
     max_overhead: float
     lost: int
+    rate: float
+    cpu_ms_per_turn: float
 
 
 class Replica:
@@ -99,6 +103,7 @@ async def _round(
     messages: int,
     conversations: int,
     latency: float,
+    rate: float,
     pg: str,
     milvus: str,
     work: Path,
@@ -145,15 +150,10 @@ async def _round(
             channels = [fake.add_channel(f"c{n}") for n in range(conversations)]
             user = fake.add_user("bench")
             sent: list[tuple[Delivery, str, float]] = []
-            started = time.perf_counter()
-            for n in range(messages):
-                fake.events_url = running[n % replicas].url
-                channel = channels[n % conversations]
-                at = time.perf_counter()
-                sent.append((await fake.mention(channel, user, f"question {n}"), channel, at))
             done: dict[int, float] = {}
 
             def all_answered() -> bool:
+                # Checked each time the fake records a call, so an answer is timed as it lands.
                 now = time.perf_counter()
                 for index, (delivery, channel, _) in enumerate(sent):
                     if index in done:
@@ -161,15 +161,28 @@ async def _round(
                     replies = fake.bot_messages(channel, thread_ts=delivery.ts)
                     if any(not str(m.get("text", "")).endswith(WRITING_MARK) for m in replies):
                         done[index] = now
-                return len(done) == len(sent)
+                return len(done) == messages
 
+            watching = asyncio.create_task(
+                fake.wait_for(all_answered, timeout=600, what="every answer")
+            )
+            cpu_before = sum(_cpu_seconds(r.process.pid) for r in running)
+            started = time.perf_counter()
+            for n in range(messages):
+                if rate > 0:  # paced: message n is due at n / rate
+                    await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+                fake.events_url = running[n % replicas].url
+                channel = channels[n % conversations]
+                at = time.perf_counter()
+                sent.append((await fake.mention(channel, user, f"question {n}"), channel, at))
             lost = 0
             try:
-                await fake.wait_for(all_answered, timeout=600, what="every answer")
+                await watching
             except TimeoutError:
                 lost = len(sent) - len(done)
             wall = max(done.values(), default=started) - started
             overheads = sorted(done[i] - sent[i][2] - latency for i in done)
+            cpu = sum(_cpu_seconds(r.process.pid) for r in running) - cpu_before
         finally:
             for replica in running:
                 replica.process.terminate()
@@ -185,19 +198,29 @@ async def _round(
         percentile(overheads, 99) if overheads else 0.0,
         overheads[-1] if overheads else 0.0,
         lost,
+        rate,
+        cpu / max(1, len(done)) * 1000,
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def report(rounds: Sequence[Round], command: str) -> str:
     rows = [
-        "| replicas | messages | conversations | model latency s | wall s | answers/s |"
-        " p50 overhead ms | p99 overhead ms | max ms | unanswered |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| replicas | messages | conversations | sent per s | model latency s | wall s |"
+        " answers/s | p50 overhead ms | p99 overhead ms | max ms | bot CPU ms per turn |"
+        " unanswered |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows += [
-        f"| {r.replicas} | {r.messages} | {r.conversations} | {r.latency:.2f} | {r.wall:.1f} |"
+        f"| {r.replicas} | {r.messages} | {r.conversations} |"
+        f" {'all at once' if r.rate <= 0 else f'{r.rate:g}'} | {r.latency:.2f} | {r.wall:.1f} |"
         f" {r.answers_per_s:.1f} | {r.p50_overhead * 1000:.0f} | {r.p99_overhead * 1000:.0f} |"
-        f" {r.max_overhead * 1000:.0f} | {r.lost} |"
+        f" {r.max_overhead * 1000:.0f} | {r.cpu_ms_per_turn:.1f} | {r.lost} |"
         for r in rounds
     ]
     return "\n\n".join(
@@ -227,6 +250,7 @@ async def main_async(args: argparse.Namespace) -> list[Round]:
                     messages=args.messages,
                     conversations=args.conversations,
                     latency=args.latency,
+                    rate=args.rate,
                     pg=pg.url(db),
                     milvus=mv.uri,
                     work=work,
@@ -252,9 +276,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--messages", type=int, default=200)
     p.add_argument("--conversations", type=int, default=50)
     p.add_argument("--latency", type=float, default=0.5)
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="messages sent per second; 0: all at once"
+    )
+    p.add_argument("--json", type=Path, help="append the rounds here (to render several runs)")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     rounds = asyncio.run(main_async(args))
+    if args.json:
+        saved = json.loads(args.json.read_text()) if args.json.exists() else []
+        args.json.write_text(json.dumps(saved + [asdict(r) for r in rounds]))
+        rounds = [Round(**r) for r in saved] + rounds
     body = report(rounds, "python -m bench.scale " + " ".join(sys.argv[1:]))
     print(body)
     if not args.no_write:
