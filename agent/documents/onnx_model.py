@@ -1,9 +1,9 @@
 """The int8 ONNX graph of all-MiniLM-L6-v2 as shipped, and the rewrites of it.
 
-:func:`agent.documents.local_embed.fold_int8_model` applies the rewrites, in this order, to
+:func:`agent.documents.model_graphs.fold_int8_model` applies the rewrites, in this order, to
 make the fp32 copy it caches: :func:`constant_fold`, then :func:`drop_softmax_nan_guards`;
-:func:`~agent.documents.local_embed.quantise_model` then applies :func:`quantise_matmuls` to it,
-and :func:`~agent.documents.local_embed.quantise_fused_model` :func:`fuse_attention` and then
+:func:`~agent.documents.model_graphs.quantise_model` then applies :func:`quantise_matmuls` to it,
+and :func:`~agent.documents.model_graphs.quantise_fused_model` :func:`fuse_attention` and then
 :func:`quantise_matmuls` with ``attention=True``.
 """
 
