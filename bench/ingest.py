@@ -144,7 +144,7 @@ def apply_patches(overrides: dict[str, Any]) -> None:
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-        embed._new_session = new_session
+        embed.__dict__["_new_session"] = new_session  # the name LocalEmbedder looks up
 
 
 def parse_overrides(spec: str) -> dict[str, Any]:
