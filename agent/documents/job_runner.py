@@ -19,7 +19,7 @@ from agent.documents.jobs import BEAT_SECONDS, STALE_AFTER_SECONDS, Job, JobFile
 from agent.documents.library import Library
 from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback
 from agent.documents.recovery import process_owner
-from agent.errors import ArchivistError
+from agent.errors import INTERNAL_ERROR, ArchivistError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,11 @@ class JobRunner:
                 beating.cancel()
                 await self._jobs.fail(job, self.owner, str(exc))
                 log.warning("load job %d failed: %s", job.id, exc)
+                return
+            except Exception:  # a bug: said once, not retried by every worker in turn
+                beating.cancel()
+                log.exception("load job %d failed", job.id)
+                await self._jobs.fail(job, self.owner, INTERNAL_ERROR)
                 return
             finally:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -41,6 +41,12 @@ POLL_SECONDS = 0.25
 BEAT_SECONDS = 5.0
 # A running job whose worker has not beaten for this long is presumed dead and taken over.
 STALE_AFTER_SECONDS = 60.0
+# A job whose workers died this many times (a file that kills them, say) is not tried again.
+MAX_ATTEMPTS = 3
+GAVE_UP = (
+    "The load stopped {attempts} workers before it could finish (the file may be too much for"
+    " them): it was not tried again."
+)
 
 
 class JobFailed(ArchivistError):
@@ -172,6 +178,11 @@ class LoadJobs:
         """Take the oldest queued job, or one whose worker stopped beating; None if none."""
         now = time.time()
         async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE load_jobs SET state = 'failed', outcome = ? WHERE state = 'running'"
+                " AND heartbeat < ? AND attempts >= ?",
+                (GAVE_UP.format(attempts=MAX_ATTEMPTS), now - stale_after, MAX_ATTEMPTS),
+            )
             rows = await conn.fetchall(
                 "SELECT id, state, owner FROM load_jobs"
                 " WHERE state = 'queued' OR (state = 'running' AND heartbeat < ?)"

@@ -13,7 +13,7 @@ import pytest
 from agent.db import Database, open_database
 from agent.documents.embed import Embedder
 from agent.documents.job_runner import JobRunner
-from agent.documents.jobs import LoadJobs
+from agent.documents.jobs import MAX_ATTEMPTS, JobFailed, LoadJobs
 from agent.documents.library import Library
 from agent.documents.loads import FileInput, Progress
 from tests import pdfs
@@ -133,3 +133,18 @@ async def test_an_asker_that_gives_up_stops_the_load_and_nothing_of_it_shows(
     assert runner.finished == 0
     assert await library.sources(SCOPE) == []
     assert await library.links.attached(CONVERSATION) == []
+
+
+async def test_a_job_that_keeps_killing_its_workers_is_given_up_with_a_sentence(
+    library: Library, db: Database, tmp_path: Path
+) -> None:
+    jobs = LoadJobs(db, library.registry)
+    path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 2)
+    job_id = await jobs.enqueue(None, SCOPE, "manual", [FileInput(path)], "alice")
+    for attempt in range(MAX_ATTEMPTS):
+        claimed = await jobs.claim(f"host{attempt}:1", stale_after=30)
+        assert claimed is not None and claimed.attempts == attempt + 1
+        await db.write("UPDATE load_jobs SET heartbeat = heartbeat - 3600")
+    assert await jobs.claim("host9:1", stale_after=30) is None
+    with pytest.raises(JobFailed, match=f"stopped {MAX_ATTEMPTS} workers"):
+        await jobs.wait(job_id)
