@@ -74,7 +74,8 @@ async def test_load_search_and_delete_beside_a_running_bot_are_done_by_the_bot(
 async def test_a_handed_over_load_interrupted_by_ctrl_c_is_rolled_back_in_the_bot(
     tmp_path: Path, model_cache: Path
 ) -> None:
-    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 120)
+    # Long enough that Ctrl-C at its first progress line lands well before its end.
+    manual = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 1000)
     async with FakeDiscord() as fake:
         fake.add_channel(fake.add_guild("Library"), "docs")
         env = run_env(

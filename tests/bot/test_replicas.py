@@ -223,7 +223,8 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
         lambda body: chat_completion(tool_calls=[("send_message", {"message": "Still here."})])
     )
     first = await cluster.worker("worker-a")
-    path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 120)
+    # Long enough that the worker is killed well before its end.
+    path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 600)
     file = fake.add_file(path.read_bytes(), "manual.pdf", user=admin)
     fake.events_url = cluster.replicas[0][1]
     shared = await fake.post_message(channel, admin, "", files=[file])
@@ -256,7 +257,7 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
         return None
 
     said = await fake.wait_for(outcome, timeout=180, what="the load's outcome")
-    assert said.startswith("Loaded") and "120 pages" in said, said
+    assert said.startswith("Loaded") and "600 pages" in said, said
     await second.line("taking over from")
     [(source_id, status)] = await _state(postgres_url, "SELECT id, status FROM sources")
     assert status == "ready"

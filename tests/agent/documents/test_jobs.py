@@ -114,7 +114,7 @@ async def test_an_asker_that_gives_up_stops_the_load_and_nothing_of_it_shows(
     jobs = LoadJobs(db, library.registry)
     runner = JobRunner(library, jobs, beat_seconds=0.02, idle_seconds=0.02)
     working = asyncio.create_task(runner.run())
-    path = pdfs.make_manual_pdf(tmp_path / "big.pdf", 120)
+    path = pdfs.make_manual_pdf(tmp_path / "big.pdf", 600)
     started = asyncio.Event()
 
     def progressed(progress: Progress) -> None:
