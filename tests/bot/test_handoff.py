@@ -91,10 +91,12 @@ async def test_a_handed_over_load_interrupted_by_ctrl_c_is_rolled_back_in_the_bo
             stderr=asyncio.subprocess.PIPE,
         )
         assert loading.stderr is not None
-        while b"pages (" not in await loading.stderr.readline():
-            pass  # until the bot has reported progress: the load is under way there
+        said = [await loading.stderr.readline()]
+        while b"pages (" not in said[-1]:  # until the bot has reported progress
+            said.append(await loading.stderr.readline())
         loading.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(loading.wait(), 60) != 0
+        said.append(await loading.stderr.read())
+        assert await asyncio.wait_for(loading.wait(), 60) != 0, b"".join(said).decode()
         await bot.line(r"admin load of manual: the command went away, load stopped")
         code, out, err = await archivist(env, "sources", "list", "--json")
         assert code == 0, err
