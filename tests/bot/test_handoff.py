@@ -83,13 +83,19 @@ async def test_a_handed_over_load_interrupted_by_ctrl_c_is_rolled_back_in_the_bo
         )
         bot = await start(env)
         await bot.line(r"connected to Discord as Archivist")
-        loading = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "bot", "load", "directory", "--name", "manual"),
-            *("--input-files", str(manual)),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        # As from a terminal: a shell's background jobs (a CI script's, say) start with SIGINT
+        # ignored, which the command would inherit and rightly keep; Ctrl-C is what is tested.
+        ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            loading = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "bot", "load", "directory", "--name", "manual"),
+                *("--input-files", str(manual)),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        finally:
+            signal.signal(signal.SIGINT, ignored)
         assert loading.stderr is not None
         said = [await loading.stderr.readline()]
         while b"pages (" not in said[-1]:  # until the bot has reported progress
