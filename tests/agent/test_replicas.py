@@ -15,17 +15,7 @@ from agent.errors import StateUnavailable
 from agent.mind.conversations import Conversations
 from tests.agent.mind.helpers import ScriptedAgents, message
 from tests.postgres_server import PostgresServerProcess, free_port
-
-_DEADLINE = 10.0
-
-
-async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Wait for something only the server can show (a lock waited for, a backend gone)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + _DEADLINE
-    while not await condition():
-        assert loop.time() < end, "the server never showed it"
-        await asyncio.sleep(0.02)
+from tests.waiting import until
 
 
 async def _advisory(url: str, *, granted: bool) -> list[int]:
@@ -40,6 +30,13 @@ async def _advisory(url: str, *, granted: bool) -> list[int]:
         await conn.close()
 
 
+def _one_waiter(url: str) -> Callable[[], Awaitable[bool]]:
+    async def waiting() -> bool:
+        return len(await _advisory(url, granted=False)) == 1
+
+    return waiting
+
+
 async def test_two_processes_take_turns_on_one_conversation(postgres_url: str) -> None:
     async with open_database(postgres_url) as first_db, open_database(postgres_url) as second_db:
         first_agents, second_agents = ScriptedAgents(), ScriptedAgents()
@@ -48,11 +45,7 @@ async def test_two_processes_take_turns_on_one_conversation(postgres_url: str) -
         one = asyncio.create_task(first.ask(message("one")))
         await first_agents.entered.wait()
         two = asyncio.create_task(second.ask(message("two")))
-
-        async def second_waits() -> bool:
-            return len(await _advisory(postgres_url, granted=False)) == 1
-
-        await _until(second_waits)
+        await until(_one_waiter(postgres_url), "the second process waiting for the lock")
         assert second_agents.started == []
         # Another conversation is not held up by the first one's turn.
         second_agents.release["three"] = asyncio.Event()
@@ -81,11 +74,7 @@ async def test_a_dead_process_lets_go_of_its_turn(postgres_url: str) -> None:
         second_agents.release["two"] = asyncio.Event()
         second_agents.release["two"].set()
         two = asyncio.create_task(second.ask(message("two")))
-
-        async def second_waits() -> bool:
-            return len(await _advisory(postgres_url, granted=False)) == 1
-
-        await _until(second_waits)
+        await until(_one_waiter(postgres_url), "the second process waiting for the lock")
         # The first process's connection dies as it would with the process (killed, host lost).
         admin = await asyncpg.connect(postgres_url)
         try:

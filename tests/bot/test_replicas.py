@@ -21,6 +21,7 @@ from tests import pdfs
 from tests.bot.test_run import Bot, run_env, start
 from tests.fake_openai import FakeOpenAI, chat_completion
 from tests.fake_slack import FakeSlack
+from tests.waiting import until
 
 _QUESTION = re.compile(r"\bq(\d)\b")
 
@@ -149,11 +150,11 @@ async def test_one_channel_alternating_between_replicas_is_answered_once_in_orde
     q2 = await fake.mention(channel, member, "q2 and an agent?")
     await q2.wait_ack()
     assert q2.status == 200  # acknowledged at once, answered when its turn comes
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while await _lock_waiters(postgres_url) != 1:
-        assert loop.time() < deadline, "the second replica never waited for the conversation"
-        await asyncio.sleep(0.05)
+
+    async def second_waits() -> bool:
+        return await _lock_waiters(postgres_url) == 1
+
+    await until(second_waits, "the second replica waiting for the conversation", timeout=30)
     assert len(fake_openai.requests) == 1
     hold_q1.set()
 
@@ -230,11 +231,10 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
     shared = await fake.post_message(channel, admin, "", files=[file])
 
     # The worker (not the replica) is loading: its progress is in the job's row. It dies.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 120
-    while await _job_progress(postgres_url) == 0:
-        assert loop.time() < deadline, "the worker never reported progress"
-        await asyncio.sleep(0.05)
+    async def under_way() -> bool:
+        return await _job_progress(postgres_url) > 0
+
+    await until(under_way, "the worker reporting progress", timeout=120)
     first.process.kill()
     await first.process.wait()
 

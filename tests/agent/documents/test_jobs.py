@@ -17,6 +17,7 @@ from agent.documents.jobs import MAX_ATTEMPTS, JobFailed, LoadJobs
 from agent.documents.library import Library
 from agent.documents.loads import FileInput, Progress
 from tests import pdfs
+from tests.waiting import until
 
 CONVERSATION = "slack:T1:C1"
 SCOPE = "slack:T1"
@@ -40,12 +41,8 @@ async def db(state_location: str) -> AsyncIterator[Database]:
         yield database
 
 
-async def _until_no_job(db: Database) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 60
-    while await db.fetchone("SELECT 1 FROM load_jobs"):
-        assert loop.time() < end, "the job was never cleared"
-        await asyncio.sleep(0.02)
+async def _no_job(db: Database) -> bool:
+    return await db.fetchone("SELECT 1 FROM load_jobs") is None
 
 
 async def test_a_queued_load_is_run_by_a_worker_and_reported_to_its_asker(
@@ -127,7 +124,7 @@ async def test_an_asker_that_gives_up_stops_the_load_and_nothing_of_it_shows(
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    await _until_no_job(db)
+    await until(lambda: _no_job(db), "the cancelled job cleared")
     await runner.close()
     await working
     assert runner.finished == 0
