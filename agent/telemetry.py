@@ -19,6 +19,14 @@ class Telemetry(Protocol):
         """A load added ``count`` passages to the archive."""
 
 
+class JobTelemetry(Protocol):
+    """Receives a worker's events; cheap and never raising, as :class:`Telemetry`."""
+
+    def job_finished(self, outcome: str) -> None:
+        """A load job ended: ``loaded``, ``not loaded``, ``failed``, ``cancelled`` or
+        ``requeued`` (stopped by a shutdown, for another worker)."""
+
+
 class NoTelemetry:
     """Reports go nowhere."""
 
@@ -27,3 +35,6 @@ class NoTelemetry:
 
     def passages_loaded(self, count: int) -> None:
         """Ignore a load."""
+
+    def job_finished(self, outcome: str) -> None:
+        """Ignore a job."""

@@ -74,13 +74,14 @@ TARGET_RSS_GB = 0.5
 TARGET_FLOOR_RATIO = 1.3
 
 SWEEP: dict[str, dict[str, Any]] = {
-    "threads=1": {"embeddings.threads": 1},
-    "threads=2": {"embeddings.threads": 2},
+    "conc=1,threads=1": {"embeddings.max_concurrency": 1, "embeddings.threads": 1},
+    "conc=1,threads=2": {"embeddings.max_concurrency": 1, "embeddings.threads": 2},
     "batch=16": {"embeddings.batch_size": 16},
     "batch=64": {"embeddings.batch_size": 64},
     "pages/task=4": {"ingest.pages_per_task": 4},
     "pages/task=64": {"ingest.pages_per_task": 64},
     "conc=2,threads=1": {"embeddings.max_concurrency": 2, "embeddings.threads": 1},
+    "conc=3,threads=1": {"embeddings.max_concurrency": 3, "embeddings.threads": 1},
     "cells=4 (patch)": {"patch.max_batch_cells": 4},
     "cells=2 (patch)": {"patch.max_batch_cells": 2},
     "no spin (patch)": {"patch.spinning": 0},

@@ -56,6 +56,7 @@ async def make_embedder(settings: Settings, model: str | None = None) -> Embedde
     """Build the embedder (``model``, else the configured one or the default for a new data
     folder) and prove it works; blocking parts run in threads."""
     emb = settings.embeddings
+    concurrency, threads = emb.parallelism(_cores())
     embedder = await asyncio.to_thread(
         build_embedder,
         emb.backend,
@@ -64,13 +65,20 @@ async def make_embedder(settings: Settings, model: str | None = None) -> Embedde
         base_url=emb.base_url,
         api_key=emb.api_key.get_secret_value() if emb.api_key else None,
         batch_size=emb.batch_size,
-        max_concurrency=emb.max_concurrency,
-        threads=emb.threads,
+        max_concurrency=concurrency,
+        threads=threads,
     )
     # One embedding up front: a broken model or endpoint fails at start-up, not at the first
     # question, and an OpenAI-compatible backend learns its dimension.
     await embedder.embed(["warm-up"])
     return embedder
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @asynccontextmanager
@@ -170,7 +178,7 @@ async def open_runtime(
     settings: Settings, *, wrap_llm: Callable[[LLM], LLM] | None = None
 ) -> AsyncIterator[Runtime]:
     """The core, with a readiness check per dependency and metrics counting its work."""
-    metrics = Metrics(settings.server.replica or f"{socket.gethostname()}-{os.getpid()}")
+    metrics = _metrics(settings)
     llm = build_llm(
         base_url=settings.llm.base_url,
         model=settings.llm.model,
@@ -231,11 +239,28 @@ async def open_runtime(
                 await llm.aclose()
 
 
+@dataclass(frozen=True)
+class WorkerRuntime:
+    """What ``archivist worker`` needs: the library, the queue its load jobs come from, and
+    what it exposes about them (readiness checks and metrics)."""
+
+    library: Library
+    jobs: LoadJobs
+    checks: dict[str, Check]
+    metrics: Metrics
+
+
 @asynccontextmanager
-async def open_jobs(settings: Settings) -> AsyncIterator[tuple[Library, LoadJobs]]:
-    """What ``archivist worker`` needs: the library, and the queue its load jobs come from."""
+async def open_jobs(settings: Settings) -> AsyncIterator[WorkerRuntime]:
+    """The library and the load queue, for a worker."""
     async with _open(settings) as (library, db):
-        yield library, LoadJobs(db, library.registry)
+        checks: dict[str, Check] = {db.dialect: db.ping, "milvus": library.archive.ping}
+        yield WorkerRuntime(library, LoadJobs(db, library.registry), checks, _metrics(settings))
+
+
+def _metrics(settings: Settings) -> Metrics:
+    """Metrics labelled with this process's replica name."""
+    return Metrics(settings.server.replica or f"{socket.gethostname()}-{os.getpid()}")
 
 
 @asynccontextmanager

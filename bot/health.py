@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.errors import ArchivistError
+from bot.config import StartupError
 from bot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,24 @@ class HealthServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
-        """Start listening; returns the port (useful when configured as 0 for any free port)."""
+        """Start listening, and say where; returns the port (useful when configured as 0 for
+        any free port). Raises :class:`StartupError` when the port is taken."""
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._render_metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-        return int(self._runner.addresses[0][1])
+        try:
+            await web.TCPSite(self._runner, self._host, self._port).start()
+        except OSError as exc:
+            await self.close()
+            raise StartupError(
+                f"Cannot serve /healthz on {self._host}:{self._port} ({exc.strerror}):"
+                " set [server] port (ARCHIVIST_SERVER_PORT) to a free port."
+            ) from exc
+        port = int(self._runner.addresses[0][1])
+        log.info("serving /healthz and /metrics on http://%s:%d", self._host, port)
+        return port
 
     async def close(self) -> None:
         """Stop listening."""

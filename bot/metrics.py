@@ -34,6 +34,15 @@ class Queues(Protocol):
         ...
 
 
+class Running(Protocol):
+    """Where the running-jobs gauge is read from when scraped (a worker's job runner)."""
+
+    @property
+    def running(self) -> int:
+        """Load jobs under way."""
+        ...
+
+
 class _Labelled:
     """Every series of ``registry`` with the replica's label added, so that the processes of
     one installation can be told apart (and summed) once scraped. ``replica``, not
@@ -81,6 +90,12 @@ class Metrics:
         self._passages = Counter(
             "archivist_passages_loaded", "Passages added to the archive.", registry=self.registry
         )
+        self._jobs = Counter(
+            "archivist_load_jobs",
+            "Load jobs run to an end by this process (a worker), by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._queue_depth = Gauge(
             "archivist_queue_depth",
             "Messages waiting behind another in their conversation.",
@@ -91,6 +106,17 @@ class Metrics:
             "Conversations with a live worker.",
             registry=self.registry,
         )
+
+    def watch_jobs(self, runner: Running) -> None:
+        """Expose a worker's jobs under way, read from ``runner`` at each scrape."""
+        running = Gauge(
+            "archivist_load_jobs_running", "Load jobs under way.", registry=self.registry
+        )
+        running.set_function(lambda: runner.running)
+
+    def job_finished(self, outcome: str) -> None:
+        """Count a load job that ended."""
+        self._jobs.labels(outcome=outcome).inc()
 
     def watch(self, queues: Queues) -> None:
         """Read the queue gauges from ``queues`` at each scrape."""

@@ -88,14 +88,7 @@ async def serve(settings: Settings) -> None:
             port=settings.server.port,
             advisory=frozenset({"llm"}),
         )
-        try:
-            port = await health.start()
-        except OSError as exc:
-            raise StartupError(
-                f"Cannot serve /healthz on {settings.server.host}:{settings.server.port}"
-                f" ({exc.strerror}): set [server] port (ARCHIVIST_SERVER_PORT) to a free port."
-            ) from exc
-        log.info("serving /healthz and /metrics on http://%s:%d", settings.server.host, port)
+        await health.start()
         # Commands beside the bot (a load, a search) hand it their work: it holds the archive.
         async with serving_admin(runtime.core, settings.storage.data_dir) as admin:
             log.info("admin endpoint for local commands on %s", admin.url)

@@ -80,9 +80,22 @@ class EmbeddingSettings(_Section):
     base_url: str | None = None
     api_key: SecretStr | None = None
     batch_size: int = Field(default=32, ge=1, le=1024)
-    max_concurrency: int = Field(default=1, ge=1, le=16)
+    max_concurrency: int | None = Field(default=None, ge=1, le=16)
+    """Batches embedded at once; None: one request for a remote backend, and for the local
+    one a batch per core (at most 4)."""
     threads: int = Field(default=0, ge=0, le=256)
+    """onnxruntime threads per local batch; 0: the cores shared among the batches."""
     cache_dir: Path | None = None
+
+    def parallelism(self, cores: int) -> tuple[int, int]:
+        """(batches at once, threads per batch) on ``cores`` cores. Locally, batches side by
+        side on a thread each beat one batch on every core: a passage batch is small, and
+        onnxruntime's threads spend much of it waiting on each other (2 cores: loads 1.2-1.3x
+        faster, docs/benchmarks.md "Ingest: batches side by side")."""
+        if self.backend != "local":
+            return self.max_concurrency or 1, self.threads
+        concurrency = self.max_concurrency or max(1, min(cores, 4))
+        return concurrency, self.threads or max(1, cores // concurrency)
 
 
 class IngestSettings(_Section):

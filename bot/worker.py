@@ -16,6 +16,7 @@ import signal
 from agent.documents.job_runner import JobRunner
 from bot.app import open_jobs
 from bot.config import Settings, StartupError
+from bot.health import HealthServer
 
 log = logging.getLogger("archivist")
 
@@ -29,11 +30,24 @@ async def work(settings: Settings, concurrency: int) -> None:
     """Run queued loads, ``concurrency`` at a time, until stopped."""
     if not settings.ingest.queue:
         raise StartupError(NOT_QUEUED)
-    async with open_jobs(settings) as (library, jobs):
+    async with open_jobs(settings) as runtime:
         stale = settings.ingest.job_stale_seconds
         runner = JobRunner(
-            library, jobs, concurrency=concurrency, stale_after=stale, beat_seconds=stale / 6
+            runtime.library,
+            runtime.jobs,
+            concurrency=concurrency,
+            stale_after=stale,
+            beat_seconds=stale / 6,
+            telemetry=runtime.metrics,
         )
+        runtime.metrics.watch_jobs(runner)
+        health = HealthServer(
+            checks=runtime.checks,
+            metrics=runtime.metrics,
+            host=settings.server.host,
+            port=settings.server.port,
+        )
+        await health.start()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -48,4 +62,5 @@ async def work(settings: Settings, concurrency: int) -> None:
                 loop.remove_signal_handler(sig)
             await runner.close(settings.server.shutdown_grace)
             await working
+            await health.close()
     log.info("stopped")

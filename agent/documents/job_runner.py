@@ -20,6 +20,7 @@ from agent.documents.library import Library
 from agent.documents.loads import FileInput, LoadReport, Progress, ProgressCallback
 from agent.documents.recovery import process_owner
 from agent.errors import INTERNAL_ERROR, ArchivistError
+from agent.telemetry import JobTelemetry, NoTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class JobRunner:
         beat_seconds: float = BEAT_SECONDS,
         stale_after: float = STALE_AFTER_SECONDS,
         owner: str | None = None,
+        telemetry: JobTelemetry | None = None,
     ) -> None:
         self._library = library
         self._jobs = jobs
@@ -45,11 +47,17 @@ class JobRunner:
         self._beat = beat_seconds
         self._stale_after = stale_after
         self.owner = owner or process_owner()
+        self._telemetry = telemetry or NoTelemetry()
         self._stopping = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._stopped: set[asyncio.Task[None]] = set()
         self.finished = 0
         """Jobs run to their end (loaded or not), for logs and tests."""
+
+    @property
+    def running(self) -> int:
+        """Jobs under way in this process."""
+        return len(self._running)
 
     async def run(self) -> None:
         """Claim and run jobs until :meth:`close` is called."""
@@ -108,21 +116,25 @@ class JobRunner:
                 beating.cancel()
                 if asyncio.current_task() in self._stopped:
                     await asyncio.shield(self._jobs.release(job, self.owner))
+                    self._telemetry.job_finished("requeued")
                     log.info("load job %d: stopped by the shutdown, queued again", job.id)
                     raise
                 # Its asker cancelled it: the load has rolled back, nobody waits for a report.
                 await self._jobs.fail(job, self.owner, "cancelled")
+                self._telemetry.job_finished("cancelled")
                 log.info("load job %d: cancelled by its asker, rolled back", job.id)
                 return
             except ArchivistError as exc:
                 beating.cancel()
                 await self._jobs.fail(job, self.owner, str(exc))
+                self._telemetry.job_finished("failed")
                 log.warning("load job %d failed: %s", job.id, exc)
                 return
             except Exception:  # a bug: said once, not retried by every worker in turn
                 beating.cancel()
                 log.exception("load job %d failed", job.id)
                 await self._jobs.fail(job, self.owner, INTERNAL_ERROR)
+                self._telemetry.job_finished("failed")
                 return
             finally:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -130,6 +142,7 @@ class JobRunner:
                     await beating
         await self._jobs.finish(job, self.owner, report, latest[-1] if latest else None)
         self.finished += 1
+        self._telemetry.job_finished("loaded" if report.loaded else "not loaded")
         log.info("load job %d: %s", job.id, report.summary())
 
     async def _load(

@@ -47,6 +47,27 @@ def test_an_endpoint_needs_its_embedding_model_named(
     assert load_settings().embedding_model() == "text-embedding-3-small"
 
 
+def test_local_embedding_runs_a_batch_per_core_on_a_thread_each_unless_told(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embeddings = load_settings().embeddings
+    assert [embeddings.parallelism(cores) for cores in (1, 2, 8, 64)] == [
+        (1, 1),
+        (2, 1),
+        (4, 2),
+        (4, 16),
+    ]
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_MAX_CONCURRENCY", "1")
+    assert load_settings().embeddings.parallelism(2) == (1, 2)
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_THREADS", "1")
+    assert load_settings().embeddings.parallelism(8) == (1, 1)
+    # A remote backend is sent one request at a time unless told otherwise.
+    monkeypatch.delenv("ARCHIVIST_EMBEDDINGS_MAX_CONCURRENCY")
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_BACKEND", "openai")
+    monkeypatch.setenv("ARCHIVIST_EMBEDDINGS_MODEL", "text-embedding-3-small")
+    assert load_settings().embeddings.parallelism(8)[0] == 1
+
+
 def test_the_converted_model_is_cached_once_per_user(
     clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from adapters.live import WRITING_MARK
 from tests import pdfs
-from tests.bot.test_run import Bot, run_env, start
+from tests.bot.test_run import Bot, get, run_env, start
 from tests.fake_openai import FakeOpenAI, chat_completion
 from tests.fake_slack import FakeSlack
 from tests.waiting import until
@@ -61,8 +61,9 @@ class Cluster:
     env: dict[str, str]
     extra: list[Bot]
 
-    async def worker(self, name: str) -> Bot:
-        """Start ``archivist worker``; returns once it is taking jobs."""
+    async def worker(self, name: str) -> tuple[Bot, str]:
+        """Start ``archivist worker``; returns once it is taking jobs, with the URL of its
+        ``/healthz`` and ``/metrics``."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -73,8 +74,9 @@ class Cluster:
         )
         worker = Bot(process)
         self.extra.append(worker)
+        port = (await worker.line(r"serving /healthz and /metrics on http://127\.0\.0\.1:(\d+)"))[1]
         await worker.line("worker ready")
-        return worker
+        return worker, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -223,7 +225,10 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
     fake_openai.respond_with(
         lambda body: chat_completion(tool_calls=[("send_message", {"message": "Still here."})])
     )
-    first = await cluster.worker("worker-a")
+    first, first_url = await cluster.worker("worker-a")
+    status, body = await get(f"{first_url}/healthz")
+    assert status == 200, body
+    assert json.loads(body)["checks"] == {"postgresql": {"ok": True}, "milvus": {"ok": True}}
     # Long enough that the worker is killed well before its end.
     path = pdfs.make_manual_pdf(tmp_path / "manual.pdf", 600)
     file = fake.add_file(path.read_bytes(), "manual.pdf", user=admin)
@@ -235,6 +240,9 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
         return await _job_progress(postgres_url) > 0
 
     await until(under_way, "the worker reporting progress", timeout=120)
+    _, metrics = await get(f"{first_url}/metrics")
+    assert "archivist_load_jobs_running{replica=" in metrics
+    assert re.search(r"archivist_load_jobs_running\{[^}]*\} 1\.0", metrics), metrics
     first.process.kill()
     await first.process.wait()
 
@@ -247,7 +255,7 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
 
     # Another worker takes the job over once the first has stopped beating, and finishes it;
     # the replica that was asked says so in the channel.
-    second = await cluster.worker("worker-b")
+    second, second_url = await cluster.worker("worker-b")
 
     def outcome() -> str | None:
         for message in fake.bot_messages(channel, thread_ts=shared.ts):
@@ -259,6 +267,12 @@ async def test_a_worker_loads_while_replicas_answer_and_a_killed_one_is_taken_ov
     said = await fake.wait_for(outcome, timeout=180, what="the load's outcome")
     assert said.startswith("Loaded") and "600 pages" in said, said
     await second.line("taking over from")
+
+    async def counted() -> bool:
+        _, metrics = await get(f"{second_url}/metrics")
+        return bool(re.search(r'archivist_load_jobs_total\{outcome="loaded",[^}]*\} 1\.0', metrics))
+
+    await until(counted, "the second worker counting the job it loaded", timeout=30)
     [(source_id, status)] = await _state(postgres_url, "SELECT id, status FROM sources")
     assert status == "ready"
     files = await _state(
