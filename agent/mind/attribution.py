@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["drawn_from"]
+__all__ = ["distinctive_words", "drawn_from"]
 
 # Words of four letters or more, and numbers: what a reply repeats when it uses a passage.
 _WORD = re.compile(r"[^\W_]{4,}|\d[\d.,]*\d|\d")
@@ -29,19 +29,20 @@ _MIN_SHARE = 0.3
 _MAX_SOURCES = 2
 
 
-def _words(text: str) -> set[str]:
+def distinctive_words(text: str) -> set[str]:
+    """The words of ``text`` that tie it to a passage: names, numbers, terms (casefolded)."""
     return {w for w in (m.casefold() for m in _WORD.findall(text)) if w not in _COMMON}
 
 
 def drawn_from(reply: str, shown: Mapping[int, str]) -> list[int]:
     """The handles of the passages in ``shown`` (handle → text) that ``reply`` draws on, best
     first, at most two; none if it repeats too little of any."""
-    said = _words(reply)
+    said = distinctive_words(reply)
     if len(said) < _MIN_SHARED:
         return []
     scored = []
     for handle, text in shown.items():
-        shared = len(said & _words(text))
+        shared = len(said & distinctive_words(text))
         if shared >= _MIN_SHARED and shared >= _MIN_SHARE * len(said):
             scored.append((shared, -handle))
     return [-handle for _, handle in sorted(scored, reverse=True)[:_MAX_SOURCES]]

@@ -20,6 +20,7 @@ from agent.mind.memory import AgentState, CoreMemory
 from agent.mind.messages import RecallPage
 from agent.mind.notes import save_note
 from agent.mind.output import refusal
+from agent.mind.pointing import readable
 from agent.mind.recall import RecallStore
 from agent.values import Citation
 
@@ -44,6 +45,8 @@ class TurnContext:
     page_size: int = 5
     previous_reply: str | None = None
     """What the agent last said to the people, before this turn."""
+    question: str = ""
+    """The message this turn answers."""
     messages: list[str] = field(default_factory=list)
     refused: int = 0
     """Replies this turn that could not be shown (markup, JSON, a repeat)."""
@@ -71,6 +74,7 @@ async def send_message(ctx: TurnContext, message: str) -> str:
     """
     if not message.strip():
         raise FunctionError("send_message failed: the message is empty.")
+    message = readable(message, ctx.shown, ctx.question)
     reason = refusal(message, ctx.previous_reply)
     if reason is not None:
         ctx.refused += 1

@@ -26,6 +26,7 @@ from agent.mind.memory import AgentState, AgentStore, CoreMemory
 from agent.mind.messages import Message
 from agent.mind.notes import archive_overview
 from agent.mind.output import NO_ANSWER, NOT_SHOWN, cut_at_sentence, refusal, with_text_calls
+from agent.mind.pointing import readable
 from agent.mind.preview import PartialSink, ReplyPreview
 from agent.mind.profiles import Profiles
 from agent.mind.recall import RecallStore
@@ -187,6 +188,7 @@ class Agents:
             library=self._library,
             page_size=await self._window.page_size(self._config.page_size),
             previous_reply=await self._recall.last_reply(state.id),
+            question=incoming.text,
             citations=self._citations,
         )
         if self._config.search_first:
@@ -288,6 +290,7 @@ class Agents:
             return False  # nothing to say, or monologue after the answer was sent
         if completion.finish_reason == "length":
             text = cut_at_sentence(text)
+        text = readable(text, ctx.shown, ctx.question)
         reason = refusal(text, ctx.previous_reply)
         if reason is None:
             ctx.messages.append(text)

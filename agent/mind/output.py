@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Final
 
 from agent.mind.llm import Completion
+from agent.mind.pointing import only_handles
 from agent.mind.text_calls import is_clean_reply, parse_text_calls
 
 NOT_SHOWN: Final = (
@@ -46,6 +47,8 @@ def with_text_calls(completion: Completion, known: Collection[str]) -> Completio
 
 def refusal(text: str, previous: str | None) -> str | None:
     """Why ``text`` must not be shown to a person, in words for the model; None if it may."""
+    if only_handles(text) is not None:
+        return "it only names a passage; say in sentences what it says"
     if not is_clean_reply(text):
         return "it holds markup or JSON, not sentences for a person"
     if any(marker in text for marker in PROMPT_MARKERS):

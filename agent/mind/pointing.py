@@ -1,0 +1,68 @@
+"""A reply that only points at a passage ("[2]"), made into one a person can read.
+
+With a question's passages in view, a small model often answers with the handle of the
+passage that holds the answer and nothing else: Qwen2.5-Coder-1.5B did so for 7 of 19
+document questions in a plain question-and-passages probe, the right passage each time
+(docs/benchmarks.md, "Agent on a real local model"). "[2]" tells a person nothing, and
+refusing it throws away the model's choice. So the passage speaks for itself: the run of its
+sentences that shares most words with the question, quoted, with the handle, so the reply
+cites its document and page like any other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from agent.mind.attribution import distinctive_words
+
+__all__ = ["excerpt", "only_handles", "readable"]
+
+_ONLY_HANDLES = re.compile(r"^[\s(.,;:]*(?:\[(\d{1,6})\][\s).,;:]*)+$")
+_HANDLE = re.compile(r"\[(\d{1,6})\]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`])")
+_EXCERPT_CHARS = 320
+_MAX_PASSAGES = 2
+
+
+def only_handles(text: str) -> list[int] | None:
+    """The handles ``text`` consists of ("[2]", "[1] [3]."), or None if it says anything."""
+    if not _ONLY_HANDLES.match(text):
+        return None
+    return list(dict.fromkeys(int(h) for h in _HANDLE.findall(text)))
+
+
+def readable(text: str, shown: Mapping[int, str], question: str) -> str:
+    """``text``, or, if it only names passages shown this turn, those passages quoted."""
+    handles = only_handles(text)
+    if handles is None:
+        return text
+    return _quoted(handles, shown, question) or text
+
+
+def _quoted(handles: list[int], shown: Mapping[int, str], question: str) -> str | None:
+    """The passages behind ``handles`` that were shown this turn, each as the excerpt that
+    answers ``question`` best, quoted and cited; None if none of them was shown."""
+    parts = [f"“{excerpt(shown[h], question)}” [{h}]" for h in handles if h in shown][
+        :_MAX_PASSAGES
+    ]
+    if not parts:
+        return None
+    return "From the documents:\n" + "\n".join(parts)
+
+
+def excerpt(passage: str, question: str) -> str:
+    """The sentences of ``passage`` from the one sharing most words with ``question`` (the
+    first, on a tie), up to about 320 characters; a longer first sentence is cut at a word."""
+    sentences = _SENTENCE.split(" ".join(passage.split()))
+    asked = distinctive_words(question)
+    scores = [len(asked & distinctive_words(s)) for s in sentences]
+    start = scores.index(max(scores))
+    kept = sentences[start]
+    for sentence in sentences[start + 1 :]:
+        if len(kept) + 1 + len(sentence) > _EXCERPT_CHARS:
+            break
+        kept += " " + sentence
+    if len(kept) > _EXCERPT_CHARS + 80:
+        kept = kept[:_EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
+    return kept
