@@ -9,7 +9,7 @@ schema is folded into migration 1; append new migrations, never edit old ones.
 
 from __future__ import annotations
 
-from agent.db.text_search import PG_CONFIG
+from agent.db.text_search import PG_CONFIG, PG_PASSAGES_CONFIG
 
 # What SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', 'now') writes, for column defaults.
 _NOW = "(to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
@@ -164,5 +164,12 @@ MIGRATIONS: tuple[str, ...] = (
         content  BYTEA NOT NULL,
         PRIMARY KEY (job_id, position)
     );
+    """,
+    # 3: passages are indexed with English stemming and stop words (agent/db/text_search.py).
+    f"""
+    ALTER TABLE passages DROP COLUMN tsv;
+    ALTER TABLE passages ADD COLUMN tsv tsvector
+        GENERATED ALWAYS AS (to_tsvector('{PG_PASSAGES_CONFIG}', text)) STORED;
+    CREATE INDEX passages_tsv ON passages USING GIN (tsv);
     """,
 )

@@ -14,8 +14,14 @@ _WORD = re.compile(r"\S+")
 _HAS_TOKEN = re.compile(r"\w")
 _MAX_TERMS = 32
 
-# PostgreSQL's text search configuration: no stemming and no stop words, like FTS5's unicode61.
+# PostgreSQL's text search configuration for conversations: no stemming and no stop words,
+# like FTS5's unicode61 (names and words as people wrote them).
 PG_CONFIG = "simple"
+# ... and for document passages: English stemming and stop words. ts_rank has no inverse
+# document frequency, so with "simple" the commonest words of a question ("how", "the") ranked
+# passages: keyword recall@5 0.569 on the development set against SQLite BM25's 0.695;
+# "english" gives 0.723 (docs/benchmarks.md "Keyword search in PostgreSQL").
+PG_PASSAGES_CONFIG = "english"
 
 
 def query_words(query: str) -> list[str]:
@@ -34,7 +40,7 @@ def match_expression(query: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def tsquery_sql(words: int) -> str:
+def tsquery_sql(words: int, config: str = PG_CONFIG) -> str:
     """A PostgreSQL tsquery expression ORing ``words`` phrases, each a ``?`` parameter."""
-    phrase = f"phraseto_tsquery('{PG_CONFIG}', ?)"
+    phrase = f"phraseto_tsquery('{config}', ?)"
     return "(" + " || ".join([phrase] * words) + ")"

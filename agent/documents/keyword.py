@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.db import Database, match_expression
-from agent.db.text_search import query_words, tsquery_sql
+from agent.db.text_search import PG_PASSAGES_CONFIG, query_words, tsquery_sql
 from agent.values import Hit, Passage, Scope
 
 _DELETE_BATCH = 5000
@@ -76,7 +76,7 @@ class KeywordIndex:
                 return []
             sql = (
                 f"SELECT {_COLUMNS}, ts_rank(p.tsv, t.q) AS score"  # noqa: S608
-                f" FROM passages p, (SELECT {tsquery_sql(len(words))} AS q) t"
+                f" FROM passages p, (SELECT {tsquery_sql(len(words), PG_PASSAGES_CONFIG)} AS q) t"
                 f" WHERE p.tsv @@ t.q{within} ORDER BY score DESC, p.id LIMIT ?"
             )
             params: list[object] = [*words]

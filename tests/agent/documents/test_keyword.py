@@ -52,6 +52,23 @@ async def test_hybrid_puts_the_exact_term_first(library: Library, tmp_path: Path
     assert 0 <= found.results[-1].score <= found.results[0].score <= 1.0
 
 
+@pytest.mark.parametrize("state", ["postgresql"])
+async def test_postgres_matches_passages_by_english_stems_and_skips_stop_words(
+    library: Library, tmp_path: Path
+) -> None:
+    await _load_flags(library, tmp_path)
+    # "transactions" and the page's "transactional" share the stem "transact".
+    found = await library.search_sources(
+        "global", ["cpp"], "what are the transactions?", mode="keyword"
+    )
+    assert found.results
+    best = found.results[0]
+    assert best.page <= 6 <= best.last_page
+    # Only stop words: nothing to rank by, rather than every passage holding "the".
+    none = await library.search_sources("global", ["cpp"], "what are the", mode="keyword")
+    assert none.results == []
+
+
 @pytest.mark.parametrize(
     "query", ['"', "NEAR(a b)", "a AND OR NOT", "*", "text:foo", "^start", 'x") or 1=1 --']
 )
