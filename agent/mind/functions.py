@@ -47,6 +47,8 @@ class TurnContext:
     """What the agent last said to the people, before this turn."""
     question: str = ""
     """The message this turn answers."""
+    memory_warned: bool = False
+    """Whether this turn's prompts carry the memory-pressure warning."""
     messages: list[str] = field(default_factory=list)
     refused: int = 0
     """Replies this turn that could not be shown (markup, JSON, a repeat)."""

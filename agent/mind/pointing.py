@@ -43,12 +43,10 @@ def readable(text: str, shown: Mapping[int, str], question: str) -> str:
 def _quoted(handles: list[int], shown: Mapping[int, str], question: str) -> str | None:
     """The passages behind ``handles`` that were shown this turn, each as the excerpt that
     answers ``question`` best, quoted and cited; None if none of them was shown."""
-    parts = [f"“{excerpt(shown[h], question)}” [{h}]" for h in handles if h in shown][
-        :_MAX_PASSAGES
-    ]
+    parts = [f"“{excerpt(shown[h], question)}” [{h}]" for h in handles if h in shown]
     if not parts:
         return None
-    return "From the documents:\n" + "\n".join(parts)
+    return "From the documents:\n" + "\n".join(parts[:_MAX_PASSAGES])
 
 
 def excerpt(passage: str, question: str) -> str:

@@ -8,11 +8,11 @@ summarised needlessly. The prompt keeps room for the reply (``max_tokens``).
 The prompt is ordered for servers' prefix caches: what rarely changes first (instructions,
 core memory, the summary; the tool schemas follow it in most chat templates), then the
 conversation, and the changing memory statistics last, just before the newest message, so a
-step re-reads only what is new. Near the limit the statistics warn the agent to save what
-matters; past it the results of earlier turns' function calls are shortened in the prompt
-first (a search result was read when it came; its citations stay valid), then, if that is not
-enough, the oldest messages are summarised into the agent's recursive summary and leave the
-prompt (they stay in recall memory, whole and searchable).
+step re-reads only what is new. Near the limit the statistics warn the agent, once until the
+next summary, to save what matters; past it the results of earlier turns' function calls are
+shortened in the prompt first (a search result was read when it came; its citations stay
+valid), then, if that is not enough, the oldest messages are summarised into the agent's
+recursive summary and leave the prompt (they stay in recall memory, whole and searchable).
 """
 
 from __future__ import annotations
@@ -100,6 +100,10 @@ class ContextWindow:
         self._fixed = estimate_tokens(list(schemas))
         # Real tokens per estimated token, learnt from the server's usage reports.
         self._ratio = 1.0
+        # Agents told of memory pressure since their last summary: told once, as MemGPT does,
+        # not at every turn until the summary comes (a small window is past the warning line
+        # at nearly every turn, and a small model says the warning back).
+        self._warned: set[int] = set()
 
     async def size(self) -> int:
         """The window in tokens: the configured one, or the server's if that is smaller."""
@@ -157,7 +161,16 @@ class ContextWindow:
             messages, system, stats = await self._view(ctx)
             raw = self._raw(system, stats, messages)
         used = round(raw * self._ratio)
-        if used > WARN_AT * budget:
+        # Only earlier turns can be summarised away: a turn that fills the window by itself
+        # (a small window, a long search result) gets no warning, which a small model would
+        # only say back to the person.
+        if ctx.memory_warned or (
+            used > WARN_AT * budget
+            and _earlier_turns(messages)
+            and ctx.agent.id not in self._warned
+        ):
+            ctx.memory_warned = True
+            self._warned.add(ctx.agent.id)
             pressure = MEMORY_PRESSURE.format(percent=round(100 * used / budget))
             stats = {"role": "system", "content": f"{stats['content']}\n{pressure}"}
         return Prompt(_with_statistics(system, stats, messages), raw)
@@ -223,6 +236,7 @@ class ContextWindow:
         evicted = messages[:cut]
         summary = await self._summary(previous, evicted) or _extract(previous, evicted)
         count = await self._recall.evict(ctx.agent.id, evicted[-1].id, summary=summary)
+        self._warned.discard(ctx.agent.id)
         log.info("agent %s: summarised and evicted %d messages", ctx.agent.key, count)
 
     async def _summary(self, previous: str, evicted: list[StoredMessage]) -> str | None:
@@ -270,6 +284,11 @@ def _earlier_results_shortened(messages: list[StoredMessage]) -> list[StoredMess
         else m
         for i, m in enumerate(messages)
     ]
+
+
+def _earlier_turns(messages: list[StoredMessage]) -> bool:
+    """Whether any message in view comes before the newest person's message."""
+    return max((i for i, m in enumerate(messages) if m.role == "user"), default=0) > 0
 
 
 def _with_statistics(

@@ -127,3 +127,33 @@ async def test_a_small_window_gets_fewer_search_results_and_a_smaller_reply_boun
     assert result.startswith("Showing 3 of")  # 5 configured; a page is a quarter of 4,096 at most
     # Each step may write an eighth of the window (1,024 configured), the rest is the prompt's.
     assert {body["max_tokens"] for body in fake_openai.requests} == {512}
+
+
+async def test_memory_pressure_is_told_once_and_only_when_earlier_messages_could_leave(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.respond_with(
+        lambda body: chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+    )
+    # With the instructions and schemas, past 75 % of a 4,096 window but not 90 %.
+    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 35
+    async with open_core(with_llm(settings, fake_openai, context_window=4096)) as core:
+        await core.ask(ask(f"Story: {story}"))
+        await core.ask(ask("And the beans?"))
+        await core.ask(ask("And the fence?"))
+
+    def pressure(body: dict[str, Any]) -> list[str]:
+        return [
+            str(m["content"]) for m in body["messages"] if "[memory pressure]" in str(m["content"])
+        ]
+
+    first, second, third = fake_openai.requests
+    # The first turn fills the window by itself: nothing older could be summarised to make
+    # room, and a small model only says such a warning back.
+    assert pressure(first) == []
+    [told] = pressure(second)
+    assert "the oldest messages will soon be summarised" in told
+    # Told in the statistics, before the person's newest message, not after it.
+    assert second["messages"][-1]["content"].endswith("And the beans?")
+    # Told once until a summary makes room, as MemGPT does, not at every turn.
+    assert pressure(third) == []
