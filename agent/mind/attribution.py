@@ -5,15 +5,22 @@ handles (``[2]``) that tie a sentence to its passage, and a reply without a sour
 checked. So when a reply cites nothing, the passages of this turn whose distinctive words it
 repeats (names, numbers, terms) are cited for it: a "Sources:" line, never handles put into
 the model's words. A reply that repeats too little of any passage gets no source rather than
-a wrong one.
+a wrong one. :func:`cited` gives a turn's messages their citations, either way.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-__all__ = ["distinctive_words", "drawn_from"]
+from agent.mind.citations import cited_handles, without_unknown
+from agent.values import Citation
+
+if TYPE_CHECKING:
+    from agent.mind.functions import TurnContext
+
+__all__ = ["cited", "distinctive_words", "drawn_from"]
 
 # Words of four letters or more, and numbers: what a reply repeats when it uses a passage.
 _WORD = re.compile(r"[^\W_]{4,}|\d[\d.,]*\d|\d")
@@ -46,3 +53,21 @@ def drawn_from(reply: str, shown: Mapping[int, str]) -> list[int]:
         if shared >= _MIN_SHARED and shared >= _MIN_SHARE * len(said):
             scored.append((shared, -handle))
     return [-handle for _, handle in sorted(scored, reverse=True)[:_MAX_SOURCES]]
+
+
+async def cited(ctx: TurnContext) -> tuple[list[str], list[Citation]]:
+    """The messages with only backed citations left in, and those citations in order of use.
+
+    A handle may come from an earlier turn (its result is still in view); one that no search
+    ever returned is the model's invention and is taken out.
+    """
+    used = cited_handles(ctx.messages)
+    known = {h: ctx.handles[h] for h in used if h in ctx.handles}
+    missing = [h for h in used if h not in known]
+    if missing:
+        known.update(await ctx.citations.resolve(ctx.agent.id, missing))
+    messages = [without_unknown(m, known) for m in ctx.messages]
+    if not known and messages:
+        # Nothing cited (small models rarely write handles): the passages it repeats are.
+        return messages, [ctx.handles[h] for h in drawn_from("\n".join(messages), ctx.shown)]
+    return messages, [known[h] for h in used if h in known]

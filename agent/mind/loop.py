@@ -17,16 +17,23 @@ from enum import Enum
 
 from agent.documents.library import Library, SearchPage
 from agent.errors import ArchivistError
-from agent.mind.attribution import drawn_from
-from agent.mind.citations import CitationStore, cited_handles, without_unknown
+from agent.mind.attribution import cited
+from agent.mind.citations import CitationStore
 from agent.mind.follow_up import first_search_query
 from agent.mind.functions import FUNCTIONS, MAX_REFUSALS, TurnContext
 from agent.mind.llm import LLM, Completion, ContextOverflow, LLMUnavailable, ToolCall
 from agent.mind.memory import AgentState, AgentStore, CoreMemory
 from agent.mind.messages import Message
 from agent.mind.notes import archive_overview
-from agent.mind.output import NO_ANSWER, NOT_SHOWN, cut_at_sentence, refusal, with_text_calls
-from agent.mind.pointing import readable
+from agent.mind.output import (
+    NO_ANSWER,
+    NO_ANSWER_BUT,
+    NOT_SHOWN,
+    cut_at_sentence,
+    refusal,
+    with_text_calls,
+)
+from agent.mind.pointing import closest_passage, readable
 from agent.mind.preview import PartialSink, ReplyPreview
 from agent.mind.profiles import Profiles
 from agent.mind.recall import RecallStore
@@ -226,27 +233,31 @@ class Agents:
                     stop = Stop.ANSWERED
                     break
         except LLMUnavailable as exc:
-            messages, citations = await _cited(ctx)
+            messages, citations = await cited(ctx)
             if not messages:
                 messages, citations = await self._searched_instead(state, incoming.text)
             return Reply(messages, citations, thoughts, Stop.MODEL_UNAVAILABLE, notice=str(exc))
         if not ctx.messages:
             # Inner monologue stays private: a turn that never spoke says so rather than leave
             # the person with nothing, and remembers having said it.
-            fallback = (
-                f"I could not finish within {self._config.max_steps} steps: please ask again,"
-                " perhaps more narrowly."
-                if stop is Stop.STEP_LIMIT
-                else NO_ANSWER
-            )
+            if stop is Stop.STEP_LIMIT:
+                fallback = (
+                    f"I could not finish within {self._config.max_steps} steps: please ask"
+                    " again, perhaps more narrowly."
+                )
+            else:
+                # A passage of this turn that matches the question says more than an apology
+                # (a small model often writes nothing with the right passage in view).
+                passage = closest_passage(ctx.shown, ctx.question)
+                fallback = f"{NO_ANSWER_BUT}\n{passage}" if passage else NO_ANSWER
             row = await self._recall.add(state.id, Message("assistant", fallback))
-            if fallback == NO_ANSWER:
+            if stop is not Stop.STEP_LIMIT:
                 # Kept for search but out of view: a small model copies the apology as its
                 # answer to every later question (bench/real_model.py, 5020059).
                 ctx.unseen.append(row)
             ctx.messages.append(fallback)
         await self._recall.hide(state.id, ctx.unseen)
-        messages, citations = await _cited(ctx)
+        messages, citations = await cited(ctx)
         return Reply(messages, citations, thoughts, stop)
 
     async def _act(self, ctx: TurnContext, completion: Completion) -> bool:
@@ -371,21 +382,3 @@ def _search_only_text(found: SearchPage, label: str) -> str:
     for r in found.results:
         lines.append(f"[{r.rank}] {r.citation}: {' '.join(r.text.split())}")
     return "\n".join(lines)
-
-
-async def _cited(ctx: TurnContext) -> tuple[list[str], list[Citation]]:
-    """The messages with only backed citations left in, and those citations in order of use.
-
-    A handle may come from an earlier turn (its result is still in view); one that no search
-    ever returned is the model's invention and is taken out.
-    """
-    used = cited_handles(ctx.messages)
-    known = {h: ctx.handles[h] for h in used if h in ctx.handles}
-    missing = [h for h in used if h not in known]
-    if missing:
-        known.update(await ctx.citations.resolve(ctx.agent.id, missing))
-    messages = [without_unknown(m, known) for m in ctx.messages]
-    if not known and messages:
-        # Nothing cited (small models rarely write handles): the passages it repeats are.
-        return messages, [ctx.handles[h] for h in drawn_from("\n".join(messages), ctx.shown)]
-    return messages, [known[h] for h in used if h in known]

@@ -26,6 +26,9 @@ NOT_SHOWN: Final = (
 NO_ANSWER: Final = (
     "I could not put an answer into words this time: please ask again, perhaps in other words."
 )
+NO_ANSWER_BUT: Final = (
+    "I could not put an answer into words this time. The passage that matches your question best:"
+)
 CUT_MARK: Final = " …"
 _SENTENCE_END = re.compile(r"[.!?…](?=[\s)\]\"']|$)")
 _SAME_REPLY = 0.9

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from agent.mind.attribution import distinctive_words
 
-__all__ = ["excerpt", "only_handles", "readable"]
+__all__ = ["closest_passage", "excerpt", "only_handles", "readable"]
 
 _ONLY_HANDLES = re.compile(r"^[\s(.,;:]*(?:\[(\d{1,6})\][\s).,;:]*)+$")
 _HANDLE = re.compile(r"\[(\d{1,6})\]")
@@ -38,6 +38,16 @@ def readable(text: str, shown: Mapping[int, str], question: str) -> str:
     if handles is None:
         return text
     return _quoted(handles, shown, question) or text
+
+
+def closest_passage(shown: Mapping[int, str], question: str) -> str | None:
+    """The best-ranked passage shown this turn that shares a term with ``question``, quoted
+    and cited; None if none does (small talk after a search gets no passage)."""
+    asked = distinctive_words(question)
+    for handle, text in shown.items():  # in the order the searches ranked them
+        if asked & distinctive_words(text):
+            return f"“{excerpt(text, question)}” [{handle}]"
+    return None
 
 
 def _quoted(handles: list[int], shown: Mapping[int, str], question: str) -> str | None:

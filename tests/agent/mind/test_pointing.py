@@ -1,4 +1,5 @@
-"""A reply that only names a passage ("[1]") reaches the person as that passage, quoted."""
+"""A reply that only names a passage ("[1]"), or none at all, reaches the person as the passage,
+quoted and cited."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from agent.core import Core
 from agent.documents.loads import FileInput
+from agent.mind.output import NO_ANSWER, NO_ANSWER_BUT
 from agent.mind.pointing import excerpt, only_handles
 from tests import pdfs
 from tests.agent.mind.helpers import KEY, ask
@@ -53,6 +55,28 @@ async def test_a_handle_no_search_showed_is_not_quoted_and_the_model_is_told(
     assert reply.messages == ["The manual does not say."]
     told = [m for m in fake_openai.requests[-1]["messages"] if "[not shown]" in str(m)]
     assert told and "only names a passage" in str(told[-1]["content"])
+
+
+async def test_a_turn_left_without_words_shows_the_passage_that_matches_the_question(
+    core: Core, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    marker = await _searched(core, fake_openai, tmp_path)
+    fake_openai.reply("")  # recorded: the small model often ends a turn so, its passage in view
+    frequency = marker.split()[1]
+    reply = await core.ask(ask(f"what is the {frequency} frequency in hertz?"))
+
+    [said] = reply.messages
+    assert said.startswith(NO_ANSWER_BUT + "\n“") and marker in said
+    assert [(c.document, c.page) for c in reply.citations] == [("manual.pdf", 7)]
+
+
+async def test_small_talk_left_without_words_gets_the_plain_apology(
+    core: Core, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    await _searched(core, fake_openai, tmp_path)
+    fake_openai.reply("")
+    reply = await core.ask(ask("hello there, lovely weather"))
+    assert reply.messages == [NO_ANSWER] and reply.citations == []
 
 
 def test_only_handles_reads_pointers_not_sentences() -> None:
