@@ -297,8 +297,13 @@ class Agents:
         True if the model gets another step.
         """
         text = (completion.content or "").strip()
-        if not text or ctx.messages:
-            return False  # nothing to say, or monologue after the answer was sent
+        if not text:
+            # Out of view with the turn: a small model shown its own empty reply answers the
+            # next questions with nothing too (bench/real_model.py, 6d49151).
+            ctx.unseen.append(row)
+            return False
+        if ctx.messages:
+            return False  # monologue after the answer was sent
         if completion.finish_reason == "length":
             text = cut_at_sentence(text)
         text = readable(text, ctx.shown, ctx.question)

@@ -1,12 +1,12 @@
 """A reply that only points at a passage ("[2]"), made into one a person can read.
 
 With a question's passages in view, a small model often answers with the handle of the
-passage that holds the answer and nothing else: Qwen2.5-Coder-1.5B did so for 7 of 19
-document questions in a plain question-and-passages probe, the right passage each time
-(docs/benchmarks.md, "Agent on a real local model"). "[2]" tells a person nothing, and
-refusing it throws away the model's choice. So the passage speaks for itself: the run of its
-sentences that shares most words with the question, quoted, with the handle, so the reply
-cites its document and page like any other.
+passage that holds the answer and nothing else: Qwen2.5-Coder-1.5B did so for 9 of 19
+document questions in a plain question-and-passages probe, 7 times naming the passage of the
+right page (docs/benchmarks.md, "The same model without the agent"). "[2]" tells a person
+nothing, and refusing it throws away the model's choice. So the passage speaks for itself: the
+run of its sentences that shares most words with the question, quoted, with the handle, so the
+reply cites its document and page like any other.
 """
 
 from __future__ import annotations

@@ -129,3 +129,18 @@ async def test_replies_nobody_saw_leave_the_prompt_when_the_turn_ends(
     assert prompt.count("I am sorry, but I cannot answer your question.") == 1  # the shown one
     assert not any(NO_ANSWER in text or "[not shown]" in text for text in prompt)
     assert sum("and a data frame?" in text for text in prompt) == 1  # the question stays
+
+
+async def test_an_empty_reply_leaves_the_prompt_with_its_turn(
+    core: Core, fake_openai: FakeOpenAI
+) -> None:
+    # Recorded: shown its own empty reply, the small model answered the next questions with
+    # nothing too.
+    fake_openai.recorded(*recorded("empty-reply"))
+    assert (await core.ask(ask("why is R called R?"))).messages == [NO_ANSWER]
+    fake_openai.reply("After its two authors, Robert and Ross.")
+    await core.ask(ask("who wrote it?"))
+    prompt = fake_openai.requests[-1]["messages"]
+    assistants = [m for m in prompt if m["role"] == "assistant"]
+    assert assistants == [], assistants  # neither the empty reply nor the apology
+    assert sum("why is R called R?" in str(m["content"]) for m in prompt) == 1
