@@ -31,8 +31,8 @@ Core memory:
 """
 
 # The closing reminder sits where a small model reads it last before the person's message:
-# replayed against Qwen2.5-Coder-1.5B, requests it answered with nothing got 4 answers in 10
-# with it, none without (docs/benchmarks.md "The same model without the agent").
+# replayed against Qwen2.5-Coder-1.5B, requests it had answered with nothing got words 3 times
+# in 9 with it, never in 10 without (docs/benchmarks.md "The same model without the agent").
 STATISTICS = (
     "[memory] {recall} messages in recall memory ({hidden} no longer in view);"
     " {archival} passages in archival memory, from {sources}."
