@@ -23,6 +23,7 @@ _HANDLE = re.compile(r"\[(\d{1,6})\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`])")
 _EXCERPT_CHARS = 320
 _MAX_PASSAGES = 2
+_MIN_SHARED_TERMS = 2
 
 
 def only_handles(text: str) -> list[int] | None:
@@ -41,11 +42,12 @@ def readable(text: str, shown: Mapping[int, str], question: str) -> str:
 
 
 def closest_passage(shown: Mapping[int, str], question: str) -> str | None:
-    """The best-ranked passage shown this turn that shares a term with ``question``, quoted
-    and cited; None if none does (small talk after a search gets no passage)."""
+    """The best-ranked passage shown this turn that shares two terms with ``question``, quoted
+    and cited; None if none does. One is not enough: "what is my name?" shares "name" with
+    many a passage (bench/real_model.py, 31553f4), and small talk shares nothing."""
     asked = distinctive_words(question)
     for handle, text in shown.items():  # in the order the searches ranked them
-        if asked & distinctive_words(text):
+        if len(asked & distinctive_words(text)) >= _MIN_SHARED_TERMS:
             return f"“{excerpt(text, question)}” [{handle}]"
     return None
 

@@ -10,7 +10,7 @@ import pytest
 from agent.core import Core
 from agent.documents.loads import FileInput
 from agent.mind.output import NO_ANSWER, NO_ANSWER_BUT
-from agent.mind.pointing import excerpt, only_handles
+from agent.mind.pointing import closest_passage, excerpt, only_handles
 from tests import pdfs
 from tests.agent.mind.helpers import KEY, ask
 from tests.fake_openai import FakeOpenAI
@@ -100,3 +100,11 @@ def test_the_excerpt_starts_at_the_sentence_the_question_is_about() -> None:
     long = "word " * 200
     cut = excerpt(long, "anything")
     assert cut.endswith(" …") and len(cut) <= 330
+
+
+def test_a_passage_stands_in_for_an_answer_only_when_it_shares_two_terms() -> None:
+    shown = {4: "Valves are cleaned weekly.", 5: "The name of the main valve is V3."}
+    assert closest_passage(shown, "what is my name?") is None
+    assert closest_passage(shown, "what is the name of the main valve?") == (
+        "“The name of the main valve is V3.” [5]"
+    )
