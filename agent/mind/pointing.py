@@ -48,17 +48,21 @@ def closest_passage(shown: Mapping[int, str], question: str) -> str | None:
     asked = distinctive_words(question)
     for handle, text in shown.items():  # in the order the searches ranked them
         if len(asked & distinctive_words(text)) >= _MIN_SHARED_TERMS:
-            return f"“{excerpt(text, question)}” [{handle}]"
+            return _quote(handle, text, question)
     return None
 
 
 def _quoted(handles: list[int], shown: Mapping[int, str], question: str) -> str | None:
     """The passages behind ``handles`` that were shown this turn, each as the excerpt that
     answers ``question`` best, quoted and cited; None if none of them was shown."""
-    parts = [f"“{excerpt(shown[h], question)}” [{h}]" for h in handles if h in shown]
+    parts = [_quote(h, shown[h], question) for h in handles if h in shown]
     if not parts:
         return None
     return "From the documents:\n" + "\n".join(parts[:_MAX_PASSAGES])
+
+
+def _quote(handle: int, passage: str, question: str) -> str:
+    return f"“{excerpt(passage, question)}” [{handle}]"
 
 
 def excerpt(passage: str, question: str) -> str:

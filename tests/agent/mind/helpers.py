@@ -9,9 +9,16 @@ from typing import Any
 from agent.errors import ArchivistError
 from agent.mind.loop import Incoming, Reply
 from agent.mind.recall import INTERRUPTED
-from tests.fake_openai import tool_pairing_error
+from tests.fake_openai import chat_completion, tool_pairing_error
 
 KEY = "console:local:default"
+GARDEN = "In my garden the tomatoes grow tall and the beans climb the fence. "
+"""A sentence to repeat until a message fills as much of a window as a test needs."""
+
+
+def i_see(body: dict[str, Any]) -> dict[str, Any]:
+    """A fake model's answer to any step: send_message("I see.")."""
+    return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
 
 
 def ask(text: str, conversation: str = KEY, speaker: str = "Alice") -> Incoming:

@@ -11,9 +11,9 @@ from agent.core import Core
 from agent.mind.output import CUT_MARK, NO_ANSWER
 from bot.app import open_core
 from bot.config import Settings
-from tests.agent.mind.helpers import ask
+from tests.agent.mind.helpers import GARDEN, ask, i_see
 from tests.conftest import with_llm
-from tests.fake_openai import FakeOpenAI, chat_completion
+from tests.fake_openai import FakeOpenAI
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "llm_responses"
 
@@ -84,10 +84,10 @@ async def test_a_placeholder_summary_is_replaced_by_an_extract(
     def respond(body: dict[str, Any]) -> dict[str, Any]:
         if str(body["messages"][0]["content"]).startswith("You maintain the long-term summary"):
             return dict(none)
-        return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+        return i_see(body)
 
     fake_openai.respond_with(respond)
-    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 12
+    story = GARDEN * 12
     async with open_core(with_llm(settings, fake_openai, context_window=2048)) as core:
         for i in range(8):
             await core.ask(ask(f"Story {i}: {story}"))
@@ -99,10 +99,8 @@ async def test_a_placeholder_summary_is_replaced_by_an_extract(
 async def test_llama_cpps_context_refusal_teaches_the_window_and_the_turn_goes_on(
     settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.respond_with(
-        lambda body: chat_completion(tool_calls=[("send_message", {"message": "I see."})])
-    )
-    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 6
+    fake_openai.respond_with(i_see)
+    story = GARDEN * 6
     async with open_core(with_llm(settings, fake_openai, context_window=8192)) as core:
         for i in range(4):
             await core.ask(ask(f"Story {i}: {story}"))

@@ -12,7 +12,7 @@ from agent.mind.window import SHORTENED
 from bot.app import open_core
 from bot.config import Settings
 from tests import pdfs
-from tests.agent.mind.helpers import KEY, ask
+from tests.agent.mind.helpers import GARDEN, KEY, ask, i_see
 from tests.conftest import with_llm
 from tests.fake_openai import FakeOpenAI, chat_completion
 
@@ -27,10 +27,10 @@ async def test_an_overflowing_context_is_summarised_and_nothing_is_lost(
     def respond(body: dict[str, Any]) -> dict[str, Any]:
         if _is_summary(body):
             return chat_completion("Alice told many long stories about her garden.")
-        return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+        return i_see(body)
 
     fake_openai.respond_with(respond)
-    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 12
+    story = GARDEN * 12
     async with open_core(with_llm(settings, fake_openai, context_window=2048)) as core:
         for i in range(12):
             await core.ask(ask(f"Story {i}: {story}"))
@@ -51,10 +51,10 @@ async def test_a_server_window_smaller_than_configured_is_learnt_from_its_refusa
     def respond(body: dict[str, Any]) -> dict[str, Any]:
         if _is_summary(body):
             return chat_completion("Alice told stories about her garden.")
-        return chat_completion(tool_calls=[("send_message", {"message": "I see."})])
+        return i_see(body)
 
     fake_openai.respond_with(respond)
-    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 12
+    story = GARDEN * 12
     async with open_core(with_llm(settings, fake_openai, context_window=8192)) as core:
         for i in range(6):
             await core.ask(ask(f"Story {i}: {story}"))
@@ -132,11 +132,9 @@ async def test_a_small_window_gets_fewer_search_results_and_a_smaller_reply_boun
 async def test_memory_pressure_is_told_once_and_only_when_earlier_messages_could_leave(
     settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.respond_with(
-        lambda body: chat_completion(tool_calls=[("send_message", {"message": "I see."})])
-    )
+    fake_openai.respond_with(i_see)
     # With the instructions and schemas, past 75 % of a 4,096 window but not 90 %.
-    story = "In my garden the tomatoes grow tall and the beans climb the fence. " * 35
+    story = GARDEN * 35
     async with open_core(with_llm(settings, fake_openai, context_window=4096)) as core:
         await core.ask(ask(f"Story: {story}"))
         await core.ask(ask("And the beans?"))
